@@ -4,5 +4,6 @@
 //! The modules follow the pipeline: source, toolchain, configure, prepare,
 //! plan, graph, policy, execute, link, image, report; then boot and compdb.
 
+pub mod kconfig;
 pub mod paths;
 pub mod target;
