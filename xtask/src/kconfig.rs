@@ -235,6 +235,8 @@ impl fmt::Display for Unmet {
 /// A value must match exactly (`y` asked and `m` obtained is a miss); an `n`
 /// request is met by an absent symbol. When a symbol is requested several
 /// times only the last request counts, as it is the one olddefconfig saw.
+/// A tree this reader cannot follow does not hide the misses: each gets a
+/// reason saying why it could not be explained.
 pub fn verify(
     srctree: &Path,
     srcarch: &str,
@@ -250,12 +252,20 @@ pub fn verify(
         // Reading the whole tree is the slow part; skip it when all is well.
         return Ok(Vec::new());
     }
-    let kconfig = Kconfig::load(srctree, srcarch)?;
+    // The misses matter more than their explanation: when this reader cannot
+    // follow the tree (say, a keyword from a newer kernel), still report them.
+    let kconfig = Kconfig::load(srctree, srcarch);
     let requested: HashSet<&str> = requests.iter().map(|r| r.symbol.as_str()).collect();
+    let explain = |request: &Request| match &kconfig {
+        Ok(kconfig) => kconfig.explain(config, request, &requested),
+        Err(error) => vec![format!(
+            "cannot explain: reading the Kconfig tree failed: {error:#}"
+        )],
+    };
     Ok(missing
         .into_iter()
         .map(|(request, actual)| Unmet {
-            reasons: kconfig.explain(config, request, &requested),
+            reasons: explain(request),
             request: request.clone(),
             actual: actual.map(str::to_string),
         })
@@ -1862,6 +1872,24 @@ config DUP
         assert!(verify(Path::new("/nonexistent"), "x86", &config, &requests)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn unreadable_tree_still_reports_the_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Kconfig"), "frobnicate FOO\n").unwrap();
+        let unmet = verify(
+            dir.path(),
+            "x86",
+            &DotConfig::default(),
+            &[request("CONFIG_A=y")],
+        )
+        .unwrap();
+        assert_eq!(
+            unmet[0].reasons,
+            ["cannot explain: reading the Kconfig tree failed: \
+              Kconfig:1: unknown Kconfig keyword `frobnicate`"]
+        );
     }
 
     #[test]
