@@ -1,0 +1,406 @@
+//! `cargo xtask test-boot`: boot a built kernel in QEMU and prove each
+//! LTO-sensitive feature from the serial log.
+//!
+//! The pieces, in the order a boot uses them:
+//! - [`init`]: builds `init.c`, a freestanding static PID 1 that proves what
+//!   only userspace can see and prints `XTASK-PROOF` lines and a marker;
+//! - [`initramfs`]: a deterministic newc cpio with the init, /dev/console
+//!   and the modules;
+//! - [`qemu`]: the command line per arch and firmware, run with a timeout;
+//! - [`judge`]: outcome from the log (pass, panic, timeout, no marker,
+//!   proof failed), each with its own exit code;
+//! - [`proofs`] (and [`initcalls`]): one verdict per feature, with the log
+//!   line that shows it.
+//!
+//! Outputs, next to the kernel: `boot-<firmware>.log` (serial console) and
+//! `boot-report-<firmware>.json`; scratch files go to `boot/`.
+
+mod elf;
+pub mod init;
+pub mod initcalls;
+pub mod initramfs;
+pub mod judge;
+pub mod proofs;
+pub mod qemu;
+
+use std::{
+    collections::HashMap,
+    fmt, fs,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::ValueEnum;
+use serde::Serialize;
+
+pub use init::InitVariant;
+pub use judge::Outcome;
+pub use qemu::Accel;
+
+use crate::target::{Arch, Lto, Profile, Target};
+
+/// How the kernel is started. For arm64, `bios` means QEMU's direct
+/// `-kernel` boot without UEFI firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Firmware {
+    Bios,
+    Uefi,
+}
+
+impl Firmware {
+    pub const ALL: [Firmware; 2] = [Firmware::Bios, Firmware::Uefi];
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        })
+    }
+}
+
+/// What to boot and how.
+#[derive(Clone, Debug)]
+pub struct BootInput {
+    pub target: Target,
+    /// The kernel object tree: vmlinux, the arch boot image, .config.
+    pub obj_dir: PathBuf,
+    /// The clang that builds the test init.
+    pub clang: PathBuf,
+    /// `.ko` files for the initramfs, loaded by the init in this order.
+    pub modules: Vec<PathBuf>,
+    /// `initcalls.json`: the link order of initcalls (proof profile).
+    pub initcalls: Option<PathBuf>,
+    pub firmware: Firmware,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofStatus {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl fmt::Display for ProofStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProofStatus::Pass => "PASS",
+            ProofStatus::Fail => "FAIL",
+            ProofStatus::Skip => "SKIP",
+        })
+    }
+}
+
+/// One feature's verdict and the log line (or reason) behind it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Proof {
+    pub name: String,
+    pub status: ProofStatus,
+    pub evidence: String,
+}
+
+/// The result of one boot, also written as `boot-report-<firmware>.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct BootReport {
+    pub arch: Arch,
+    pub lto: Lto,
+    pub profile: Profile,
+    pub firmware: Firmware,
+    /// Which init ran: `good`, or a broken variant of the failure-mode tests.
+    pub init: InitVariant,
+    pub accel: Accel,
+    /// Why TCG, when it is TCG (no KVM here, or KVM failed and we fell back).
+    pub accel_note: Option<String>,
+    pub outcome: Outcome,
+    /// The one-line reason for the outcome.
+    pub message: String,
+    pub seconds: f64,
+    pub proofs: Vec<Proof>,
+    pub qemu_command: String,
+    pub log: PathBuf,
+}
+
+impl BootReport {
+    /// Stable: pass 0, panic 20, timeout 21, no-marker 22, proof-failed 23.
+    pub fn exit_code(&self) -> i32 {
+        self.outcome.exit_code()
+    }
+}
+
+/// Boots the kernel with the real test init.
+pub fn boot(input: &BootInput) -> Result<BootReport> {
+    boot_with_init_variant(input, InitVariant::Good)
+}
+
+/// Boots with the given init; broken variants exist to test the failure
+/// modes (their logs and reports get the variant in the name).
+pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result<BootReport> {
+    let target = input.target;
+    check_kernel(input)?;
+    let work = input.obj_dir.join("boot");
+    let init = init::build(&input.clang, target.arch, variant, &work)?;
+    let modules = read_modules(&input.modules)?;
+    let initrd = write_initramfs(&work, variant, &init, &modules)?;
+
+    let name = match variant {
+        InitVariant::Good => input.firmware.to_string(),
+        broken => format!("{}-{broken}", input.firmware),
+    };
+    let log = input.obj_dir.join(format!("boot-{name}.log"));
+    let stderr_log = work.join(format!("qemu-{name}.stderr"));
+    let (mut accel, mut accel_note) = qemu::choose_accel(target);
+    let (qemu_command, run) = loop {
+        let spec = qemu::Spec {
+            target,
+            firmware: input.firmware,
+            accel,
+            obj_dir: &input.obj_dir,
+            initrd: &initrd,
+            serial_log: &log,
+            scratch: &work,
+        };
+        let (program, args) = qemu::command(&spec)?;
+        let line = qemu::display(&program, &args);
+        println!("$ {line}");
+        match qemu::run(&program, &args, accel, input.timeout, &stderr_log) {
+            Ok(run) => break (line, run),
+            Err(e) => match e.downcast_ref::<qemu::KvmFailed>() {
+                Some(qemu::KvmFailed(reason)) if accel == Accel::Kvm => {
+                    eprintln!("KVM does not work here ({reason}): falling back to TCG");
+                    qemu::mark_kvm_broken(reason);
+                    accel = Accel::Tcg;
+                    accel_note = Some(format!("TCG: KVM failed ({reason})"));
+                }
+                _ => return Err(e),
+            },
+        }
+    };
+
+    let text = String::from_utf8_lossy(
+        &fs::read(&log).with_context(|| format!("reading {}", log.display()))?,
+    )
+    .into_owned();
+    let initcalls = input
+        .initcalls
+        .as_deref()
+        .map(initcalls::load)
+        .transpose()?;
+    let kernel_crcs = if target.profile == Profile::Proof && !modules.is_empty() {
+        let vmlinux = input.obj_dir.join("vmlinux");
+        fs::read(&vmlinux)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| elf::kernel_crcs(&b))
+            .map_err(|e| format!("reading CRCs from {}: {e:#}", vmlinux.display()))
+    } else {
+        Ok(HashMap::new())
+    };
+    let facts: Vec<proofs::Module> = modules
+        .iter()
+        .map(|m| proofs::Module {
+            file: m.file.clone(),
+            versions: m.versions.clone(),
+        })
+        .collect();
+    let cx = proofs::Context {
+        target,
+        firmware: input.firmware,
+        initcalls: initcalls.as_deref(),
+        modules: &facts,
+        kernel_crcs: kernel_crcs.as_ref().map_err(String::as_str),
+    };
+    let proofs = proofs::evaluate(&cx, &text);
+    let verdict = judge::judge(&text, run.ending, &proofs);
+
+    let report = BootReport {
+        arch: target.arch,
+        lto: target.lto,
+        profile: target.profile,
+        firmware: input.firmware,
+        init: variant,
+        accel,
+        accel_note,
+        outcome: verdict.outcome,
+        message: verdict.message,
+        seconds: (run.seconds * 100.0).round() / 100.0,
+        proofs,
+        qemu_command,
+        log,
+    };
+    let json = input.obj_dir.join(format!("boot-report-{name}.json"));
+    fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    Ok(report)
+}
+
+/// Fails early, with the fix, when the kernel cannot be booted as asked.
+fn check_kernel(input: &BootInput) -> Result<()> {
+    let t = input.target;
+    let image = match (t.arch, input.firmware) {
+        (Arch::X86_64, Firmware::Bios) => "vmlinux",
+        (Arch::X86_64, Firmware::Uefi) => "arch/x86/boot/bzImage",
+        (Arch::Arm64, _) => "arch/arm64/boot/Image",
+    };
+    let image = input.obj_dir.join(image);
+    ensure!(
+        image.exists(),
+        "{} does not exist: build first (cargo xtask build --arch {} --lto {} --profile {})",
+        image.display(),
+        t.arch,
+        t.lto,
+        t.profile
+    );
+    if input.firmware == Firmware::Uefi {
+        let config = fs::read_to_string(input.obj_dir.join(".config")).unwrap_or_default();
+        if !config.is_empty() && !config.lines().any(|l| l == "CONFIG_EFI_STUB=y") {
+            bail!("{} has no EFI stub (CONFIG_EFI_STUB), so UEFI cannot boot it: use --firmware bios or --profile proof", t);
+        }
+    }
+    Ok(())
+}
+
+/// A module as it goes into the initramfs.
+struct ModuleFile {
+    file: String,
+    bytes: Vec<u8>,
+    versions: Vec<elf::Version>,
+}
+
+fn read_modules(paths: &[PathBuf]) -> Result<Vec<ModuleFile>> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes =
+                fs::read(path).with_context(|| format!("reading module {}", path.display()))?;
+            let versions = elf::module_versions(&bytes)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let file = path
+                .file_name()
+                .context("module path without a file name")?
+                .to_string_lossy()
+                .into_owned();
+            Ok(ModuleFile {
+                file,
+                bytes,
+                versions,
+            })
+        })
+        .collect()
+}
+
+/// The initramfs: /init, /dev/console (no devtmpfs in a tiny kernel), mount
+/// points, and the modules with `lib/modules/order` saying which to load.
+fn write_initramfs(
+    work: &Path,
+    variant: InitVariant,
+    init: &Path,
+    modules: &[ModuleFile],
+) -> Result<PathBuf> {
+    let mut archive = initramfs::Archive::new();
+    archive
+        .dir("proc")
+        .dir("sys")
+        .dir("debugfs")
+        .dir("lib/modules")
+        .char_dev("dev/console", 0o600, 5, 1)
+        .file(
+            "init",
+            0o755,
+            fs::read(init).with_context(|| format!("reading {}", init.display()))?,
+        );
+    if !modules.is_empty() {
+        let mut order = String::new();
+        for m in modules {
+            archive.file(&format!("lib/modules/{}", m.file), 0o644, m.bytes.clone());
+            order += &format!("{}\n", m.file);
+        }
+        archive.file("lib/modules/order", 0o644, order);
+    }
+    let path = work.join(format!("initramfs-{variant}.cpio"));
+    fs::write(&path, archive.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// A readable table of the report; on failure also the end of the log.
+pub fn print_summary(report: &BootReport) {
+    let status = if report.outcome == Outcome::Pass {
+        "PASS".to_string()
+    } else {
+        format!("FAIL ({}, exit {})", report.outcome, report.exit_code())
+    };
+    println!(
+        "test-boot {}-{}-{} {} [{}{}]: {status} in {:.1} s: {}",
+        report.arch,
+        report.lto,
+        report.profile,
+        report.firmware,
+        report.accel,
+        if report.init == InitVariant::Good {
+            String::new()
+        } else {
+            format!(", init {}", report.init)
+        },
+        report.seconds,
+        report.message,
+    );
+    if let Some(note) = &report.accel_note {
+        println!("  note: {note}");
+    }
+    let width = report
+        .proofs
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0);
+    for p in &report.proofs {
+        println!("  {} {:width$}  {}", p.status, p.name, p.evidence);
+    }
+    println!("  log: {}", report.log.display());
+    if report.outcome != Outcome::Pass {
+        let log = fs::read(&report.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        println!("  last lines of the serial log:");
+        for line in judge::tail(&log, 30) {
+            println!("  | {line}");
+        }
+    }
+}
+
+/// Boots the three broken inits and checks each fails its own way: a panic
+/// (20), a timeout (21, after the full `input.timeout`) and a missing
+/// marker (22), each with its message. Real kernels, real inits.
+pub fn selftest_failure_modes(input: &BootInput) -> Result<()> {
+    let cases = [
+        (InitVariant::Exit, Outcome::Panic, "Attempted to kill init"),
+        (InitVariant::Hang, Outcome::Timeout, "init started"),
+        (InitVariant::Silent, Outcome::NoMarker, "init started"),
+    ];
+    let mut wrong = Vec::new();
+    for (variant, expected, message) in cases {
+        let report = boot_with_init_variant(input, variant)?;
+        print_summary(&report);
+        if report.outcome != expected
+            || report.exit_code() != expected.exit_code()
+            || !report.message.contains(message)
+        {
+            wrong.push(format!(
+                "init {variant}: expected {expected} (exit {}) with {message:?}, got {} (exit {}): {}",
+                expected.exit_code(),
+                report.outcome,
+                report.exit_code(),
+                report.message
+            ));
+        }
+    }
+    ensure!(
+        wrong.is_empty(),
+        "failure modes not told apart:\n{}",
+        wrong.join("\n")
+    );
+    Ok(())
+}

@@ -1,0 +1,432 @@
+//! The LTO-sensitive features, each proved from the serial log (and, for
+//! modversions, from the module and vmlinux files). Pure over their inputs.
+//!
+//! Which proofs apply is the host's decision, from arch, profile and
+//! firmware: a proof outside the target is SKIP with the reason; a proof the
+//! target should pass is PASS only with a log line to show for it. The init
+//! reports SKIP when the kernel lacks the feature; for a target that should
+//! have it, that is a FAIL here.
+
+use std::collections::HashMap;
+
+use super::{
+    elf::Version,
+    initcalls::{self, Initcall},
+    judge::{find, from, init_proof},
+    Firmware, Proof, ProofStatus,
+};
+use crate::target::{Arch, Profile, Target};
+
+/// A module put into the initramfs, as the host sees it.
+#[derive(Clone, Debug)]
+pub struct Module {
+    pub file: String,
+    pub versions: Vec<Version>,
+}
+
+/// What the proofs need besides the log.
+#[derive(Clone, Debug)]
+pub struct Context<'a> {
+    pub target: Target,
+    pub firmware: Firmware,
+    pub initcalls: Option<&'a [Initcall]>,
+    pub modules: &'a [Module],
+    /// vmlinux's `__crc_` symbols, or why they could not be read.
+    pub kernel_crcs: Result<&'a HashMap<String, u32>, &'a str>,
+}
+
+/// Every proof, in a fixed order, for the report.
+pub fn evaluate(cx: &Context, log: &str) -> Vec<Proof> {
+    vec![
+        vdso(log),
+        efi(cx, log),
+        nvhe(cx, log),
+        lkdtm_exec_rodata(cx, log),
+        ftrace_mcount(cx, log),
+        initcall_order(cx, log),
+        modversions(cx, log),
+    ]
+}
+
+fn proof(name: &str, status: ProofStatus, evidence: impl Into<String>) -> Proof {
+    Proof {
+        name: name.to_string(),
+        status,
+        evidence: evidence.into(),
+    }
+}
+
+fn pass(name: &str, evidence: impl Into<String>) -> Proof {
+    proof(name, ProofStatus::Pass, evidence)
+}
+
+fn fail(name: &str, evidence: impl Into<String>) -> Proof {
+    proof(name, ProofStatus::Fail, evidence)
+}
+
+fn skip(name: &str, evidence: impl Into<String>) -> Proof {
+    proof(name, ProofStatus::Skip, evidence)
+}
+
+/// Proofs that need the proof profile say so for tiny.
+fn needs_proof_profile(cx: &Context, name: &str) -> Option<Proof> {
+    (cx.target.profile != Profile::Proof).then(|| {
+        skip(
+            name,
+            format!(
+                "profile {} lacks it: use --profile proof",
+                cx.target.profile
+            ),
+        )
+    })
+}
+
+/// The init's verdict for `name`, turned into a proof: its SKIP is a FAIL
+/// here, because the host only asks when the target should have it.
+fn from_init(log: &str, name: &str) -> Proof {
+    match init_proof(log, name) {
+        Some(("PASS", detail)) => pass(name, format!("init: {detail}")),
+        Some((status, detail)) => fail(name, format!("init: {status} {detail}")),
+        None => fail(name, "init printed no line for it"),
+    }
+}
+
+/// The vDSO is linked as a shared object and must not be LTO'd: the init
+/// finds `clock_gettime` through AT_SYSINFO_EHDR and calls it.
+fn vdso(log: &str) -> Proof {
+    from_init(log, "vdso")
+}
+
+/// efi/libstub is built without LTO: booting under OVMF/AAVMF goes through it.
+fn efi(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "efi";
+    if cx.firmware != Firmware::Uefi {
+        return skip(NAME, "needs --firmware uefi");
+    }
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    match find(log, "efi: EFI v") {
+        Some(line) => pass(NAME, from(line, "efi: ")),
+        None => fail(
+            NAME,
+            "no `efi: EFI v...` line: the kernel did not come up through the EFI stub",
+        ),
+    }
+}
+
+/// arm64's nVHE hyp code is built without LTO; KVM says how it initialised.
+fn nvhe(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "nvhe";
+    if cx.target.arch != Arch::Arm64 {
+        return skip(NAME, "arm64 only");
+    }
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    // arch/arm64/kvm/arm.c: kvm_info("%s%sVHE mode initialized successfully\n", ...)
+    match find(log, "VHE mode initialized successfully") {
+        Some(line) if line.contains("Hyp nVHE mode") => pass(NAME, from(line, "kvm [")),
+        Some(line) => fail(
+            NAME,
+            format!("KVM is not in nVHE mode: {}", from(line, "kvm [")),
+        ),
+        None => match find(log, "kvm [") {
+            Some(line) => fail(NAME, from(line, "kvm [")),
+            None => fail(
+                NAME,
+                "KVM printed nothing: is the kernel entered at EL2 (virtualization=on)?",
+            ),
+        },
+    }
+}
+
+/// lkdtm's rodata.o is built without LTO and objcopy'd into .rodata;
+/// executing it must fault. The init's child is killed, the kernel says why.
+fn lkdtm_exec_rodata(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "lkdtm_exec_rodata";
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    let init = from_init(log, NAME);
+    if init.status != ProofStatus::Pass {
+        return init;
+    }
+    if find(log, "lkdtm: Performing direct entry EXEC_RODATA").is_none() {
+        return fail(
+            NAME,
+            format!(
+                "no `lkdtm: Performing direct entry EXEC_RODATA` line; {}",
+                init.evidence
+            ),
+        );
+    }
+    if let Some(line) = find(log, "lkdtm: FAIL: func returned") {
+        return fail(NAME, from(line, "lkdtm: "));
+    }
+    // The fault, as each arch reports an instruction fetch from an NX page.
+    let fault = [
+        "kernel tried to execute NX-protected page",
+        "Unable to handle kernel execute from non-executable memory",
+        "#PF: supervisor instruction fetch",
+        "Oops",
+    ]
+    .iter()
+    .find_map(|needle| find(log, needle).map(|line| from(line, needle)));
+    match (find(log, "attempting bad execution at"), fault) {
+        (Some(attempt), Some(fault)) => pass(
+            NAME,
+            format!("{}; {fault}; {}", from(attempt, "lkdtm: "), init.evidence),
+        ),
+        _ => fail(
+            NAME,
+            format!(
+                "the kernel logged no fault for the bad execution; {}",
+                init.evidence
+            ),
+        ),
+    }
+}
+
+/// x86_64 gets `__mcount_loc` from objtool run on the LTO'd vmlinux.o: an
+/// empty table means ftrace has nothing to patch.
+fn ftrace_mcount(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "ftrace_mcount";
+    if cx.target.arch != Arch::X86_64 {
+        return skip(
+            NAME,
+            "x86_64 only: arm64 patches function entries without an mcount table from objtool",
+        );
+    }
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    const ALLOCATING: &str = "ftrace: allocating ";
+    let Some(line) = find(log, ALLOCATING) else {
+        return fail(
+            NAME,
+            "no `ftrace: allocating N entries` line: is CONFIG_DYNAMIC_FTRACE on?",
+        );
+    };
+    let line = from(line, ALLOCATING);
+    let entries = line[ALLOCATING.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse::<u64>().ok());
+    match entries {
+        Some(n) if n > 0 => pass(NAME, line),
+        _ => fail(NAME, format!("{line}: no mcount entries")),
+    }
+}
+
+/// Initcalls within a level run in link order.
+fn initcall_order(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "initcall_order";
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    let Some(expected) = cx.initcalls else {
+        return fail(NAME, "no initcalls.json from the build to compare with");
+    };
+    match initcalls::check(expected, log) {
+        Ok(evidence) => pass(NAME, evidence),
+        Err(mismatch) => fail(NAME, mismatch),
+    }
+}
+
+/// A CONFIG_MODVERSIONS module loads, and the CRCs it was checked against
+/// exist on both sides.
+fn modversions(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "modversions";
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    if cx.modules.is_empty() {
+        return fail(NAME, "no module was given to put in the initramfs");
+    }
+    for needle in ["disagrees about version of symbol", "no symbol version for"] {
+        if let Some(line) = find(log, needle) {
+            return fail(NAME, line.trim());
+        }
+    }
+    let init = from_init(log, NAME);
+    if init.status != ProofStatus::Pass {
+        return init;
+    }
+    let crcs = match cx.kernel_crcs {
+        Ok(crcs) => crcs,
+        Err(e) => return fail(NAME, e),
+    };
+    let mut checked = Vec::new();
+    for module in cx.modules {
+        if module.versions.is_empty() {
+            return fail(
+                NAME,
+                format!(
+                    "{} has no __versions section: not built with CONFIG_MODVERSIONS",
+                    module.file
+                ),
+            );
+        }
+        for v in &module.versions {
+            match crcs.get(&v.symbol) {
+                Some(&crc) if crc == v.crc => {}
+                Some(&crc) => {
+                    return fail(
+                        NAME,
+                        format!(
+                            "{}: {} has CRC {:#010x}, vmlinux {crc:#010x}",
+                            module.file, v.symbol, v.crc
+                        ),
+                    )
+                }
+                None => {
+                    return fail(
+                        NAME,
+                        format!(
+                            "vmlinux has no __crc_{}: the kernel would accept any version of it",
+                            v.symbol
+                        ),
+                    )
+                }
+            }
+        }
+        let symbols: Vec<String> = module
+            .versions
+            .iter()
+            .map(|v| format!("{} {:#010x}", v.symbol, v.crc))
+            .collect();
+        checked.push(format!("{}: {}", module.file, symbols.join(", ")));
+    }
+    pass(
+        NAME,
+        format!(
+            "{}; CRCs match vmlinux ({})",
+            init.evidence,
+            checked.join("; ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Lto;
+
+    const TINY_PASS: &str = include_str!("testdata/x86_64-tiny-pass.log");
+
+    fn cx(arch: Arch, profile: Profile, firmware: Firmware) -> Context<'static> {
+        Context {
+            target: Target {
+                arch,
+                lto: Lto::Thin,
+                profile,
+            },
+            firmware,
+            initcalls: None,
+            modules: &[],
+            kernel_crcs: Err("not read"),
+        }
+    }
+
+    fn statuses(proofs: &[Proof]) -> Vec<(&str, ProofStatus)> {
+        proofs.iter().map(|p| (p.name.as_str(), p.status)).collect()
+    }
+
+    #[test]
+    fn tiny_proves_the_vdso_and_skips_the_rest() {
+        use ProofStatus::*;
+        let proofs = evaluate(&cx(Arch::X86_64, Profile::Tiny, Firmware::Bios), TINY_PASS);
+        assert_eq!(
+            statuses(&proofs),
+            [
+                ("vdso", Pass),
+                ("efi", Skip),
+                ("nvhe", Skip),
+                ("lkdtm_exec_rodata", Skip),
+                ("ftrace_mcount", Skip),
+                ("initcall_order", Skip),
+                ("modversions", Skip),
+            ]
+        );
+        assert!(
+            proofs[0].evidence.contains("__vdso_clock_gettime"),
+            "{}",
+            proofs[0].evidence
+        );
+        assert_eq!(proofs[1].evidence, "needs --firmware uefi");
+    }
+
+    #[test]
+    fn init_skip_is_a_failure_when_expected() {
+        let log = "XTASK-PROOF lkdtm_exec_rodata SKIP mount debugfs: errno 19\r\n";
+        let p = lkdtm_exec_rodata(&cx(Arch::X86_64, Profile::Proof, Firmware::Bios), log);
+        assert_eq!(p.status, ProofStatus::Fail);
+        assert_eq!(p.evidence, "init: SKIP mount debugfs: errno 19");
+    }
+
+    #[test]
+    fn ftrace_needs_entries() {
+        let cx = cx(Arch::X86_64, Profile::Proof, Firmware::Bios);
+        let ok = ftrace_mcount(
+            &cx,
+            "[    0.000000] ftrace: allocating 12345 entries in 49 pages\r\n",
+        );
+        assert_eq!(
+            (ok.status, ok.evidence.as_str()),
+            (
+                ProofStatus::Pass,
+                "ftrace: allocating 12345 entries in 49 pages"
+            )
+        );
+        let empty = ftrace_mcount(&cx, "ftrace: allocating 0 entries in 0 pages\n");
+        assert_eq!(empty.status, ProofStatus::Fail);
+    }
+
+    #[test]
+    fn nvhe_must_not_be_vhe() {
+        let cx = cx(Arch::Arm64, Profile::Proof, Firmware::Bios);
+        let vhe = nvhe(&cx, "kvm [1]: VHE mode initialized successfully\n");
+        assert_eq!(vhe.status, ProofStatus::Fail);
+        let ok = nvhe(
+            &cx,
+            "[    0.5] kvm [1]: Hyp nVHE mode initialized successfully\n",
+        );
+        assert_eq!(
+            (ok.status, ok.evidence.as_str()),
+            (
+                ProofStatus::Pass,
+                "kvm [1]: Hyp nVHE mode initialized successfully"
+            )
+        );
+    }
+
+    #[test]
+    fn modversions_checks_crcs_on_both_sides() {
+        let log = "XTASK-PROOF modversions PASS finit_module(test_module.ko) = 0\r\n";
+        let modules = [Module {
+            file: "test_module.ko".into(),
+            versions: vec![Version {
+                crc: 7,
+                symbol: "_printk".into(),
+            }],
+        }];
+        let crcs = HashMap::from([("_printk".to_string(), 7)]);
+        let mut cx = cx(Arch::X86_64, Profile::Proof, Firmware::Bios);
+        cx.modules = &modules;
+        cx.kernel_crcs = Ok(&crcs);
+        assert_eq!(modversions(&cx, log).status, ProofStatus::Pass);
+        let no_crcs = HashMap::new();
+        let cx = Context {
+            kernel_crcs: Ok(&no_crcs),
+            ..cx
+        };
+        let p = modversions(&cx, log);
+        assert!(p.evidence.contains("no __crc__printk"), "{}", p.evidence);
+        let bad = "test_module: disagrees about version of symbol _printk\r\n".to_string() + log;
+        assert_eq!(
+            modversions(&cx, &bad).evidence,
+            "test_module: disagrees about version of symbol _printk"
+        );
+    }
+}
