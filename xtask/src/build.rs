@@ -1,0 +1,310 @@
+//! `cargo xtask build`: source, configure, prepare, plan, policy, execute,
+//! link, image, verify, report. Each planning phase is cached under the
+//! object tree's `.xtask/` and reused while its inputs are unchanged, so a
+//! no-op build only proves, step by step, that nothing changed.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    cache::{self, Cache},
+    configure,
+    execute::{Counts, Runner},
+    graph::Graph,
+    kbuild::Kbuild,
+    kconfig::DotConfig,
+    link,
+    plan::{self, Step},
+    policy,
+    report::{self, Phase, Report},
+    source,
+    target::{Arch, Target},
+    toolchain::{self, Toolchain},
+};
+
+/// Bumped whenever the shape of a cached plan changes.
+const PLAN_FORMAT: &str = "xtask-plan-v1";
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub source: Option<PathBuf>,
+    pub jobs: usize,
+    pub lto_off: Vec<String>,
+    pub overlays: Vec<PathBuf>,
+}
+
+/// What a finished build hands to `test-boot` and `compdb`.
+pub struct Built {
+    pub target: Target,
+    pub objtree: PathBuf,
+    pub toolchain: Toolchain,
+    pub report: Report,
+    /// Every step, after the policy rewrite, as it ran.
+    pub steps: Vec<Step>,
+}
+
+/// The cached result of configure, prepare and the dry runs.
+#[derive(Serialize, Deserialize)]
+struct Plan {
+    key: String,
+    makefiles: String,
+    env: BTreeMap<String, String>,
+    compile: Vec<Step>,
+    link: Option<Vec<Step>>,
+    image: Option<Vec<Step>>,
+}
+
+pub fn build(target: Target, options: &Options) -> Result<Built> {
+    let started = Instant::now();
+    let mut phases = Vec::new();
+    let mut timer = Timer::new();
+
+    let toolchain = toolchain::ensure()?;
+    let source = source::resolve(options.source.as_deref())?;
+    let objtree = target.obj_dir();
+    fs::create_dir_all(&objtree)?;
+    let objtree = objtree.canonicalize()?;
+    let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain);
+    let jobs = if options.jobs == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { options.jobs };
+    phases.push(timer.lap("source"));
+
+    let key = plan_key(&target, &source, &toolchain)?;
+    let plan_path = objtree.join(".xtask/plan.json");
+    let mut plan = match cache::read_json::<Plan>(&plan_path) {
+        Ok(plan) if plan.key == key && plan.makefiles == makefiles_hash(&source.root, &plan.compile) => plan,
+        _ => {
+            eprintln!("configuring {target} in {}", objtree.display());
+            configure::configure(&kbuild, &target, jobs)?;
+            phases.push(timer.lap("configure"));
+            kbuild.run("prepare", jobs)?;
+            phases.push(timer.lap("prepare"));
+            let env = step_env(&kbuild, &toolchain)?;
+            let compile = plan::parse(&kbuild.dry_run(&["vmlinux"])?);
+            if compile.is_empty() {
+                bail!("Kbuild's dry run of vmlinux planned no steps");
+            }
+            let plan = Plan {
+                key: key.clone(),
+                makefiles: makefiles_hash(&source.root, &compile),
+                env,
+                compile,
+                link: None,
+                image: None,
+            };
+            fs::remove_file(objtree.join(".xtask/steps.json")).ok();
+            cache::write_json(&plan_path, &plan)?;
+            phases.push(timer.lap("plan"));
+            plan
+        }
+    };
+
+    let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
+    let warnings = policy.validate(&source.root, &policy::built_units(&plan.compile))?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    let lto_flags = plan.env.get("CC_FLAGS_LTO").filter(|_| target.lto.is_lto()).cloned();
+    if target.lto.is_lto() && lto_flags.is_none() {
+        bail!("LTO is on but Kbuild exported no CC_FLAGS_LTO");
+    }
+    let mut compile = plan.compile.clone();
+    let mut decisions = policy::apply(&mut compile, &policy, lto_flags.as_deref());
+
+    let cache = Cache::open(&objtree)?;
+    let runner = |label: &'static str| Runner { objtree: &objtree, env: &plan.env, jobs, cache: &cache, label };
+    let mut counts = Counts::default();
+    add(&mut counts, runner("compile").run(&compile, &Graph::new(&compile))?);
+    phases.push(timer.lap("compile"));
+
+    if plan.link.is_none() {
+        plan.link = Some(link_plan(&kbuild)?);
+        cache::write_json(&plan_path, &plan)?;
+    }
+    let mut link_steps = plan.link.clone().unwrap_or_default();
+    decisions.extend(policy::apply(&mut link_steps, &policy, lto_flags.as_deref()));
+    // The initcall order must reflect this build's archives before vmlinux.o links.
+    if target.lto.is_lto() {
+        link::write_initcalls(&objtree, &toolchain.tool("llvm-nm"), &archives(&plan.env))?;
+    }
+    add(&mut counts, runner("link").run(&link_steps, &Graph::new(&link_steps))?);
+    let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
+    link_vmlinux(&objtree, &plan.env, &config, &cache)?;
+    phases.push(timer.lap("link"));
+
+    if plan.image.is_none() {
+        plan.image = Some(image_plan(&objtree, &plan.env, target.arch)?);
+        cache::write_json(&plan_path, &plan)?;
+    }
+    let image_steps = plan.image.clone().unwrap_or_default();
+    add(&mut counts, runner("image").run(&image_steps, &Graph::new(&image_steps))?);
+    phases.push(timer.lap("image"));
+
+    let (units, wrong) = policy::verify(&objtree, &decisions);
+    phases.push(timer.lap("verify"));
+    let steps: Vec<Step> = compile.into_iter().chain(link_steps).chain(image_steps).collect();
+    let report = Report {
+        arch: target.arch,
+        lto: target.lto,
+        profile: target.profile,
+        kernel_version: source.version.clone(),
+        source: source.root.clone(),
+        toolchain: toolchain.clone(),
+        units,
+        steps: counts,
+        phases,
+        seconds: started.elapsed().as_secs_f64(),
+        artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,
+        policy_warnings: warnings.iter().map(|w| w.to_string()).collect(),
+    };
+    report.write(&objtree)?;
+    if !wrong.is_empty() {
+        return Err(report::PolicyViolation(wrong).into());
+    }
+    Ok(Built { target, objtree, toolchain, report, steps })
+}
+
+fn add(total: &mut Counts, phase: Counts) {
+    total.planned += phase.planned;
+    total.executed += phase.executed;
+    total.cached += phase.cached;
+}
+
+/// The environment every step runs in: what the top Makefile exports, with
+/// the LLVM tools first on `PATH`.
+fn step_env(kbuild: &Kbuild, toolchain: &Toolchain) -> Result<BTreeMap<String, String>> {
+    let mut env = kbuild.exported_env()?;
+    env.insert("PATH".into(), toolchain.path_env().to_string_lossy().into_owned());
+    Ok(env)
+}
+
+fn archives(env: &BTreeMap<String, String>) -> Vec<&str> {
+    let mut list = vec!["vmlinux.a"];
+    list.extend(env.get("KBUILD_VMLINUX_LIBS").map(|l| l.split_whitespace().collect::<Vec<_>>()).unwrap_or_default());
+    list
+}
+
+/// `make -n modpost` once the archives exist prints the `vmlinux.o` link
+/// (with objtool) and modpost; `init/version-timestamp.o` is what
+/// link-vmlinux.sh would have make build, so it is planned here too.
+fn link_plan(kbuild: &Kbuild) -> Result<Vec<Step>> {
+    let mut steps = plan::parse(&kbuild.dry_run(&["modpost"])?);
+    steps.extend(plan::parse(&kbuild.dry_run(&["init/version-timestamp.o"])?));
+    // The initcall order is generated natively before this phase runs.
+    steps.retain(|s| s.output != ".tmp_initcalls.lds");
+    if !steps.iter().any(|s| s.output == "vmlinux.o") {
+        bail!("Kbuild's dry run of the link stage planned no vmlinux.o");
+    }
+    Ok(steps)
+}
+
+/// The boot image: what the arch Makefile's `$(build)=arch/*/boot` recursion
+/// would run, planned with the same environment once vmlinux exists.
+fn image_plan(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch) -> Result<Vec<Step>> {
+    let (dir, image) = match arch {
+        Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
+        Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
+    };
+    let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
+    let out = std::process::Command::new("make")
+        .args(["-n", "-f", &format!("{srctree}/scripts/Makefile.build"), &format!("obj={dir}"), image])
+        .current_dir(objtree)
+        .env_clear()
+        .envs(env)
+        .output()
+        .context("running make -n for the image")?;
+    if !out.status.success() {
+        bail!("make -n {image} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(plan::parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// link-vmlinux.sh, natively, when any of its inputs changed.
+fn link_vmlinux(objtree: &Path, env: &BTreeMap<String, String>, config: &DotConfig, cache: &Cache) -> Result<()> {
+    let mut inputs = vec!["vmlinux.o".to_string(), "init/version-timestamp.o".to_string()];
+    if config.get("MODULES") == Some("y") {
+        inputs.push(".vmlinux.export.o".into());
+    }
+    if let Some(lds) = env.get("KBUILD_LDS") {
+        inputs.push(lds.clone());
+    }
+    let command = format!(
+        "xtask link-vmlinux {} | {} | {}",
+        env.get("LD").map_or("", |s| s),
+        env.get("KBUILD_LDFLAGS").map_or("", |s| s),
+        env.get("LDFLAGS_vmlinux").map_or("", |s| s)
+    );
+    let key = cache.key(&command, &inputs, &[]);
+    if let Some(record) = cache.record("vmlinux") {
+        if record.key == key && cache.file_hash(Path::new("vmlinux")) == record.output_hash {
+            return Ok(());
+        }
+    }
+    link::VmlinuxLink { objtree, env, config }.run()?;
+    cache.store(cache::Record {
+        output: "vmlinux".into(),
+        key,
+        output_hash: cache.file_hash(Path::new("vmlinux")),
+        inputs: Vec::new(),
+    })?;
+    cache.save()
+}
+
+/// Everything that decides the configuration and the plan, except Makefiles.
+fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    for part in [
+        PLAN_FORMAT,
+        &target.name(),
+        &source.root.display().to_string(),
+        &source.version,
+        &toolchain.clang,
+        &toolchain.lld,
+        &configure::inputs(target)?,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\0");
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// The Makefiles that shaped the plan: the top ones and one per planned directory.
+fn makefiles_hash(srctree: &Path, steps: &[Step]) -> String {
+    let mut dirs: Vec<&str> = steps.iter().map(Step::dir).collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    let mut hasher = blake3::Hasher::new();
+    let mut files: Vec<PathBuf> = vec![srctree.join("Makefile"), srctree.join("scripts/Makefile.build"), srctree.join("scripts/Makefile.lib")];
+    for dir in dirs {
+        files.push(srctree.join(dir).join("Makefile"));
+        files.push(srctree.join(dir).join("Kbuild"));
+    }
+    for file in files {
+        hasher.update(file.as_os_str().as_encoded_bytes());
+        match fs::read(&file) {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(_) => hasher.update(b"\0absent"),
+        };
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+struct Timer(Instant);
+
+impl Timer {
+    fn new() -> Timer {
+        Timer(Instant::now())
+    }
+
+    fn lap(&mut self, name: &str) -> Phase {
+        let seconds = self.0.elapsed().as_secs_f64();
+        self.0 = Instant::now();
+        Phase { name: name.into(), seconds }
+    }
+}

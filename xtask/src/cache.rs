@@ -1,0 +1,202 @@
+//! The step cache: a step is skipped when its command, the content of every
+//! input it read (from Kbuild's own `.cmd` dependency lists) and the outputs of
+//! the steps it waits for are unchanged. Outputs are content-hashed too, so a
+//! step that re-runs and produces the same bytes does not wake its dependents
+//! (early cutoff). Results are journaled as they land, so an interrupted build
+//! resumes where it stopped.
+
+use std::{
+    collections::HashMap,
+    fs::{self, File, OpenOptions},
+    io::{BufRead, BufReader, Write},
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// What is remembered about one executed step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub output: String,
+    pub key: String,
+    pub output_hash: String,
+    /// Files the step read, as Kbuild's fixdep recorded them, plus `config:SYMBOL` entries.
+    pub inputs: Vec<String>,
+}
+
+/// A hash standing for a file that does not exist.
+pub const ABSENT: &str = "absent";
+
+pub struct Cache {
+    objtree: PathBuf,
+    records: Mutex<HashMap<String, Record>>,
+    journal: Mutex<File>,
+    stamps: Mutex<HashMap<PathBuf, Stamp>>,
+    config: HashMap<String, String>,
+    dir: PathBuf,
+}
+
+/// A file's identity as last hashed, so unchanged files are not read again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Stamp {
+    mtime_ns: i128,
+    size: u64,
+    ino: u64,
+    hash: String,
+}
+
+impl Cache {
+    pub fn open(objtree: &Path) -> Result<Cache> {
+        let dir = objtree.join(".xtask");
+        fs::create_dir_all(&dir)?;
+        let mut records: HashMap<String, Record> = read_json(&dir.join("steps.json")).unwrap_or_default();
+        // Replay what landed after the last snapshot (an interrupted build).
+        if let Ok(file) = File::open(dir.join("steps.journal")) {
+            for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
+                if let Ok(record) = serde_json::from_str::<Record>(&line) {
+                    records.insert(record.output.clone(), record);
+                }
+            }
+        }
+        let stamps = read_json(&dir.join("stamps.json")).unwrap_or_default();
+        let journal = OpenOptions::new().create(true).append(true).open(dir.join("steps.journal"))?;
+        let config = read_auto_conf(&objtree.join("include/config/auto.conf"));
+        Ok(Cache {
+            objtree: objtree.into(),
+            records: Mutex::new(records),
+            journal: Mutex::new(journal),
+            stamps: Mutex::new(stamps),
+            config,
+            dir,
+        })
+    }
+
+    pub fn record(&self, output: &str) -> Option<Record> {
+        self.records.lock().unwrap().get(output).cloned()
+    }
+
+    pub fn output_hash(&self, output: &str) -> String {
+        self.records.lock().unwrap().get(output).map(|r| r.output_hash.clone()).unwrap_or_else(|| ABSENT.into())
+    }
+
+    /// The key of a step: its command, the hashes of the given inputs, and the
+    /// output hashes of the steps it waits for.
+    pub fn key(&self, command: &str, inputs: &[String], upstream: &[String]) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(command.as_bytes());
+        for input in inputs {
+            hasher.update(b"\0in:");
+            hasher.update(input.as_bytes());
+            hasher.update(self.input_hash(input).as_bytes());
+        }
+        for output in upstream {
+            hasher.update(b"\0up:");
+            hasher.update(output.as_bytes());
+            hasher.update(self.output_hash(output).as_bytes());
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
+    /// Kconfig dependencies (`include/config/FOO`) are empty files that Kconfig
+    /// touches; their meaning is the symbol's value, so that is what is hashed.
+    fn input_hash(&self, input: &str) -> String {
+        match input.strip_prefix("config:") {
+            Some(symbol) => self.config.get(symbol).cloned().unwrap_or_else(|| "n".into()),
+            None => self.file_hash(Path::new(input)),
+        }
+    }
+
+    /// Content hash of a file (relative paths are in the object tree).
+    pub fn file_hash(&self, path: &Path) -> String {
+        let path = self.objtree.join(path);
+        let Ok(meta) = fs::metadata(&path) else { return ABSENT.into() };
+        let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        if let Some(s) = self.stamps.lock().unwrap().get(&path) {
+            if s.mtime_ns == mtime_ns && s.size == meta.len() && s.ino == meta.ino() {
+                return s.hash.clone();
+            }
+        }
+        let hash = match fs::read(&path) {
+            Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
+            Err(_) => return ABSENT.into(),
+        };
+        let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
+        self.stamps.lock().unwrap().insert(path, stamp);
+        hash
+    }
+
+    /// Records a step that ran, durably.
+    pub fn store(&self, record: Record) -> Result<()> {
+        let line = serde_json::to_string(&record)?;
+        {
+            let mut journal = self.journal.lock().unwrap();
+            writeln!(journal, "{line}")?;
+        }
+        self.records.lock().unwrap().insert(record.output.clone(), record);
+        Ok(())
+    }
+
+    /// Writes the snapshot and empties the journal.
+    pub fn save(&self) -> Result<()> {
+        write_json(&self.dir.join("steps.json"), &*self.records.lock().unwrap())?;
+        write_json(&self.dir.join("stamps.json"), &*self.stamps.lock().unwrap())?;
+        self.journal.lock().unwrap().set_len(0)?;
+        Ok(())
+    }
+}
+
+/// The inputs Kbuild's fixdep recorded for `output` in its `.cmd` file.
+pub fn cmd_file_inputs(objtree: &Path, output: &str) -> Vec<String> {
+    let (dir, name) = output.rsplit_once('/').unwrap_or(("", output));
+    let cmd = if dir.is_empty() { format!(".{name}.cmd") } else { format!("{dir}/.{name}.cmd") };
+    let Ok(text) = fs::read_to_string(objtree.join(cmd)) else { return Vec::new() };
+    let mut inputs = Vec::new();
+    let mut in_list = false;
+    for line in text.lines() {
+        let body = if let Some(rest) = line.strip_prefix(&format!("source_{output} :=")) {
+            rest
+        } else if let Some(rest) = line.strip_prefix(&format!("deps_{output} :=")) {
+            in_list = true;
+            rest
+        } else if in_list {
+            line
+        } else {
+            continue;
+        };
+        let continued = body.trim_end().ends_with('\\');
+        let body = body.trim().trim_end_matches('\\').trim();
+        if let Some(symbol) = body.strip_prefix("$(wildcard include/config/").and_then(|s| s.strip_suffix(')')) {
+            inputs.push(format!("config:{symbol}"));
+        } else if !body.is_empty() {
+            inputs.extend(body.split_whitespace().map(String::from));
+        }
+        if in_list && !continued {
+            in_list = false;
+        }
+    }
+    inputs
+}
+
+fn read_auto_conf(path: &Path) -> HashMap<String, String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("CONFIG_")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Writes through a temporary file so a crash never leaves half a file.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, serde_json::to_vec(value)?)?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}

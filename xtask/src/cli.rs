@@ -1,0 +1,92 @@
+//! The command line: thin over the engine. Errors map to stable exit codes.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{
+    build::{self, Options},
+    target::{Arch, Lto, Profile, Target},
+};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build Linux with Clang LTO through a Cargo-native build graph")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Configure, plan and build the kernel, then verify the LTO policy.
+    Build(BuildArgs),
+    /// Run the whole test suite: cargo test, then the end-to-end builds.
+    Test,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchChoice {
+    #[value(name = "x86_64")]
+    X86_64,
+    Arm64,
+    All,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct Selection {
+    #[arg(long, value_enum, default_value = "x86_64")]
+    pub arch: ArchChoice,
+    #[arg(long, value_enum, default_value = "thin")]
+    pub lto: Lto,
+    #[arg(long, value_enum, default_value = "tiny")]
+    pub profile: Profile,
+}
+
+impl Selection {
+    pub fn targets(&self) -> Vec<Target> {
+        let arches: Vec<Arch> = match self.arch {
+            ArchChoice::X86_64 => vec![Arch::X86_64],
+            ArchChoice::Arm64 => vec![Arch::Arm64],
+            ArchChoice::All => Arch::ALL.to_vec(),
+        };
+        arches.into_iter().map(|arch| Target { arch, lto: self.lto, profile: self.profile }).collect()
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// A kernel source tree to build instead of Debian's linux-source-6.12.
+    #[arg(long)]
+    pub source: Option<PathBuf>,
+    /// Parallel jobs (default: the number of CPUs).
+    #[arg(short, long, default_value_t = 0)]
+    pub jobs: usize,
+    /// Build UNIT (a kernel directory) or UNIT/OBJ.o without LTO. Repeatable.
+    #[arg(long = "lto-off", value_name = "UNIT[/OBJ]")]
+    pub lto_off: Vec<String>,
+    /// A TOML overlay with `[[lto-off]]` entries, like --lto-off with reasons.
+    #[arg(long = "policy", value_name = "FILE")]
+    pub overlays: Vec<PathBuf>,
+}
+
+impl BuildArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            source: self.source.clone(),
+            jobs: self.jobs,
+            lto_off: self.lto_off.clone(),
+            overlays: self.overlays.clone(),
+        }
+    }
+}
+
+pub fn build(args: &BuildArgs) -> Result<()> {
+    for target in args.selection.targets() {
+        let built = build::build(target, &args.options())?;
+        crate::report::print_summary(&built.report, &built.objtree);
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Plan: turn Kbuild's dry-run output into steps. Every Kbuild recipe that does
+//! real work carries a quiet tag (`echo '  CC      kernel/fork.o'`) naming its
+//! kind and its output; untagged lines (recursive `make -f`, `:`) are not steps.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The quiet tag: `CC`, `AS`, `AR`, `LD`, `GEN`, `HOSTCC`, ...
+    pub tag: String,
+    /// The output as Kbuild names it, relative to the object tree.
+    pub output: String,
+    /// The recipe, one shell line, exactly as Kbuild would run it.
+    pub command: String,
+}
+
+impl Step {
+    /// The directory that owns this step: the unit it belongs to.
+    pub fn dir(&self) -> &str {
+        self.output.rsplit_once('/').map_or("", |(dir, _)| dir)
+    }
+
+    /// A compile of kernel code (not a host tool): `CC` or `AS`, also for modules.
+    pub fn is_compile(&self) -> bool {
+        matches!(self.tag.as_str(), "CC" | "AS" | "CC [M]" | "AS [M]")
+    }
+
+    /// Steps that generate files other steps may include without naming them.
+    pub fn is_generator(&self) -> bool {
+        !self.is_compile() && !matches!(self.tag.as_str(), "AR" | "HOSTCC" | "HOSTLD" | "HOSTCXX")
+    }
+}
+
+/// Parses `make -n` output. A recipe line continued with backslash-newline is
+/// one step.
+pub fn parse(dry_run: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for line in logical_lines(dry_run) {
+        if let Some((tag, output)) = quiet_tag(&line) {
+            steps.push(Step { tag, output, command: line });
+        }
+    }
+    steps
+}
+
+fn logical_lines(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for raw in text.lines() {
+        // Make hands backslash-newline to the shell unchanged; so do we.
+        if raw.ends_with('\\') {
+            current.push_str(raw);
+            current.push('\n');
+            continue;
+        }
+        current.push_str(raw);
+        lines.push(std::mem::take(&mut current));
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// The `echo '  TAG     output'` of a Kbuild recipe.
+fn quiet_tag(line: &str) -> Option<(String, String)> {
+    const MARK: &str = "echo '  ";
+    let start = line.find(MARK)? + MARK.len();
+    let rest = &line[start..];
+    let end = rest.find('\'')?;
+    let text = rest[..end].trim_end();
+    // Tags are padded to 8 columns; `[M]` belongs to the tag for module steps.
+    let (tag, output) = if text.len() > 8 && text.is_char_boundary(8) { text.split_at(8) } else { return None };
+    let (tag, output) = (tag.trim(), output.trim());
+    let (tag, output) = match output.strip_prefix("[M]") {
+        Some(o) => (format!("{tag} [M]"), o.trim()),
+        None => (tag.to_string(), output),
+    };
+    if tag.is_empty() || output.is_empty() || !tag.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || " []_".contains(c)) {
+        return None;
+    }
+    Some((tag, output.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tagged_recipes_and_skips_the_rest() {
+        let text = "make -f scripts/Makefile.build obj=kernel\n:\n\
+set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o fork.c\n\
+set -e;  echo '  CC [M]  lib/test_module.o'; clang -c -o lib/test_module.o x.c\n\
+if [ -f .config ]; then \\\n\techo >&2 x; \\\nfi\n\
+set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar\n";
+        let steps = parse(text);
+        assert_eq!(steps.len(), 3, "{steps:#?}");
+        assert_eq!(steps[0].tag, "CC");
+        assert_eq!(steps[0].output, "kernel/fork.o");
+        assert_eq!(steps[0].dir(), "kernel");
+        assert_eq!(steps[1].tag, "CC [M]");
+        assert_eq!(steps[1].output, "lib/test_module.o");
+        assert_eq!(steps[2].command, "set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar");
+    }
+}

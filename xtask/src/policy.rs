@@ -1,0 +1,182 @@
+//! Policy: apply the per-unit LTO policy of `kernel-manifest` to the planned
+//! compile commands, and prove afterwards that every object came out as the
+//! policy says (bitcode or native ELF, by magic).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs::File,
+    io::Read,
+    path::Path,
+};
+
+use anyhow::Result;
+use kernel_manifest::{Origin, Policy};
+use serde::Serialize;
+
+use crate::plan::Step;
+
+/// What the build decided for one object.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub object: String,
+    pub lto: bool,
+    pub source: String,
+    pub reason: String,
+}
+
+/// Where a unit's policy comes from, as the `units` table prints it.
+pub const KBUILD_SOURCE: &str = "kbuild-makefile";
+const DEFAULT_SOURCE: &str = "default";
+
+/// Rewrites the compile steps of opted-out objects and returns every object's decision.
+///
+/// `lto_flags` is this build's `CC_FLAGS_LTO` (`-flto=thin -fsplit-lto-unit
+/// -fvisibility=hidden`); Kbuild's own opt-outs filter exactly that, leaving
+/// `-fno-lto` to win, and so do we. The rewrite covers the command and the copy
+/// fixdep records in the `.cmd` file, so Kbuild's state tells the truth.
+pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Vec<Decision> {
+    let mut decisions = Vec::new();
+    for step in steps.iter_mut().filter(|s| s.is_compile()) {
+        let rule = policy.rule_for(&step.output);
+        let decision = match (lto_flags, rule) {
+            (None, Some(rule)) => Decision {
+                object: step.output.clone(),
+                lto: false,
+                source: origin(&rule.origin),
+                reason: format!("{} (LTO is off for the whole build)", rule.reason),
+            },
+            (None, None) => decision(step, false, DEFAULT_SOURCE, "LTO is off for the whole build"),
+            (Some(flags), rule) => {
+                let block = format!(" {flags}");
+                let kbuild_lto = step.command.contains(&block);
+                match rule {
+                    Some(rule) => {
+                        let source = if kbuild_lto {
+                            step.command = step.command.replace(&block, "");
+                            origin(&rule.origin)
+                        } else {
+                            format!("{}+{KBUILD_SOURCE}", origin(&rule.origin))
+                        };
+                        Decision { object: step.output.clone(), lto: false, source, reason: rule.reason.clone() }
+                    }
+                    None if kbuild_lto => decision(step, true, DEFAULT_SOURCE, "LTO'd like the rest of the kernel"),
+                    None if step.tag.starts_with("AS") => {
+                        decision(step, false, DEFAULT_SOURCE, "assembly is always native code")
+                    }
+                    None => decision(step, false, KBUILD_SOURCE, "Kbuild's Makefile filters $(CC_FLAGS_LTO) here"),
+                }
+            }
+        };
+        decisions.push(decision);
+    }
+    decisions
+}
+
+fn decision(step: &Step, lto: bool, source: &str, reason: &str) -> Decision {
+    Decision { object: step.output.clone(), lto, source: source.into(), reason: reason.into() }
+}
+
+pub fn origin(origin: &Origin) -> String {
+    match origin {
+        Origin::Manifest => "manifest".into(),
+        Origin::CommandLine => "--lto-off".into(),
+        Origin::Overlay { file, line } => format!("{}:{line}", file.display()),
+    }
+}
+
+/// The format of an object file, by magic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Bitcode,
+    Elf,
+    Other,
+    Missing,
+}
+
+pub fn format_of(path: &Path) -> Format {
+    let mut magic = [0u8; 4];
+    let Ok(mut file) = File::open(path) else { return Format::Missing };
+    if file.read_exact(&mut magic).is_err() {
+        return Format::Other;
+    }
+    match magic {
+        [b'B', b'C', 0xC0, 0xDE] | [0xDE, 0xC0, 0x17, 0x0B] => Format::Bitcode,
+        [0x7F, b'E', b'L', b'F'] => Format::Elf,
+        _ => Format::Other,
+    }
+}
+
+/// One unit (directory) in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unit {
+    pub path: String,
+    pub objects: usize,
+    /// `on` when the unit's C objects are LTO'd, `off` when none is.
+    pub lto: &'static str,
+    pub source: String,
+    pub reason: String,
+    pub bitcode: usize,
+    pub elf: usize,
+    /// Objects whose decision differs from the unit's.
+    pub exceptions: Vec<Decision>,
+}
+
+/// Checks every object against its decision; returns the units and the mismatches.
+pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>) {
+    let mut by_unit: BTreeMap<String, Vec<(&Decision, Format)>> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for d in decisions {
+        let format = format_of(&objtree.join(&d.object));
+        let expected = if d.lto { Format::Bitcode } else { Format::Elf };
+        if format != expected {
+            wrong.push(format!("{}: expected {expected:?} ({}), found {format:?}", d.object, d.source));
+        }
+        let unit = d.object.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
+        by_unit.entry(unit).or_default().push((d, format));
+    }
+    let units = by_unit
+        .into_iter()
+        .map(|(path, objs)| {
+            // The unit's verdict is its C objects' majority; the rest are exceptions.
+            let lto_on = objs.iter().filter(|(d, _)| d.lto).count();
+            let c_objs: Vec<_> = objs.iter().filter(|(d, _)| d.reason != "assembly is always native code").collect();
+            let on = lto_on * 2 > c_objs.len() && lto_on > 0;
+            let representative = c_objs.iter().find(|(d, _)| d.lto == on).or(c_objs.first()).map(|(d, _)| *d);
+            let representative = representative.unwrap_or(objs[0].0);
+            let exceptions = c_objs
+                .iter()
+                .filter(|(d, _)| d.lto != on)
+                .map(|(d, _)| (*d).clone())
+                .collect();
+            Unit {
+                objects: objs.len(),
+                lto: if on { "on" } else { "off" },
+                source: representative.source.clone(),
+                reason: representative.reason.clone(),
+                bitcode: objs.iter().filter(|(_, f)| *f == Format::Bitcode).count(),
+                elf: objs.iter().filter(|(_, f)| *f == Format::Elf).count(),
+                exceptions,
+                path,
+            }
+        })
+        .collect();
+    (units, wrong)
+}
+
+/// Directories that hold at least one compiled kernel object, for validating rules.
+pub fn built_units(steps: &[Step]) -> BTreeSet<String> {
+    steps.iter().filter(|s| s.is_compile()).map(|s| s.dir().to_string()).collect()
+}
+
+/// The policy for a build: the shipped manifest plus the user's overrides.
+pub fn load(arch: kernel_manifest::Arch, lto_off: &[String], overlays: &[std::path::PathBuf]) -> Result<Policy> {
+    let mut policy = Policy::upstream(arch);
+    for overlay in overlays {
+        policy.add_overlay(overlay)?;
+    }
+    for spec in lto_off {
+        policy.add_command_line(spec)?;
+    }
+    Ok(policy)
+}

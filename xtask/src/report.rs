@@ -1,0 +1,103 @@
+//! The build report: `build-report.json` in the object tree.
+
+use std::{fs, path::{Path, PathBuf}};
+
+use anyhow::Result;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    execute::Counts,
+    policy::Unit,
+    target::{Arch, Lto, Profile},
+    toolchain::Toolchain,
+};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub arch: Arch,
+    pub lto: Lto,
+    pub profile: Profile,
+    pub kernel_version: String,
+    pub source: PathBuf,
+    pub toolchain: Toolchain,
+    pub units: Vec<Unit>,
+    pub steps: Counts,
+    pub phases: Vec<Phase>,
+    pub seconds: f64,
+    pub artifacts: Vec<Artifact>,
+    pub policy_warnings: Vec<String>,
+}
+
+impl Report {
+    pub fn write(&self, objtree: &Path) -> Result<()> {
+        fs::write(objtree.join("build-report.json"), serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+}
+
+pub fn artifacts(objtree: &Path, paths: &[PathBuf]) -> Result<Vec<Artifact>> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes = fs::read(objtree.join(path))?;
+            Ok(Artifact {
+                path: objtree.join(path),
+                sha256: format!("{:x}", Sha256::digest(&bytes)),
+                bytes: bytes.len() as u64,
+            })
+        })
+        .collect()
+}
+
+/// Objects whose format contradicts the policy.
+#[derive(Debug)]
+pub struct PolicyViolation(pub Vec<String>);
+
+impl std::fmt::Display for PolicyViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} objects contradict the LTO policy:", self.0.len())?;
+        for line in self.0.iter().take(50) {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyViolation {}
+
+/// The few lines a person wants after a build.
+pub fn print_summary(report: &Report, objtree: &Path) {
+    let lto_units = report.units.iter().filter(|u| u.lto == "on").count();
+    println!(
+        "built {} {} LTO={} profile={} in {:.1}s: {} steps planned, {} executed, {} cached; {} units ({} LTO'd, {} native)",
+        report.kernel_version,
+        report.arch,
+        report.lto,
+        report.profile,
+        report.seconds,
+        report.steps.planned,
+        report.steps.executed,
+        report.steps.cached,
+        report.units.len(),
+        lto_units,
+        report.units.len() - lto_units,
+    );
+    for artifact in &report.artifacts {
+        println!("  {} ({} bytes, sha256 {})", artifact.path.display(), artifact.bytes, &artifact.sha256[..16]);
+    }
+    println!("  report: {}", objtree.join("build-report.json").display());
+}

@@ -1,0 +1,132 @@
+//! The LLVM toolchain and host tools a kernel build needs, found or installed.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+/// Where Debian's versioned LLVM lives; preferred over whatever `clang` is on `PATH`.
+const LLVM_DIRS: &[&str] = &["/usr/lib/llvm-19/bin"];
+
+/// Debian packages for everything the build and the boot tests run.
+pub const APT_PACKAGES: &[&str] = &[
+    "clang-19", "lld-19", "llvm-19", "clangd-19", "make", "flex", "bison", "bc", "perl",
+    "python3", "libelf-dev", "libssl-dev", "xz-utils", "cpio", "kmod", "linux-source-6.12",
+    "qemu-system-x86", "qemu-system-arm", "ovmf", "qemu-efi-aarch64",
+];
+
+/// Host commands Kbuild's `prepare` and our own steps invoke.
+const HOST_TOOLS: &[(&str, &str)] = &[
+    ("make", "make"),
+    ("flex", "flex"),
+    ("bison", "bison"),
+    ("bc", "bc"),
+    ("perl", "perl"),
+    ("python3", "python3"),
+    ("xz", "xz-utils"),
+];
+
+/// Headers the host tools (objtool, sign-file, sorttable) compile against.
+const HOST_HEADERS: &[(&str, &str)] =
+    &[("/usr/include/gelf.h", "libelf-dev"), ("/usr/include/openssl/ssl.h", "libssl-dev")];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Toolchain {
+    /// The directory holding `clang`, `ld.lld`, `llvm-ar`, ...; prepended to `PATH` so `LLVM=1` finds them.
+    pub bin: PathBuf,
+    pub clang: String,
+    pub lld: String,
+    pub llvm: String,
+}
+
+impl Toolchain {
+    pub fn tool(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
+    /// `PATH` with the LLVM directory first.
+    pub fn path_env(&self) -> std::ffi::OsString {
+        let mut paths = vec![self.bin.clone()];
+        if let Some(path) = std::env::var_os("PATH") {
+            paths.extend(std::env::split_paths(&path));
+        }
+        std::env::join_paths(paths).expect("PATH entries contain no separator")
+    }
+}
+
+/// Finds the toolchain, installing missing packages when we are root on Debian.
+pub fn ensure() -> Result<Toolchain> {
+    let missing = missing_packages();
+    if !missing.is_empty() {
+        install(&missing)?;
+    }
+    let bin = find_llvm_bin().context("no LLVM toolchain with clang and ld.lld found")?;
+    Ok(Toolchain {
+        clang: first_line(&bin.join("clang"), "--version")?,
+        lld: first_line(&bin.join("ld.lld"), "--version")?,
+        llvm: first_line(&bin.join("llvm-ar"), "--version")
+            .or_else(|_| first_line(&bin.join("llvm-nm"), "--version"))?,
+        bin,
+    })
+}
+
+fn find_llvm_bin() -> Option<PathBuf> {
+    let candidates = LLVM_DIRS.iter().map(PathBuf::from).chain(
+        std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()),
+    );
+    candidates.into_iter().find(|dir| {
+        ["clang", "ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy"].iter().all(|t| dir.join(t).is_file())
+    })
+}
+
+/// The Debian packages whose tools or headers are absent.
+pub fn missing_packages() -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if find_llvm_bin().is_none() {
+        missing.extend(["clang-19", "lld-19", "llvm-19"]);
+    }
+    for (tool, package) in HOST_TOOLS {
+        if which(tool).is_none() {
+            missing.push(*package);
+        }
+    }
+    for (header, package) in HOST_HEADERS {
+        if !Path::new(header).exists() {
+            missing.push(*package);
+        }
+    }
+    missing
+}
+
+/// `apt-get install` as root on Debian/Ubuntu; otherwise an error naming the command to run.
+pub fn install(packages: &[&str]) -> Result<()> {
+    let command = format!("apt-get install -y --no-install-recommends {}", packages.join(" "));
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !is_root || which("apt-get").is_none() {
+        bail!("missing packages: {}\n  install them with: sudo {command}", packages.join(" "));
+    }
+    eprintln!("installing missing packages: {command}");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive {command}"))
+        .status()
+        .context("running apt-get")?;
+    if !status.success() {
+        bail!("`{command}` failed; run it by hand and retry");
+    }
+    Ok(())
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|t| t.is_file()))
+}
+
+fn first_line(tool: &Path, arg: &str) -> Result<String> {
+    let out = Command::new(tool).arg(arg).output().with_context(|| format!("running {}", tool.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string())
+}
