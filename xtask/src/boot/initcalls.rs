@@ -4,6 +4,11 @@
 //! `calling  foo_init+0x0/0x30 @ 1` before each call; the order of those
 //! lines, per level, must match the order the build recorded in
 //! `initcalls.json`.
+//!
+//! Under LTO the kernel calls a stub instead (include/linux/init.h), named
+//! `__initstub__kmod_<module>__<counter>_<line>_<function><level>`, e.g.
+//! `__initstub__kmod_vt__320_3687_con_initcon`: we match those by
+//! function and level, which is also less ambiguous than the name alone.
 
 use std::{collections::HashMap, fs, path::Path};
 
@@ -42,22 +47,40 @@ fn base_name(name: &str) -> &str {
     name.split_once(".llvm.").map_or(name, |(base, _)| base)
 }
 
+/// For an LTO initcall stub, `<function><level>`; None for a plain function.
+fn stub_key(name: &str) -> Option<&str> {
+    let iid = name.strip_prefix("__initstub__kmod_")?;
+    // After the module name: `__<counter>_<line>_`.
+    iid.match_indices("__").find_map(|(i, _)| {
+        let mut parts = iid[i + 2..].splitn(3, '_');
+        let (counter, line, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(counter) && digits(line) && !rest.is_empty()).then_some(rest)
+    })
+}
+
 /// Checks the observed order against the expected one. Ok(evidence) or
 /// Err(the first mismatch). Names that occur more than once in the list
 /// (several static `init` functions) cannot be placed and are skipped.
 pub fn check(expected: &[Initcall], log: &str) -> Result<String, String> {
-    // name -> (level, position within the level), None when ambiguous.
-    let mut position: HashMap<&str, Option<(&str, usize)>> = HashMap::new();
+    // Plain name, or `<function><level>` for stubs -> (level, position
+    // within the level); None when ambiguous.
+    type Positions<'a> = HashMap<String, Option<(&'a str, usize)>>;
+    let (mut by_name, mut by_stub): (Positions, Positions) = Default::default();
     let mut per_level: HashMap<&str, usize> = HashMap::new();
     for call in expected {
         let index = per_level.entry(&call.level).or_insert(0);
-        position
-            .entry(base_name(&call.function))
-            .and_modify(|p| *p = None)
-            .or_insert(Some((call.level.as_str(), *index)));
+        let function = base_name(&call.function);
+        for (map, key) in [
+            (&mut by_name, function.to_string()),
+            (&mut by_stub, format!("{function}{}", call.level)),
+        ] {
+            map.entry(key)
+                .and_modify(|p| *p = None)
+                .or_insert(Some((call.level.as_str(), *index)));
+        }
         *index += 1;
     }
-    let ambiguous = position.values().filter(|p| p.is_none()).count();
 
     let calls = observed(log);
     if calls.is_empty() {
@@ -65,10 +88,19 @@ pub fn check(expected: &[Initcall], log: &str) -> Result<String, String> {
     }
     // Per level: the last matched call, as (name, position).
     let mut last: HashMap<&str, (&str, usize)> = HashMap::new();
-    let mut matched = 0;
+    let (mut matched, mut ambiguous) = (0, 0);
     for name in &calls {
-        let Some(Some((level, index))) = position.get(base_name(name)) else {
-            continue;
+        let found = match stub_key(name) {
+            Some(key) => by_stub.get(key),
+            None => by_name.get(base_name(name)),
+        };
+        let (level, index) = match found {
+            Some(Some(position)) => position,
+            Some(None) => {
+                ambiguous += 1;
+                continue;
+            }
+            None => continue,
         };
         if let Some(&(previous, previous_index)) = last.get(level) {
             if *index < previous_index {
@@ -88,7 +120,7 @@ pub fn check(expected: &[Initcall], log: &str) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "{matched} initcalls in {} levels called in link order ({} calls logged, {} entries in initcalls.json, {ambiguous} ambiguous names skipped)",
+        "{matched} initcalls in {} levels called in link order ({} calls logged, {} entries in initcalls.json, {ambiguous} calls with ambiguous names skipped)",
         last.len(),
         calls.len(),
         expected.len(),
@@ -153,7 +185,38 @@ mod tests {
     #[test]
     fn ambiguous_names_are_skipped() {
         let expected = calls(&[("1", "b_init"), ("1", "a_init"), ("3", "a_init")]);
-        assert!(check(&expected, LOG).unwrap().contains("1 ambiguous"));
+        assert!(check(&expected, LOG)
+            .unwrap()
+            .contains("1 calls with ambiguous"));
+    }
+
+    #[test]
+    fn lto_stubs_match_by_function_and_level() {
+        assert_eq!(
+            stub_key("__initstub__kmod_vt__320_3687_con_initcon"),
+            Some("con_initcon")
+        );
+        assert_eq!(stub_key("__initstub__kmod_a__b__1_2_f6"), Some("f6"));
+        assert_eq!(stub_key("foo_init"), None);
+        let log = "calling  __initstub__kmod_x__1_10_init6+0x0/0x10 @ 1\n\
+                   calling  __initstub__kmod_y__2_20_init6+0x0/0x10 @ 1\n\
+                   calling  __initstub__kmod_z__3_30_other_init6+0x0/0x10 @ 1\n";
+        // "init" is ambiguous at level 6, but other_init is not.
+        let expected = calls(&[
+            ("6", "init"),
+            ("6", "init"),
+            ("6", "other_init"),
+            ("7", "init"),
+        ]);
+        let evidence = check(&expected, log).unwrap();
+        assert!(
+            evidence.starts_with("1 initcalls in 1 levels"),
+            "{evidence}"
+        );
+        let swapped = calls(&[("6", "other_init"), ("6", "late"), ("6", "init")]);
+        let log = log.replace("other_init6", "late6");
+        let err = check(&swapped, &log).unwrap_err();
+        assert!(err.contains("was called after"), "{err}");
     }
 
     #[test]

@@ -202,6 +202,13 @@ mod tests {
     }
 
     #[test]
+    fn lkdtm_oops_is_not_a_panic() {
+        let log = include_str!("testdata/x86_64-proof-bios.log");
+        assert!(log.contains("Oops"));
+        assert_eq!(judge(log, Ending::Exited, &[]).outcome, Outcome::Pass);
+    }
+
+    #[test]
     fn a_failed_proof_fails_a_good_boot() {
         let proofs = [
             proof("vdso", ProofStatus::Pass),

@@ -106,8 +106,14 @@ fn efi(cx: &Context, log: &str) -> Proof {
     if let Some(p) = needs_proof_profile(cx, NAME) {
         return p;
     }
+    // The stub's own line (it prints before the kernel proper) when it has
+    // one to say; the kernel's `efi:` line shows it came up through EFI.
+    let stub = find(log, "EFI stub: ").map(|l| format!("{}; ", from(l, "EFI stub: ")));
     match find(log, "efi: EFI v") {
-        Some(line) => pass(NAME, from(line, "efi: ")),
+        Some(line) => pass(
+            NAME,
+            format!("{}{}", stub.unwrap_or_default(), from(line, "efi: ")),
+        ),
         None => fail(
             NAME,
             "no `efi: EFI v...` line: the kernel did not come up through the EFI stub",
@@ -314,6 +320,24 @@ mod tests {
     use crate::target::Lto;
 
     const TINY_PASS: &str = include_str!("testdata/x86_64-tiny-pass.log");
+    const PROOF_BIOS: &str = include_str!("testdata/x86_64-proof-bios.log");
+    const PROOF_UEFI: &str = include_str!("testdata/x86_64-proof-uefi-excerpt.log");
+    const PROOF_INITCALLS: &str = include_str!("testdata/x86_64-proof-initcalls.json");
+
+    /// The CRCs of the real run (read from that build's vmlinux and .ko).
+    fn test_module() -> Module {
+        let versions = [("_printk", 0x9299_7ed8), ("module_layout", 0xbcef_6f6d)];
+        Module {
+            file: "test_module.ko".into(),
+            versions: versions
+                .iter()
+                .map(|&(s, crc)| Version {
+                    crc,
+                    symbol: s.into(),
+                })
+                .collect(),
+        }
+    }
 
     fn cx(arch: Arch, profile: Profile, firmware: Firmware) -> Context<'static> {
         Context {
@@ -355,6 +379,88 @@ mod tests {
             proofs[0].evidence
         );
         assert_eq!(proofs[1].evidence, "needs --firmware uefi");
+    }
+
+    #[test]
+    fn real_x86_64_proof_boot_passes_everything_it_can() {
+        use ProofStatus::*;
+        let initcalls: Vec<Initcall> = serde_json::from_str(PROOF_INITCALLS).unwrap();
+        let modules = [test_module()];
+        let crcs = HashMap::from([
+            ("_printk".to_string(), 0x9299_7ed8),
+            ("module_layout".to_string(), 0xbcef_6f6d),
+        ]);
+        let mut cx = cx(Arch::X86_64, Profile::Proof, Firmware::Bios);
+        cx.initcalls = Some(&initcalls);
+        cx.modules = &modules;
+        cx.kernel_crcs = Ok(&crcs);
+        let proofs = evaluate(&cx, PROOF_BIOS);
+        assert_eq!(
+            statuses(&proofs),
+            [
+                ("vdso", Pass),
+                ("efi", Skip),
+                ("nvhe", Skip),
+                ("lkdtm_exec_rodata", Pass),
+                ("ftrace_mcount", Pass),
+                ("initcall_order", Pass),
+                ("modversions", Pass),
+            ]
+        );
+        let evidence = |name: &str| {
+            proofs
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap()
+                .evidence
+                .clone()
+        };
+        assert!(evidence("lkdtm_exec_rodata").contains("kernel tried to execute NX-protected page"));
+        assert_eq!(
+            evidence("ftrace_mcount"),
+            "ftrace: allocating 13300 entries in 52 pages"
+        );
+        assert!(
+            evidence("initcall_order").starts_with("206 initcalls in 12 levels"),
+            "{}",
+            evidence("initcall_order")
+        );
+
+        // The same boot against a link order with two level-6 initcalls swapped.
+        let mut swapped = initcalls.clone();
+        let sixes: Vec<usize> = (0..swapped.len())
+            .filter(|&i| swapped[i].level == "6")
+            .collect();
+        swapped.swap(sixes[2], sixes[5]);
+        cx.initcalls = Some(&swapped);
+        let p = initcall_order(&cx, PROOF_BIOS);
+        assert_eq!(p.status, Fail);
+        assert!(p.evidence.starts_with("level 6: "), "{}", p.evidence);
+
+        // A kernel without CRCs would load anything: that fails the proof.
+        let no_crcs = HashMap::new();
+        cx.kernel_crcs = Ok(&no_crcs);
+        assert_eq!(modversions(&cx, PROOF_BIOS).status, Fail);
+    }
+
+    #[test]
+    fn real_uefi_boot_proves_the_efi_stub() {
+        let p = efi(
+            &cx(Arch::X86_64, Profile::Proof, Firmware::Uefi),
+            PROOF_UEFI,
+        );
+        assert_eq!(
+            (p.status, p.evidence.as_str()),
+            (ProofStatus::Pass, "EFI stub: Loaded initrd from LINUX_EFI_INITRD_MEDIA_GUID device path; efi: EFI v2.7 by EDK II")
+        );
+        assert_eq!(
+            efi(
+                &cx(Arch::X86_64, Profile::Proof, Firmware::Uefi),
+                PROOF_BIOS
+            )
+            .status,
+            ProofStatus::Fail
+        );
     }
 
     #[test]
