@@ -443,6 +443,30 @@ mod tests {
         assert_eq!(modversions(&cx, PROOF_BIOS).status, Fail);
     }
 
+    /// A real boot with test_module.ko's CRC for _printk patched: the kernel
+    /// refuses it, the init reports -EINVAL, the proof fails on the kernel line.
+    #[test]
+    fn real_crc_mismatch_fails() {
+        let log = include_str!("testdata/x86_64-proof-bad-crc-excerpt.log");
+        let modules = [test_module()];
+        let crcs = HashMap::new();
+        let mut cx = cx(Arch::X86_64, Profile::Proof, Firmware::Bios);
+        cx.modules = &modules;
+        cx.kernel_crcs = Ok(&crcs);
+        let p = modversions(&cx, log);
+        assert_eq!(
+            (p.status, p.evidence.as_str()),
+            (
+                ProofStatus::Fail,
+                "test_module: disagrees about version of symbol _printk"
+            )
+        );
+        assert_eq!(
+            init_proof(log, "modversions"),
+            Some(("FAIL", "finit_module(test_module.ko) = -22"))
+        );
+    }
+
     #[test]
     fn real_uefi_boot_proves_the_efi_stub() {
         let p = efi(
