@@ -178,10 +178,14 @@ pub fn tail(log: &str, n: usize) -> Vec<&str> {
 mod tests {
     use super::*;
 
+    // Real serial logs: the good init and the broken ones on tiny kernels.
     const PASS_LOG: &str = include_str!("testdata/x86_64-tiny-pass.log");
     const PANIC_LOG: &str = include_str!("testdata/x86_64-tiny-panic.log");
     const SILENT_LOG: &str = include_str!("testdata/x86_64-tiny-no-marker.log");
     const HANG_LOG: &str = include_str!("testdata/x86_64-tiny-hang.log");
+    const ARM64_PASS_LOG: &str = include_str!("testdata/arm64-tiny-pass.log");
+    const ARM64_PANIC_LOG: &str = include_str!("testdata/arm64-tiny-panic.log");
+    const ARM64_SILENT_LOG: &str = include_str!("testdata/arm64-tiny-no-marker.log");
 
     fn proof(name: &str, status: ProofStatus) -> Proof {
         Proof {
@@ -251,10 +255,15 @@ mod tests {
 
     #[test]
     fn silent_init_has_no_marker() {
-        let v = judge(SILENT_LOG, Ending::Exited, &[]);
-        assert_eq!(v.outcome, Outcome::NoMarker);
-        assert!(v.message.contains("init started"), "{}", v.message);
-        assert_eq!(v.outcome.exit_code(), 22);
+        for log in [SILENT_LOG, ARM64_SILENT_LOG] {
+            let v = judge(log, Ending::Exited, &[]);
+            assert_eq!(v.outcome, Outcome::NoMarker);
+            assert_eq!(
+                v.message,
+                "init started, then the machine reset without XTASK-INIT-OK"
+            );
+            assert_eq!(v.outcome.exit_code(), 22);
+        }
     }
 
     #[test]
