@@ -197,12 +197,10 @@ mod tests {
 
     #[test]
     fn passing_log_passes() {
-        let v = judge(
-            PASS_LOG,
-            Ending::Exited,
-            &[proof("vdso", ProofStatus::Pass)],
-        );
-        assert_eq!(v.outcome, Outcome::Pass, "{}", v.message);
+        for log in [PASS_LOG, ARM64_PASS_LOG] {
+            let v = judge(log, Ending::Exited, &[proof("vdso", ProofStatus::Pass)]);
+            assert_eq!(v.outcome, Outcome::Pass, "{}", v.message);
+        }
     }
 
     #[test]
@@ -235,14 +233,13 @@ mod tests {
 
     #[test]
     fn panic_log_panics() {
-        let v = judge(PANIC_LOG, Ending::Exited, &[]);
-        assert_eq!(v.outcome, Outcome::Panic);
-        assert!(
-            v.message.contains("Attempted to kill init"),
-            "{}",
-            v.message
-        );
-        assert_eq!(v.outcome.exit_code(), 20);
+        for log in [PANIC_LOG, ARM64_PANIC_LOG] {
+            let v = judge(log, Ending::Exited, &[]);
+            assert_eq!(v.outcome, Outcome::Panic);
+            let expected = "the kernel panicked: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000";
+            assert_eq!(v.message, expected);
+            assert_eq!(v.outcome.exit_code(), 20);
+        }
     }
 
     #[test]

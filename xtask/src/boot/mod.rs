@@ -140,10 +140,9 @@ pub fn boot(input: &BootInput) -> Result<BootReport> {
 /// Boots with the given init; broken variants exist to test the failure
 /// modes (their logs and reports get the variant in the name).
 pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result<BootReport> {
-    let target = input.target;
     check_kernel(input)?;
     let work = input.obj_dir.join("boot");
-    let init = init::build(&input.clang, target.arch, variant, &work)?;
+    let init = init::build(&input.clang, input.target.arch, variant, &work)?;
     let modules = read_modules(&input.modules)?;
     let initrd = write_initramfs(&work, variant, &init, &modules)?;
 
@@ -152,23 +151,77 @@ pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result
         broken => format!("{}-{broken}", input.firmware),
     };
     let log = input.obj_dir.join(format!("boot-{name}.log"));
-    let stderr_log = work.join(format!("qemu-{name}.stderr"));
-    let (mut accel, mut accel_note) = qemu::choose_accel(target);
-    let (qemu_command, run) = loop {
+    let run = run_qemu(
+        input,
+        &initrd,
+        &log,
+        &work.join(format!("qemu-{name}.stderr")),
+    )?;
+    let bytes = fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    // Firmware writes escape sequences and the odd stray byte: be lenient.
+    let text = String::from_utf8_lossy(&bytes);
+    let modules: Vec<proofs::Module> = modules.into_iter().map(|m| m.module).collect();
+    let proofs = prove(input, &modules, &text)?;
+    let verdict = judge::judge(&text, run.ending, &proofs);
+
+    let report = BootReport {
+        arch: input.target.arch,
+        lto: input.target.lto,
+        profile: input.target.profile,
+        firmware: input.firmware,
+        init: variant,
+        accel: run.accel,
+        accel_note: run.accel_note,
+        outcome: verdict.outcome,
+        message: verdict.message,
+        seconds: (run.seconds * 100.0).round() / 100.0,
+        proofs,
+        qemu_command: run.command,
+        log,
+    };
+    let json = input.obj_dir.join(format!("boot-report-{name}.json"));
+    fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    Ok(report)
+}
+
+/// A finished QEMU run and how it was made.
+struct QemuRun {
+    command: String,
+    accel: Accel,
+    accel_note: Option<String>,
+    ending: judge::Ending,
+    seconds: f64,
+}
+
+/// Runs QEMU, with KVM when it should work; when KVM turns out not to work
+/// (it can exist and still fail in a nested sandbox), again with TCG.
+fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> Result<QemuRun> {
+    let (mut accel, mut accel_note) = qemu::choose_accel(input.target);
+    loop {
         let spec = qemu::Spec {
-            target,
+            target: input.target,
             firmware: input.firmware,
             accel,
             obj_dir: &input.obj_dir,
-            initrd: &initrd,
-            serial_log: &log,
-            scratch: &work,
+            initrd,
+            serial_log: log,
+            scratch: initrd.parent().unwrap_or(&input.obj_dir),
         };
         let (program, args) = qemu::command(&spec)?;
-        let line = qemu::display(&program, &args);
-        println!("$ {line}");
-        match qemu::run(&program, &args, accel, input.timeout, &stderr_log) {
-            Ok(run) => break (line, run),
+        let command = qemu::display(&program, &args);
+        println!("$ {command}");
+        match qemu::run(&program, &args, accel, input.timeout, stderr_log) {
+            Ok(run) => {
+                let (ending, seconds) = (run.ending, run.seconds);
+                return Ok(QemuRun {
+                    command,
+                    accel,
+                    accel_note,
+                    ending,
+                    seconds,
+                });
+            }
             Err(e) => match e.downcast_ref::<qemu::KvmFailed>() {
                 Some(qemu::KvmFailed(reason)) if accel == Accel::Kvm => {
                     eprintln!("KVM does not work here ({reason}): falling back to TCG");
@@ -179,62 +232,35 @@ pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result
                 _ => return Err(e),
             },
         }
-    };
+    }
+}
 
-    let text = String::from_utf8_lossy(
-        &fs::read(&log).with_context(|| format!("reading {}", log.display()))?,
-    )
-    .into_owned();
+/// Every proof, from the log and what the build left in the object tree.
+fn prove(input: &BootInput, modules: &[proofs::Module], log: &str) -> Result<Vec<Proof>> {
     let initcalls = input
         .initcalls
         .as_deref()
         .map(initcalls::load)
         .transpose()?;
-    let kernel_crcs = if target.profile == Profile::Proof && !modules.is_empty() {
+    // Only the modversions proof needs vmlinux's CRCs; reading them is the
+    // proof's business, so a failure to read them fails the proof, not the boot.
+    let kernel_crcs = if input.target.profile == Profile::Proof && !modules.is_empty() {
         let vmlinux = input.obj_dir.join("vmlinux");
         fs::read(&vmlinux)
             .map_err(anyhow::Error::from)
-            .and_then(|b| elf::kernel_crcs(&b))
+            .and_then(|bytes| elf::kernel_crcs(&bytes))
             .map_err(|e| format!("reading CRCs from {}: {e:#}", vmlinux.display()))
     } else {
         Ok(HashMap::new())
     };
-    let facts: Vec<proofs::Module> = modules
-        .iter()
-        .map(|m| proofs::Module {
-            file: m.file.clone(),
-            versions: m.versions.clone(),
-        })
-        .collect();
     let cx = proofs::Context {
-        target,
+        target: input.target,
         firmware: input.firmware,
         initcalls: initcalls.as_deref(),
-        modules: &facts,
+        modules,
         kernel_crcs: kernel_crcs.as_ref().map_err(String::as_str),
     };
-    let proofs = proofs::evaluate(&cx, &text);
-    let verdict = judge::judge(&text, run.ending, &proofs);
-
-    let report = BootReport {
-        arch: target.arch,
-        lto: target.lto,
-        profile: target.profile,
-        firmware: input.firmware,
-        init: variant,
-        accel,
-        accel_note,
-        outcome: verdict.outcome,
-        message: verdict.message,
-        seconds: (run.seconds * 100.0).round() / 100.0,
-        proofs,
-        qemu_command,
-        log,
-    };
-    let json = input.obj_dir.join(format!("boot-report-{name}.json"));
-    fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", json.display()))?;
-    Ok(report)
+    Ok(proofs::evaluate(&cx, log))
 }
 
 /// Fails early, with the fix, when the kernel cannot be booted as asked.
@@ -265,9 +291,8 @@ fn check_kernel(input: &BootInput) -> Result<()> {
 
 /// A module as it goes into the initramfs.
 struct ModuleFile {
-    file: String,
+    module: proofs::Module,
     bytes: Vec<u8>,
-    versions: Vec<elf::Version>,
 }
 
 fn read_modules(paths: &[PathBuf]) -> Result<Vec<ModuleFile>> {
@@ -284,9 +309,8 @@ fn read_modules(paths: &[PathBuf]) -> Result<Vec<ModuleFile>> {
                 .to_string_lossy()
                 .into_owned();
             Ok(ModuleFile {
-                file,
+                module: proofs::Module { file, versions },
                 bytes,
-                versions,
             })
         })
         .collect()
@@ -315,8 +339,12 @@ fn write_initramfs(
     if !modules.is_empty() {
         let mut order = String::new();
         for m in modules {
-            archive.file(&format!("lib/modules/{}", m.file), 0o644, m.bytes.clone());
-            order += &format!("{}\n", m.file);
+            archive.file(
+                &format!("lib/modules/{}", m.module.file),
+                0o644,
+                m.bytes.clone(),
+            );
+            order += &format!("{}\n", m.module.file);
         }
         archive.file("lib/modules/order", 0o644, order);
     }
