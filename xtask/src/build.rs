@@ -57,7 +57,8 @@ struct Plan {
     makefiles: String,
     env: BTreeMap<String, String>,
     compile: Vec<Step>,
-    link: Option<Vec<Step>>,
+    /// The link stage, planned phase by phase as the build reaches it.
+    link: Vec<Vec<Step>>,
     image: Option<Vec<Step>>,
 }
 
@@ -80,13 +81,20 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let mut plan = match cache::read_json::<Plan>(&plan_path) {
         Ok(plan) if plan.key == key && plan.makefiles == makefiles_hash(&source.root, &plan.compile) => plan,
         _ => {
+            // A dry run prints only what is out of date; a complete plan needs an
+            // object tree without objects. A new configuration starts from scratch.
+            if objtree.join(".config").exists() {
+                eprintln!("configuration inputs changed: starting {} afresh", objtree.display());
+                fs::remove_dir_all(&objtree)?;
+                fs::create_dir_all(&objtree)?;
+            }
             eprintln!("configuring {target} in {}", objtree.display());
             configure::configure(&kbuild, &target, jobs)?;
             phases.push(timer.lap("configure"));
             kbuild.run("prepare", jobs)?;
             phases.push(timer.lap("prepare"));
             let env = step_env(&kbuild, &toolchain)?;
-            let compile = plan::parse(&kbuild.dry_run(&["vmlinux"])?);
+            let compile = plan_compile(&kbuild)?;
             if compile.is_empty() {
                 bail!("Kbuild's dry run of vmlinux planned no steps");
             }
@@ -95,7 +103,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
                 makefiles: makefiles_hash(&source.root, &compile),
                 env,
                 compile,
-                link: None,
+                link: Vec::new(),
                 image: None,
             };
             fs::remove_file(objtree.join(".xtask/steps.json")).ok();
@@ -107,6 +115,8 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
 
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     let warnings = policy.validate(&source.root, &policy::built_units(&plan.compile))?;
+    // Only the user's own rules deserve a warning when their unit is not built.
+    let warnings: Vec<_> = warnings.into_iter().filter(|w| !w.to_string().contains("(manifest)")).collect();
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
@@ -123,17 +133,23 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     add(&mut counts, runner("compile").run(&compile, &Graph::new(&compile))?);
     phases.push(timer.lap("compile"));
 
-    if plan.link.is_none() {
-        plan.link = Some(link_plan(&kbuild)?);
-        cache::write_json(&plan_path, &plan)?;
-    }
-    let mut link_steps = plan.link.clone().unwrap_or_default();
-    decisions.extend(policy::apply(&mut link_steps, &policy, lto_flags.as_deref()));
     // The initcall order must reflect this build's archives before vmlinux.o links.
     if target.lto.is_lto() {
         link::write_initcalls(&objtree, &toolchain.tool("llvm-nm"), &archives(&plan.env))?;
     }
-    add(&mut counts, runner("link").run(&link_steps, &Graph::new(&link_steps))?);
+    let mut link_steps = Vec::new();
+    for stage in [LinkStage::VmlinuxO, LinkStage::Modpost] {
+        let index = stage as usize;
+        if plan.link.len() <= index {
+            let earlier: Vec<Step> = plan.compile.iter().chain(plan.link.iter().flatten()).cloned().collect();
+            plan.link.push(link_plan(&kbuild, stage, &earlier)?);
+            cache::write_json(&plan_path, &plan)?;
+        }
+        let mut steps = plan.link[index].clone();
+        decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
+        add(&mut counts, runner("link").run(&steps, &Graph::new(&steps))?);
+        link_steps.extend(steps);
+    }
     let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
     link_vmlinux(&objtree, &plan.env, &config, &cache)?;
     phases.push(timer.lap("link"));
@@ -190,18 +206,88 @@ fn archives(env: &BTreeMap<String, String>) -> Vec<&str> {
     list
 }
 
-/// `make -n modpost` once the archives exist prints the `vmlinux.o` link
-/// (with objtool) and modpost; `init/version-timestamp.o` is what
-/// link-vmlinux.sh would have make build, so it is planned here too.
-fn link_plan(kbuild: &Kbuild) -> Result<Vec<Step>> {
-    let mut steps = plan::parse(&kbuild.dry_run(&["modpost"])?);
-    steps.extend(plan::parse(&kbuild.dry_run(&["init/version-timestamp.o"])?));
-    // The initcall order is generated natively before this phase runs.
-    steps.retain(|s| s.output != ".tmp_initcalls.lds");
-    if !steps.iter().any(|s| s.output == "vmlinux.o") {
-        bail!("Kbuild's dry run of the link stage planned no vmlinux.o");
+/// Outputs of the link stage, removed before a re-plan so that every dry run
+/// sees them missing and prints their full recipe.
+const LINK_OUTPUTS: &[&str] = &[
+    "vmlinux.a",
+    "vmlinux.o",
+    "modules.builtin.modinfo",
+    "modules.builtin",
+    "vmlinux.symvers",
+    "Module.symvers",
+    "modules-only.symvers",
+    ".vmlinux.export.c",
+    ".vmlinux.export.o",
+    "init/version-timestamp.o",
+    "vmlinux",
+];
+
+/// `make -n vmlinux`: every compile and archive. Without `vmlinux.a` the dry
+/// run stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link
+/// recipe is marked `+` and make would run it even under `-n`.
+fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
+    for output in LINK_OUTPUTS {
+        let _ = fs::remove_file(kbuild.objtree.join(output));
+    }
+    let steps = plan::parse(&kbuild.dry_run(&["vmlinux"])?);
+    if kbuild.objtree.join("vmlinux").exists() {
+        bail!("make linked vmlinux during a dry run; refusing to use this plan");
+    }
+    if !steps.iter().any(|s| s.output == "vmlinux.a") {
+        bail!("Kbuild's dry run of vmlinux planned no vmlinux.a");
     }
     Ok(steps)
+}
+
+/// The link stage as Kbuild would run it, planned in two dry runs because
+/// Makefile.modpost looks for `vmlinux.o` when it is read: `vmlinux_o` once
+/// the archives exist (the LTO link with objtool), then `modpost` and
+/// `init/version-timestamp.o` (which link-vmlinux.sh would have make build)
+/// once `vmlinux.o` exists. Steps the compile phase already holds are dropped.
+///
+/// A dry run only prints what is out of date, so the stage's outputs from an
+/// earlier configuration are removed first: the plan is then the full recipe.
+fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step]) -> Result<Vec<Step>> {
+    let (goals, outputs): (&[&str], &[&str]) = match stage {
+        LinkStage::VmlinuxO => (&["vmlinux_o"], &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"]),
+        LinkStage::Modpost => (
+            &["modpost", "init/version-timestamp.o"],
+            &[
+                "vmlinux.symvers",
+                "Module.symvers",
+                "modules-only.symvers",
+                ".vmlinux.export.c",
+                ".vmlinux.export.o",
+                "init/version-timestamp.o",
+            ],
+        ),
+    };
+    for output in outputs {
+        let _ = fs::remove_file(kbuild.objtree.join(output));
+    }
+    let mut steps = Vec::new();
+    for goal in goals {
+        steps.extend(plan::parse(&kbuild.dry_run(&[goal])?));
+    }
+    // The initcall order is generated natively before this phase runs.
+    steps.retain(|s| s.output != ".tmp_initcalls.lds");
+    let mut seen: std::collections::HashSet<(String, String)> =
+        earlier.iter().map(|s| (s.output.clone(), s.command.clone())).collect();
+    steps.retain(|s| seen.insert((s.output.clone(), s.command.clone())));
+    let required = match stage {
+        LinkStage::VmlinuxO => "vmlinux.o",
+        LinkStage::Modpost => "init/version-timestamp.o",
+    };
+    if !steps.iter().any(|s| s.output == required) {
+        bail!("Kbuild's dry run of the link stage planned no {required}");
+    }
+    Ok(steps)
+}
+
+#[derive(Clone, Copy)]
+enum LinkStage {
+    VmlinuxO,
+    Modpost,
 }
 
 /// The boot image: what the arch Makefile's `$(build)=arch/*/boot` recursion

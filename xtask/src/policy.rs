@@ -36,7 +36,7 @@ const DEFAULT_SOURCE: &str = "default";
 /// fixdep records in the `.cmd` file, so Kbuild's state tells the truth.
 pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Vec<Decision> {
     let mut decisions = Vec::new();
-    for step in steps.iter_mut().filter(|s| s.is_compile()) {
+    for step in steps.iter_mut().filter(|s| s.is_compile() && s.output.ends_with(".o")) {
         let rule = policy.rule_for(&step.output);
         let decision = match (lto_flags, rule) {
             (None, Some(rule)) => Decision {
