@@ -135,7 +135,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
 
     // The initcall order must reflect this build's archives before vmlinux.o links.
     if target.lto.is_lto() {
-        link::write_initcalls(&objtree, &toolchain.tool("llvm-nm"), &archives(&plan.env))?;
+        initcalls(&objtree, &toolchain, &plan.env, &cache)?;
     }
     let mut link_steps = Vec::new();
     for stage in [LinkStage::VmlinuxO, LinkStage::Modpost] {
@@ -311,6 +311,28 @@ fn image_plan(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch) -> Res
     Ok(plan::parse(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The initcall order, regenerated when an archive changed.
+fn initcalls(objtree: &Path, toolchain: &Toolchain, env: &BTreeMap<String, String>, cache: &Cache) -> Result<()> {
+    let archives = archives(env);
+    let inputs: Vec<String> = archives.iter().map(|a| a.to_string()).collect();
+    native_step(cache, ".tmp_initcalls.lds", "xtask initcall-order", &inputs, || {
+        link::write_initcalls(objtree, &toolchain.tool("llvm-nm"), &archives)
+    })
+}
+
+/// Runs a step the xtask performs itself, unless its inputs are unchanged.
+fn native_step(cache: &Cache, output: &str, command: &str, inputs: &[String], run: impl FnOnce() -> Result<()>) -> Result<()> {
+    let key = cache.key(command, &[], inputs);
+    if let Some(record) = cache.record(output) {
+        if record.key == key && cache.file_hash(Path::new(output)) == record.output_hash {
+            return Ok(());
+        }
+    }
+    run()?;
+    cache.store(cache::Record { output: output.into(), key, output_hash: cache.file_hash(Path::new(output)), inputs: Vec::new() })?;
+    cache.save()
+}
+
 /// link-vmlinux.sh, natively, when any of its inputs changed.
 fn link_vmlinux(objtree: &Path, env: &BTreeMap<String, String>, config: &DotConfig, cache: &Cache) -> Result<()> {
     let mut inputs = vec!["vmlinux.o".to_string(), "init/version-timestamp.o".to_string()];
@@ -326,20 +348,7 @@ fn link_vmlinux(objtree: &Path, env: &BTreeMap<String, String>, config: &DotConf
         env.get("KBUILD_LDFLAGS").map_or("", |s| s),
         env.get("LDFLAGS_vmlinux").map_or("", |s| s)
     );
-    let key = cache.key(&command, &inputs, &[]);
-    if let Some(record) = cache.record("vmlinux") {
-        if record.key == key && cache.file_hash(Path::new("vmlinux")) == record.output_hash {
-            return Ok(());
-        }
-    }
-    link::VmlinuxLink { objtree, env, config }.run()?;
-    cache.store(cache::Record {
-        output: "vmlinux".into(),
-        key,
-        output_hash: cache.file_hash(Path::new("vmlinux")),
-        inputs: Vec::new(),
-    })?;
-    cache.save()
+    native_step(cache, "vmlinux", &command, &inputs, || link::VmlinuxLink { objtree, env, config }.run())
 }
 
 /// Everything that decides the configuration and the plan, except Makefiles.

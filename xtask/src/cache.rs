@@ -37,6 +37,50 @@ pub struct Cache {
     stamps: Mutex<HashMap<PathBuf, Stamp>>,
     config: HashMap<String, String>,
     dir: PathBuf,
+    /// Hashes of source files (absolute paths) seen in this run: the source
+    /// tree does not change under a build, so each is stat'ed once.
+    sources: Mutex<HashMap<PathBuf, String>>,
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+/// The on-disk form of the records: input paths are shared by hundreds of
+/// steps, so they are stored once and referred to by index.
+#[derive(Default, Serialize, Deserialize)]
+struct Snapshot {
+    paths: Vec<String>,
+    records: Vec<(String, String, String, Vec<u32>)>,
+}
+
+impl Snapshot {
+    fn from_records(records: &HashMap<String, Record>) -> Snapshot {
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut snapshot = Snapshot::default();
+        for record in records.values() {
+            let inputs = record
+                .inputs
+                .iter()
+                .map(|p| {
+                    *index.entry(p).or_insert_with(|| {
+                        snapshot.paths.push(p.clone());
+                        snapshot.paths.len() as u32 - 1
+                    })
+                })
+                .collect();
+            snapshot.records.push((record.output.clone(), record.key.clone(), record.output_hash.clone(), inputs));
+        }
+        snapshot
+    }
+
+    fn into_records(self) -> HashMap<String, Record> {
+        let paths = self.paths;
+        self.records
+            .into_iter()
+            .map(|(output, key, output_hash, inputs)| {
+                let inputs = inputs.iter().filter_map(|&i| paths.get(i as usize).cloned()).collect();
+                (output.clone(), Record { output, key, output_hash, inputs })
+            })
+            .collect()
+    }
 }
 
 /// A file's identity as last hashed, so unchanged files are not read again.
@@ -52,7 +96,8 @@ impl Cache {
     pub fn open(objtree: &Path) -> Result<Cache> {
         let dir = objtree.join(".xtask");
         fs::create_dir_all(&dir)?;
-        let mut records: HashMap<String, Record> = read_json(&dir.join("steps.json")).unwrap_or_default();
+        let mut records: HashMap<String, Record> =
+            read_json::<Snapshot>(&dir.join("steps.json")).map(Snapshot::into_records).unwrap_or_default();
         // Replay what landed after the last snapshot (an interrupted build).
         if let Ok(file) = File::open(dir.join("steps.journal")) {
             for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
@@ -71,6 +116,8 @@ impl Cache {
             stamps: Mutex::new(stamps),
             config,
             dir,
+            sources: Mutex::new(HashMap::new()),
+            dirty: Default::default(),
         })
     }
 
@@ -105,6 +152,14 @@ impl Cache {
     fn input_hash(&self, input: &str) -> String {
         match input.strip_prefix("config:") {
             Some(symbol) => self.config.get(symbol).cloned().unwrap_or_else(|| "n".into()),
+            None if input.starts_with('/') => {
+                if let Some(hash) = self.sources.lock().unwrap().get(Path::new(input)) {
+                    return hash.clone();
+                }
+                let hash = self.file_hash(Path::new(input));
+                self.sources.lock().unwrap().insert(input.into(), hash.clone());
+                hash
+            }
             None => self.file_hash(Path::new(input)),
         }
     }
@@ -125,6 +180,7 @@ impl Cache {
         };
         let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
         self.stamps.lock().unwrap().insert(path, stamp);
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         hash
     }
 
@@ -136,12 +192,16 @@ impl Cache {
             writeln!(journal, "{line}")?;
         }
         self.records.lock().unwrap().insert(record.output.clone(), record);
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     /// Writes the snapshot and empties the journal.
     pub fn save(&self) -> Result<()> {
-        write_json(&self.dir.join("steps.json"), &*self.records.lock().unwrap())?;
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        write_json(&self.dir.join("steps.json"), &Snapshot::from_records(&self.records.lock().unwrap()))?;
         write_json(&self.dir.join("stamps.json"), &*self.stamps.lock().unwrap())?;
         self.journal.lock().unwrap().set_len(0)?;
         Ok(())
