@@ -62,13 +62,26 @@ struct Plan {
     image: Option<Vec<Step>>,
 }
 
-pub fn build(target: Target, options: &Options) -> Result<Built> {
-    let started = Instant::now();
-    let mut phases = Vec::new();
-    let mut timer = Timer::new();
+/// Everything known before the first step runs.
+struct Planned {
+    toolchain: Toolchain,
+    source: source::Source,
+    objtree: PathBuf,
+    kbuild: Kbuild,
+    jobs: usize,
+    plan: Plan,
+    policy: kernel_manifest::Policy,
+    warnings: Vec<kernel_manifest::Warning>,
+    lto_flags: Option<String>,
+}
 
+/// Source, toolchain, policy, and the plan (cached, or configure + prepare + dry run).
+fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &mut Timer) -> Result<Planned> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
+    // Bad overrides are rejected before anything is configured or removed.
+    let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
+    policy.validate(&source.root, &Default::default())?;
     let objtree = target.obj_dir();
     fs::create_dir_all(&objtree)?;
     let objtree = objtree.canonicalize()?;
@@ -78,7 +91,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
 
     let key = plan_key(&target, &source, &toolchain)?;
     let plan_path = objtree.join(".xtask/plan.json");
-    let mut plan = match cache::read_json::<Plan>(&plan_path) {
+    let plan = match cache::read_json::<Plan>(&plan_path) {
         Ok(plan) if plan.key == key && plan.makefiles == makefiles_hash(&source.root, &plan.compile) => plan,
         _ => {
             // A dry run prints only what is out of date; a complete plan needs an
@@ -95,9 +108,6 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
             phases.push(timer.lap("prepare"));
             let env = step_env(&kbuild, &toolchain)?;
             let compile = plan_compile(&kbuild)?;
-            if compile.is_empty() {
-                bail!("Kbuild's dry run of vmlinux planned no steps");
-            }
             let plan = Plan {
                 key: key.clone(),
                 makefiles: makefiles_hash(&source.root, &compile),
@@ -106,23 +116,43 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
                 link: Vec::new(),
                 image: None,
             };
-            fs::remove_file(objtree.join(".xtask/steps.json")).ok();
             cache::write_json(&plan_path, &plan)?;
             phases.push(timer.lap("plan"));
             plan
         }
     };
 
-    let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
-    let warnings = policy.validate(&source.root, &policy::built_units(&plan.compile))?;
-    // Only the user's own rules deserve a warning when their unit is not built.
-    let warnings: Vec<_> = warnings.into_iter().filter(|w| !w.to_string().contains("(manifest)")).collect();
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
+    let warnings = policy
+        .validate(&source.root, &policy::built_units(&plan.compile))?
+        .into_iter()
+        // Only the user's own rules deserve a warning when their unit is not built.
+        .filter(|w| !w.to_string().contains("(manifest)"))
+        .collect();
     let lto_flags = plan.env.get("CC_FLAGS_LTO").filter(|_| target.lto.is_lto()).cloned();
     if target.lto.is_lto() && lto_flags.is_none() {
         bail!("LTO is on but Kbuild exported no CC_FLAGS_LTO");
+    }
+    Ok(Planned { toolchain, source, objtree, kbuild, jobs, plan, policy, warnings, lto_flags })
+}
+
+/// The units of a target as planned, with object formats if it was built.
+pub fn units(target: Target, options: &Options) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
+    let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
+    let mut steps = planned.plan.compile.clone();
+    steps.extend(planned.plan.link.iter().flatten().cloned());
+    let decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
+    Ok((policy::verify(&planned.objtree, &decisions).0, planned.policy))
+}
+
+pub fn build(target: Target, options: &Options) -> Result<Built> {
+    let started = Instant::now();
+    let mut phases = Vec::new();
+    let mut timer = Timer::new();
+    let Planned { toolchain, source, objtree, kbuild, jobs, mut plan, policy, warnings, lto_flags } =
+        planned(target, options, &mut phases, &mut timer)?;
+    let plan_path = objtree.join(".xtask/plan.json");
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
     }
     let mut compile = plan.compile.clone();
     let mut decisions = policy::apply(&mut compile, &policy, lto_flags.as_deref());

@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Configure, plan and build the kernel, then verify the LTO policy.
     Build(BuildArgs),
+    /// List every build unit with its LTO policy and the reason.
+    Units(UnitsArgs),
     /// Run the whole test suite: cargo test, then the end-to-end builds.
     Test,
 }
@@ -70,6 +72,22 @@ pub struct BuildArgs {
     /// A TOML overlay with `[[lto-off]]` entries, like --lto-off with reasons.
     #[arg(long = "policy", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct UnitsArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Print JSON for scripts instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn units(args: &UnitsArgs) -> Result<()> {
+    for target in args.build.selection.targets() {
+        crate::units::run(target, &args.build.options(), args.json)?;
+    }
+    Ok(())
 }
 
 impl BuildArgs {

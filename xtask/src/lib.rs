@@ -22,6 +22,7 @@ pub mod report;
 pub mod source;
 pub mod target;
 pub mod toolchain;
+pub mod units;
 pub mod test;
 
 /// Stable exit codes, so scripts can tell failures apart.

@@ -1,0 +1,81 @@
+//! `cargo xtask units`: every build unit and its LTO policy, with the reason,
+//! and after a build the number of bitcode and ELF objects it produced.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::{
+    build::{self, Options},
+    policy::{self, Unit},
+    target::Target,
+};
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    target: String,
+    built: bool,
+    units: &'a [Unit],
+    /// Every rule of the policy, including those whose unit this config does not build.
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+struct Rule {
+    spec: String,
+    reason: String,
+    source: String,
+}
+
+pub fn run(target: Target, options: &Options, json: bool) -> Result<()> {
+    let (units, policy) = build::units(target, options)?;
+    let built = units.iter().any(|u| u.bitcode + u.elf > 0);
+    if json {
+        let rules = policy
+            .rules()
+            .iter()
+            .map(|r| Rule { spec: r.spec(), reason: r.reason.clone(), source: policy::origin(&r.origin) })
+            .collect();
+        let listing = Listing { target: target.name(), built, units: &units, rules };
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(());
+    }
+    print!("{}", table(&units, built));
+    if !built {
+        println!("(not built yet: `cargo xtask build` fills in the bitcode/ELF counts)");
+    }
+    Ok(())
+}
+
+/// The terminal table: opted-out units first, then the rest.
+pub fn table(units: &[Unit], built: bool) -> String {
+    let width = units.iter().map(|u| u.path.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  REASON\n", "UNIT", "OBJS", "LTO", "BITCODE", "ELF", "SOURCE");
+    let mut sorted: Vec<&Unit> = units.iter().collect();
+    sorted.sort_by_key(|u| (u.lto == "on", u.path.clone()));
+    for unit in sorted {
+        let (bitcode, elf) = if built { (unit.bitcode.to_string(), unit.elf.to_string()) } else { ("-".into(), "-".into()) };
+        out += &format!(
+            "{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  {}\n",
+            if unit.path.is_empty() { "." } else { &unit.path },
+            unit.objects,
+            unit.lto,
+            bitcode,
+            elf,
+            unit.source,
+            unit.reason
+        );
+        for exception in &unit.exceptions {
+            out += &format!(
+                "{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  {}\n",
+                format!("  {}", exception.object.rsplit('/').next().unwrap_or_default()),
+                1,
+                if exception.lto { "on" } else { "off" },
+                "",
+                "",
+                exception.source,
+                exception.reason
+            );
+        }
+    }
+    out
+}
