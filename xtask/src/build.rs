@@ -192,6 +192,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     add(&mut counts, runner("image").run(&image_steps, &Graph::new(&image_steps))?);
     phases.push(timer.lap("image"));
 
+    fs::write(objtree.join(".xtask/last-executed.txt"), cache.ran().join("\n") + "\n")?;
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
     let steps: Vec<Step> = compile.into_iter().chain(link_steps).chain(image_steps).collect();

@@ -41,6 +41,8 @@ pub struct Cache {
     /// tree does not change under a build, so each is stat'ed once.
     sources: Mutex<HashMap<PathBuf, String>>,
     dirty: std::sync::atomic::AtomicBool,
+    /// Outputs of the steps that ran in this build, in completion order.
+    ran: Mutex<Vec<String>>,
 }
 
 /// The on-disk form of the records: input paths are shared by hundreds of
@@ -118,6 +120,7 @@ impl Cache {
             dir,
             sources: Mutex::new(HashMap::new()),
             dirty: Default::default(),
+            ran: Mutex::new(Vec::new()),
         })
     }
 
@@ -191,9 +194,15 @@ impl Cache {
             let mut journal = self.journal.lock().unwrap();
             writeln!(journal, "{line}")?;
         }
+        self.ran.lock().unwrap().push(record.output.clone());
         self.records.lock().unwrap().insert(record.output.clone(), record);
         self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// What ran in this build, in completion order.
+    pub fn ran(&self) -> Vec<String> {
+        self.ran.lock().unwrap().clone()
     }
 
     /// Writes the snapshot and empties the journal.

@@ -1,14 +1,22 @@
-//! `cargo xtask test`: the whole suite, as CI runs it.
+//! `cargo xtask test`: the whole suite, as CI runs it. First `cargo test
+//! --workspace` (unit and integration tests), then the end-to-end tests that
+//! build and boot real kernels, one at a time so they share the two cores.
 
 use anyhow::{bail, Result};
 
 pub fn run() -> Result<()> {
+    cargo(&["test", "--workspace"])?;
+    cargo(&["test", "-p", "xtask", "--test", "e2e", "--", "--ignored", "--test-threads=1"])
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["test", "--workspace"])
+        .args(args)
         .current_dir(crate::paths::workspace_root())
         .status()?;
     if !status.success() {
-        bail!("cargo test --workspace failed");
+        bail!("cargo {} failed", args.join(" "));
     }
     Ok(())
 }

@@ -1,0 +1,315 @@
+//! End-to-end: real kernels built by the real `xtask` binary with the real
+//! toolchain. Each takes minutes, so they are `#[ignore]`d for `cargo test`
+//! and run by `cargo xtask test` (`--ignored --test-threads=1`), which is
+//! what CI calls. They share warm object trees under `target/kernel/`.
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+
+fn xtask(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("run xtask");
+    if !out.status.success() {
+        panic!(
+            "xtask {} failed ({}):\n{}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn build(arch: &str, lto: &str) -> Value {
+    xtask(&["build", "--arch", arch, "--lto", lto, "--profile", "tiny"]);
+    report(arch, lto)
+}
+
+fn objtree(arch: &str, lto: &str) -> PathBuf {
+    xtask::paths::target_dir().join("kernel").join(format!("{arch}-{lto}-tiny"))
+}
+
+fn report(arch: &str, lto: &str) -> Value {
+    let text = fs::read_to_string(objtree(arch, lto).join("build-report.json")).expect("build-report.json");
+    serde_json::from_str(&text).expect("valid report")
+}
+
+fn units(report: &Value) -> &Vec<Value> {
+    report["units"].as_array().expect("units")
+}
+
+fn unit<'a>(report: &'a Value, path: &str) -> &'a Value {
+    units(report).iter().find(|u| u["path"] == path).unwrap_or_else(|| panic!("no unit {path} in the report"))
+}
+
+/// The report is complete and the policy held: opted-out units are all ELF,
+/// LTO'd units have bitcode (their assembly objects are ELF by nature).
+fn check_report(report: &Value, arch: &str, lto: &str) {
+    for field in ["arch", "lto", "profile", "kernel_version", "toolchain", "units", "steps", "phases", "artifacts"] {
+        assert!(!report[field].is_null(), "report lacks {field}");
+    }
+    assert_eq!(report["arch"], arch);
+    assert_eq!(report["lto"], lto);
+    assert!(report["toolchain"]["clang"].as_str().unwrap().contains("clang version"));
+    let mut lto_units = 0;
+    for u in units(report) {
+        let (bitcode, elf, objects) = (u["bitcode"].as_u64().unwrap(), u["elf"].as_u64().unwrap(), u["objects"].as_u64().unwrap());
+        assert_eq!(bitcode + elf, objects, "every object of {} is bitcode or ELF", u["path"]);
+        if u["lto"] == "off" {
+            assert_eq!(bitcode, 0, "opted-out unit {} holds bitcode", u["path"]);
+        } else {
+            lto_units += 1;
+            assert!(bitcode > 0, "LTO'd unit {} holds no bitcode", u["path"]);
+        }
+    }
+    if lto == "none" {
+        assert_eq!(lto_units, 0, "with --lto none nothing is bitcode");
+    } else {
+        assert!(lto_units > 100, "only {lto_units} units are LTO'd");
+    }
+    let images: Vec<&str> = report["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert!(images.iter().any(|p| p.ends_with("/vmlinux")), "{images:?}");
+    let image = if arch == "x86_64" { "arch/x86/boot/bzImage" } else { "arch/arm64/boot/Image" };
+    assert!(images.iter().any(|p| p.ends_with(image)), "no {image} in {images:?}");
+}
+
+/// QEMU boots the image to the point where the kernel runs init: with no
+/// initramfs that is the "Run /..." lines and then "No working init found".
+fn boots_to_init(arch: &str, lto: &str) {
+    let tree = objtree(arch, lto);
+    let (qemu, args): (&str, Vec<String>) = match arch {
+        "x86_64" => ("qemu-system-x86_64", vec!["-M".into(), "pc".into(), "-kernel".into(), tree.join("vmlinux").display().to_string(), "-append".into(), "console=ttyS0 panic=-1".into()]),
+        _ => ("qemu-system-aarch64", vec!["-M".into(), "virt".into(), "-cpu".into(), "max".into(), "-kernel".into(), tree.join("arch/arm64/boot/Image").display().to_string(), "-append".into(), "console=ttyAMA0 panic=-1".into()]),
+    };
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(qemu)
+        .args(&args)
+        .args(["-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot"])
+        .output()
+        .expect("run qemu");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("Run /"), "{arch} {lto} did not reach init:\n{}", tail(&log));
+    assert!(log.contains("No working init found"), "{arch} {lto} did not end as expected:\n{}", tail(&log));
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn x86_64_thin_builds_boots_and_rebuilds_nothing() {
+    let report = build("x86_64", "thin");
+    check_report(&report, "x86_64", "thin");
+    assert_eq!(unit(&report, "arch/x86/entry/vdso")["lto"], "off");
+    boots_to_init("x86_64", "thin");
+
+    let again = build("x86_64", "thin");
+    assert_eq!(again["steps"]["executed"], 0, "a no-op build ran steps: {}", again["steps"]);
+    let seconds = again["seconds"].as_f64().unwrap();
+    assert!(seconds < 1.0, "a no-op build took {seconds:.2}s");
+}
+
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn arm64_thin_builds_and_boots() {
+    let report = build("arm64", "thin");
+    check_report(&report, "arm64", "thin");
+    assert_eq!(unit(&report, "arch/arm64/kernel/vdso")["lto"], "off");
+    boots_to_init("arm64", "thin");
+}
+
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn x86_64_full_lto_builds_and_boots() {
+    let report = build("x86_64", "full");
+    check_report(&report, "x86_64", "full");
+    boots_to_init("x86_64", "full");
+}
+
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn x86_64_without_lto_builds_and_boots() {
+    let report = build("x86_64", "none");
+    check_report(&report, "x86_64", "none");
+    boots_to_init("x86_64", "none");
+}
+
+/// Editing one C file recompiles that object, its archives and the link;
+/// nothing else. The edit is undone (bytes and mtime) even if the test fails.
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn editing_one_file_rebuilds_that_object_and_relinks() {
+    build("x86_64", "thin");
+    let file = xtask::source::unpack_default().unwrap().join("kernel/sys_ni.c");
+    let edit = Edit::append(&file, "\n/* xtask incremental test */\n");
+    let report = build("x86_64", "thin");
+    drop(edit);
+    let executed = report["steps"]["executed"].as_u64().unwrap();
+    let log = fs::read_to_string(objtree("x86_64", "thin").join(".xtask/last-executed.txt")).unwrap();
+    assert!(log.lines().any(|l| l == "kernel/sys_ni.o"), "kernel/sys_ni.o was not rebuilt:\n{log}");
+    assert!(log.lines().all(|l| !l.ends_with(".o") || l == "kernel/sys_ni.o" || l == "init/version-timestamp.o" || l.starts_with("vmlinux")), "other objects were rebuilt:\n{log}");
+    assert!(executed < 20, "{executed} steps ran for one edited file:\n{log}");
+    // Undoing the edit brings back the first object: the rebuild is quick again.
+    let report = build("x86_64", "thin");
+    assert!(report["steps"]["executed"].as_u64().unwrap() < 20);
+}
+
+struct Edit {
+    path: PathBuf,
+    original: Vec<u8>,
+    mtime: fs::FileTimes,
+}
+
+impl Edit {
+    fn append(path: &Path, text: &str) -> Edit {
+        let original = fs::read(path).unwrap();
+        let meta = fs::metadata(path).unwrap();
+        let mtime = fs::FileTimes::new().set_modified(meta.modified().unwrap()).set_accessed(meta.accessed().unwrap());
+        let mut edited = original.clone();
+        edited.extend_from_slice(text.as_bytes());
+        fs::write(path, edited).unwrap();
+        Edit { path: path.into(), original, mtime }
+    }
+}
+
+impl Drop for Edit {
+    fn drop(&mut self) {
+        fs::write(&self.path, &self.original).unwrap();
+        fs::File::options().write(true).open(&self.path).unwrap().set_times(self.mtime).unwrap();
+    }
+}
+
+/// Every compile command equals the one Kbuild runs for the same `.config`
+/// (from its `.cmd` files), except objects whose policy the manifest changes;
+/// vmlinux has Kbuild's global symbols; Kbuild itself finds nothing to compile
+/// in our object tree; and `make` was only ever asked to configure, prepare or plan.
+#[test]
+#[ignore = "builds a kernel twice: run with `cargo xtask test`"]
+fn x86_64_thin_matches_kbuild() {
+    let ours = objtree("x86_64", "thin");
+    let log = logging_make_build(&ours);
+    for invocation in log.lines().filter(|l| l.starts_with("0 ")) {
+        let allowed = invocation.contains(" -n ") || invocation.ends_with("config") || invocation.ends_with(" prepare") || invocation.ends_with(" xtask-env");
+        assert!(allowed, "the xtask asked make to build: {invocation}");
+    }
+    assert!(log.lines().any(|l| l.starts_with("0 ") && l.contains(" -n ")), "no dry run was logged:\n{log}");
+
+    let kbuild = xtask::paths::target_dir().join("kernel/x86_64-thin-tiny-kbuild");
+    kbuild_build(&ours, &kbuild);
+    let report = report("x86_64", "thin");
+    let changed: BTreeSet<String> = units(&report)
+        .iter()
+        .flat_map(|u| {
+            let unit_changed = u["source"] == "manifest" || u["source"] == "--lto-off";
+            let exceptions = u["exceptions"].as_array().unwrap().iter().filter(|e| e["source"] == "manifest").map(|e| e["object"].as_str().unwrap().to_string());
+            let prefix = if unit_changed { vec![u["path"].as_str().unwrap().to_string() + "/"] } else { vec![] };
+            prefix.into_iter().chain(exceptions)
+        })
+        .collect();
+    let theirs: std::collections::BTreeMap<String, String> = saved_commands(&kbuild).into_iter().collect();
+    let mut compared = 0;
+    for (object, command) in saved_commands(&ours) {
+        if changed.iter().any(|c| object.starts_with(c.as_str()) || &object == c) {
+            continue;
+        }
+        let Some(expected) = theirs.get(&object) else {
+            panic!("Kbuild did not build {object}");
+        };
+        assert_eq!(&command, expected, "{object}: our command differs from Kbuild's");
+        compared += 1;
+    }
+    assert!(compared > 500, "only {compared} commands compared");
+
+    let symbols = |tree: &Path| -> BTreeSet<String> {
+        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm").arg("--extern-only").arg("--defined-only").arg(tree.join("vmlinux")).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().nth(2)).map(String::from).collect()
+    };
+    let (a, b) = (symbols(&ours), symbols(&kbuild));
+    assert!(a.len() > 1000);
+    assert_eq!(a.symmetric_difference(&b).collect::<Vec<_>>(), Vec::<&String>::new(), "global symbols differ");
+
+    // Kbuild's own state stays valid: make finds no object to compile.
+    let out = make(&ours, &["vmlinux"]);
+    let compiled: Vec<&str> = out.lines().filter(|l| l.starts_with("  CC ") || l.starts_with("  AS ")).collect();
+    assert!(compiled.is_empty(), "Kbuild recompiled objects in our tree: {compiled:?}");
+}
+
+/// Builds with a `make` on `PATH` that logs `MAKELEVEL argv` and then runs the real one.
+fn logging_make_build(objtree: &Path) -> String {
+    let dir = xtask::paths::target_dir().join("logging-make");
+    fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("make.log");
+    let _ = fs::remove_file(&log);
+    let wrapper = dir.join("make");
+    fs::write(&wrapper, format!("#!/bin/sh\necho \"${{MAKELEVEL:-0}} $*\" >> {}\nexec /usr/bin/make \"$@\"\n", log.display())).unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut fs::metadata(&wrapper).unwrap().permissions(), 0o755);
+    Command::new("chmod").arg("755").arg(&wrapper).status().unwrap();
+    // A fresh object tree, so configure, prepare and the dry runs all happen.
+    let _ = fs::remove_dir_all(objtree);
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["build", "--arch", "x86_64", "--lto", "thin", "--profile", "tiny"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fs::read_to_string(log).unwrap()
+}
+
+/// Kbuild's own build of our `.config`, for comparison.
+fn kbuild_build(ours: &Path, kbuild: &Path) {
+    let _ = fs::remove_dir_all(kbuild);
+    fs::create_dir_all(kbuild).unwrap();
+    fs::copy(ours.join(".config"), kbuild.join(".config")).unwrap();
+    make(kbuild, &["olddefconfig"]);
+    make(kbuild, &["-j2", "vmlinux"]);
+}
+
+fn make(objtree: &Path, args: &[&str]) -> String {
+    let src = xtask::source::unpack_default().unwrap();
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(&src)
+        .arg(format!("O={}", objtree.display()))
+        .args(["ARCH=x86_64", "LLVM=1"])
+        .args(args)
+        .env("PATH", format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "make {args:?} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// `savedcmd_<object> := <command>` of every compiled kernel object in a tree.
+fn saved_commands(tree: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![tree.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && !path.is_symlink() && name != "tools" && name != ".xtask" {
+                stack.push(path);
+            } else if name.ends_with(".o.cmd") {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                if let Some((object, command)) = text.lines().next().and_then(|l| l.strip_prefix("savedcmd_")).and_then(|l| l.split_once(" := ")) {
+                    if command.starts_with("clang ") && object.ends_with(".o") && !object.starts_with("scripts/") {
+                        found.push((object.to_string(), command.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
