@@ -59,7 +59,8 @@ struct Plan {
     compile: Vec<Step>,
     /// The link stage, planned phase by phase as the build reaches it.
     link: Vec<Vec<Step>>,
-    image: Option<Vec<Step>>,
+    /// Later stages (`export`, `modfinal`, `image`), planned once their inputs exist.
+    stages: BTreeMap<String, Vec<Step>>,
 }
 
 /// Everything known before the first step runs.
@@ -114,7 +115,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
                 env,
                 compile,
                 link: Vec::new(),
-                image: None,
+                stages: BTreeMap::new(),
             };
             cache::write_json(&plan_path, &plan)?;
             phases.push(timer.lap("plan"));
@@ -151,6 +152,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let Planned { toolchain, source, objtree, kbuild, jobs, mut plan, policy, warnings, lto_flags } =
         planned(target, options, &mut phases, &mut timer)?;
     let plan_path = objtree.join(".xtask/plan.json");
+    let plan_path = &plan_path;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
@@ -181,21 +183,51 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         link_steps.extend(steps);
     }
     let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
-    link_vmlinux(&objtree, &plan.env, &config, &cache)?;
+    let env = plan.env.clone();
+    let modules = config.get("MODULES") == Some("y");
+    let mut later_steps = Vec::new();
+    let mut stage = |name: &str, planner: &dyn Fn() -> Result<Vec<Step>>| -> Result<Counts> {
+        if !plan.stages.contains_key(name) {
+            plan.stages.insert(name.to_string(), planner()?);
+            cache::write_json(&plan_path, &plan)?;
+        }
+        let mut steps = plan.stages[name].clone();
+        decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
+        let counts = Runner { objtree: &objtree, env: &env, jobs, cache: &cache, label: "link" }
+            .run(&steps, &Graph::new(&steps))?;
+        later_steps.extend(steps);
+        Ok(counts)
+    };
+    if modules {
+        // modpost wrote .vmlinux.export.c; Makefile.vmlinux compiles it.
+        add(&mut counts, stage("export", &|| plan_in_objtree(&objtree, &env, "scripts/Makefile.vmlinux", &[".vmlinux.export.o"]))?);
+    }
+    link_vmlinux(&objtree, &env, &config, &cache)?;
+    if modules {
+        let list = module_list(&objtree)?;
+        add(&mut counts, stage("modfinal", &|| {
+            let mut goals: Vec<String> = list.iter().map(|m| m.replace(".o", ".mod.o")).collect();
+            goals.push(".module-common.o".into());
+            for goal in &goals {
+                let _ = fs::remove_file(objtree.join(goal));
+            }
+            let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
+            plan_in_objtree(&objtree, &env, "scripts/Makefile.modfinal", &goals)
+        })?);
+        for module in &list {
+            link_module(&objtree, &env, &cache, module)?;
+        }
+    }
     phases.push(timer.lap("link"));
 
-    if plan.image.is_none() {
-        plan.image = Some(image_plan(&objtree, &plan.env, target.arch)?);
-        cache::write_json(&plan_path, &plan)?;
-    }
-    let image_steps = plan.image.clone().unwrap_or_default();
-    add(&mut counts, runner("image").run(&image_steps, &Graph::new(&image_steps))?);
+    let arch = target.arch;
+    add(&mut counts, stage("image", &|| image_plan(&objtree, &env, arch))?);
     phases.push(timer.lap("image"));
 
     fs::write(objtree.join(".xtask/last-executed.txt"), cache.ran().join("\n") + "\n")?;
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
-    let steps: Vec<Step> = compile.into_iter().chain(link_steps).chain(image_steps).collect();
+    let steps: Vec<Step> = compile.into_iter().chain(link_steps).chain(later_steps).collect();
     let report = Report {
         arch: target.arch,
         lto: target.lto,
@@ -260,7 +292,10 @@ fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     for output in LINK_OUTPUTS {
         let _ = fs::remove_file(kbuild.objtree.join(output));
     }
-    let steps = plan::parse(&kbuild.dry_run(&["vmlinux"])?);
+    let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
+    // With modules, one descent compiles built-in and modular objects alike.
+    let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
+    let steps = plan::parse(&kbuild.dry_run(goals)?);
     if kbuild.objtree.join("vmlinux").exists() {
         bail!("make linked vmlinux during a dry run; refusing to use this plan");
     }
@@ -282,7 +317,8 @@ fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step]) -> Result<Vec<
     let (goals, outputs): (&[&str], &[&str]) = match stage {
         LinkStage::VmlinuxO => (&["vmlinux_o"], &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"]),
         LinkStage::Modpost => (
-            &["modpost", "init/version-timestamp.o"],
+            // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
+            &["modpost", "init/version-timestamp.o", "KBUILD_MODULES=1"],
             &[
                 "vmlinux.symvers",
                 "Module.symvers",
@@ -297,8 +333,12 @@ fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step]) -> Result<Vec<
         let _ = fs::remove_file(kbuild.objtree.join(output));
     }
     let mut steps = Vec::new();
-    for goal in goals {
-        steps.extend(plan::parse(&kbuild.dry_run(&[goal])?));
+    match stage {
+        LinkStage::VmlinuxO => steps.extend(plan::parse(&kbuild.dry_run(goals)?)),
+        LinkStage::Modpost => {
+            steps.extend(plan::parse(&kbuild.dry_run(&[goals[0], goals[2]])?));
+            steps.extend(plan::parse(&kbuild.dry_run(&[goals[1]])?));
+        }
     }
     // The initcall order is generated natively before this phase runs.
     steps.retain(|s| s.output != ".tmp_initcalls.lds");
@@ -328,18 +368,68 @@ fn image_plan(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch) -> Res
         Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
         Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
     };
+    plan_in_objtree(objtree, env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])
+}
+
+/// `make -n -f <srctree>/<makefile> GOALS` in the object tree, with the
+/// environment the top Makefile exports: how Kbuild's own recursion runs them.
+fn plan_in_objtree(objtree: &Path, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<Vec<Step>> {
     let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
     let out = std::process::Command::new("make")
-        .args(["-n", "-f", &format!("{srctree}/scripts/Makefile.build"), &format!("obj={dir}"), image])
+        .args(["-n", "-f", &format!("{srctree}/{makefile}")])
+        .args(goals)
         .current_dir(objtree)
         .env_clear()
         .envs(env)
         .output()
-        .context("running make -n for the image")?;
+        .context("running make -n")?;
     if !out.status.success() {
-        bail!("make -n {image} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        bail!("make -n -f {makefile} {} failed:\n{}", goals.join(" "), String::from_utf8_lossy(&out.stderr));
     }
     Ok(plan::parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The modules of this build, from `modules.order` (`lib/test_module.o`).
+fn module_list(objtree: &Path) -> Result<Vec<String>> {
+    let text = fs::read_to_string(objtree.join("modules.order")).unwrap_or_default();
+    Ok(text.lines().filter(|l| l.ends_with(".o")).map(String::from).collect())
+}
+
+/// Makefile.modfinal's `.ko` link, natively: its recipe is marked `+`, so a
+/// dry run would execute it. The `.cmd` file is written as Kbuild writes it.
+fn link_module(objtree: &Path, env: &BTreeMap<String, String>, cache: &Cache, module: &str) -> Result<()> {
+    let var = |name: &str| env.get(name).map_or("", String::as_str);
+    let arch_lds = format!("arch/{}/module.lds", var("SRCARCH"));
+    let lds = ["scripts/module.lds", arch_lds.as_str()]
+        .into_iter()
+        .find(|p| objtree.join(p).exists())
+        .context("no module linker script (scripts/module.lds)")?;
+    let ko = module.replace(".o", ".ko");
+    let inputs = [module.to_string(), module.replace(".o", ".mod.o"), ".module-common.o".to_string()];
+    let command = format!(
+        "{} -r {} {} {} -T {lds} -o {ko} {}",
+        var("LD"),
+        var("KBUILD_LDFLAGS"),
+        var("KBUILD_LDFLAGS_MODULE"),
+        var("LDFLAGS_MODULE"),
+        inputs.join(" ")
+    );
+    native_step(cache, &ko, &command, &inputs, || {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(objtree)
+            .env_clear()
+            .envs(env)
+            .output()?;
+        if !out.status.success() {
+            bail!("linking {ko} failed\n  command: {command}\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let (dir, name) = ko.rsplit_once('/').unwrap_or(("", &ko));
+        let cmd_file = if dir.is_empty() { format!(".{name}.cmd") } else { format!("{dir}/.{name}.cmd") };
+        fs::write(objtree.join(cmd_file), format!("savedcmd_{ko} := {command}\n"))?;
+        Ok(())
+    })
 }
 
 /// The initcall order, regenerated when an archive changed.

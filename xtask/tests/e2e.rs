@@ -1,7 +1,9 @@
 //! End-to-end: real kernels built by the real `xtask` binary with the real
 //! toolchain. Each takes minutes, so they are `#[ignore]`d for `cargo test`
 //! and run by `cargo xtask test` (`--ignored --test-threads=1`), which is
-//! what CI calls. They share warm object trees under `target/kernel/`.
+//! what CI calls. They share warm object trees under `target/kernel/`; the
+//! `tNN_` prefixes order them (libtest runs them by name) so the first cold
+//! x86_64 build is the one observed through a logging `make`.
 
 use std::{
     collections::BTreeSet,
@@ -106,7 +108,7 @@ fn tail(log: &str) -> String {
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
-fn x86_64_thin_builds_boots_and_rebuilds_nothing() {
+fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
     let report = build("x86_64", "thin");
     check_report(&report, "x86_64", "thin");
     assert_eq!(unit(&report, "arch/x86/entry/vdso")["lto"], "off");
@@ -120,7 +122,7 @@ fn x86_64_thin_builds_boots_and_rebuilds_nothing() {
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
-fn arm64_thin_builds_and_boots() {
+fn t05_arm64_thin_builds_and_boots() {
     let report = build("arm64", "thin");
     check_report(&report, "arm64", "thin");
     assert_eq!(unit(&report, "arch/arm64/kernel/vdso")["lto"], "off");
@@ -129,7 +131,7 @@ fn arm64_thin_builds_and_boots() {
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
-fn x86_64_full_lto_builds_and_boots() {
+fn t07_x86_64_full_lto_builds_and_boots() {
     let report = build("x86_64", "full");
     check_report(&report, "x86_64", "full");
     boots_to_init("x86_64", "full");
@@ -137,7 +139,7 @@ fn x86_64_full_lto_builds_and_boots() {
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
-fn x86_64_without_lto_builds_and_boots() {
+fn t08_x86_64_without_lto_builds_and_boots() {
     let report = build("x86_64", "none");
     check_report(&report, "x86_64", "none");
     boots_to_init("x86_64", "none");
@@ -147,7 +149,7 @@ fn x86_64_without_lto_builds_and_boots() {
 /// nothing else. The edit is undone (bytes and mtime) even if the test fails.
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
-fn editing_one_file_rebuilds_that_object_and_relinks() {
+fn t03_editing_one_file_rebuilds_that_object_and_relinks() {
     build("x86_64", "thin");
     let file = xtask::source::unpack_default().unwrap().join("kernel/sys_ni.c");
     let edit = Edit::append(&file, "\n/* xtask incremental test */\n");
@@ -194,7 +196,7 @@ impl Drop for Edit {
 /// in our object tree; and `make` was only ever asked to configure, prepare or plan.
 #[test]
 #[ignore = "builds a kernel twice: run with `cargo xtask test`"]
-fn x86_64_thin_matches_kbuild() {
+fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     let ours = objtree("x86_64", "thin");
     let log = logging_make_build(&ours);
     for invocation in log.lines().filter(|l| l.starts_with("0 ")) {
@@ -312,4 +314,74 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
     }
     found.sort();
     found
+}
+
+/// A user opt-out of a unit that is LTO'd by default makes all its objects
+/// ELF; the kernel still links and boots. Removing it restores bitcode.
+fn opt_out_kernel_time(arch: &str) {
+    xtask(&["build", "--arch", arch, "--lto", "thin", "--profile", "tiny", "--lto-off", "kernel/time"]);
+    let report = report(arch, "thin");
+    check_report(&report, arch, "thin");
+    let time = unit(&report, "kernel/time");
+    assert_eq!(time["lto"], "off");
+    assert_eq!(time["source"], "--lto-off");
+    assert_eq!(time["bitcode"], 0);
+    boots_to_init(arch, "thin");
+    let report = build(arch, "thin");
+    assert_eq!(unit(&report, "kernel/time")["lto"], "on");
+}
+
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn t04_x86_64_opt_out_of_kernel_time_boots() {
+    opt_out_kernel_time("x86_64");
+}
+
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn t06_arm64_opt_out_of_kernel_time_boots() {
+    opt_out_kernel_time("arm64");
+}
+
+/// With `--lto none` the policy is still reported, but nothing is stripped:
+/// the vDSO unit is off because the whole build is.
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn t09_lto_none_reports_policy_without_stripping() {
+    let out = xtask(&["units", "--arch", "x86_64", "--lto", "none", "--json"]);
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vdso = listing["units"].as_array().unwrap().iter().find(|u| u["path"] == "arch/x86/entry/vdso").unwrap();
+    assert_eq!(vdso["source"], "manifest");
+    assert!(vdso["reason"].as_str().unwrap().contains("LTO is off for the whole build"), "{vdso}");
+    assert!(listing["rules"].as_array().unwrap().iter().any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
+}
+
+fn xtask_fails(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().unwrap();
+    assert!(!out.status.success(), "xtask {args:?} should fail");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Bad overrides are rejected with exit code 13 and a message that names the fix.
+#[test]
+#[ignore = "needs the unpacked kernel source: run with `cargo xtask test`"]
+fn t10_bad_overrides_are_rejected_before_configuring() {
+    let base = ["build", "--arch", "x86_64", "--lto", "thin", "--profile", "tiny"];
+    let run = |extra: &[&str]| xtask_fails(&[&base[..], extra].concat());
+    let (code, err) = run(&["--lto-off", "kernel/tme"]);
+    assert_eq!(code, 13, "{err}");
+    assert!(err.contains("kernel/time"), "no suggestion: {err}");
+    let (code, err) = run(&["--lto-off", "../etc"]);
+    assert_eq!(code, 13, "{err}");
+    let (code, err) = run(&["--lto-off", "/usr"]);
+    assert_eq!(code, 13, "{err}");
+    let (code, err) = run(&["--lto-off", "kernel/time", "--lto-off", "kernel/time"]);
+    assert_eq!(code, 13, "{err}");
+    assert!(err.contains("twice"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("policy.toml");
+    fs::write(&overlay, "[[lto-off]]\nunit = \"kernel/time\"\nreason = \"test\"\nbogus = 1\n").unwrap();
+    let (code, err) = run(&["--policy", overlay.to_str().unwrap()]);
+    assert_eq!(code, 13, "{err}");
+    assert!(err.contains("policy.toml:4"), "{err}");
 }
