@@ -443,6 +443,59 @@ mod tests {
         assert_eq!(modversions(&cx, PROOF_BIOS).status, Fail);
     }
 
+    #[test]
+    fn real_arm64_proof_uefi_boot_passes_everything_it_can() {
+        use ProofStatus::*;
+        let log = include_str!("testdata/arm64-proof-uefi.log");
+        let initcalls: Vec<Initcall> =
+            serde_json::from_str(include_str!("testdata/arm64-proof-initcalls.json")).unwrap();
+        let modules = [Module {
+            file: "test_module.ko".into(),
+            versions: vec![],
+        }];
+        let mut cx = cx(Arch::Arm64, Profile::Proof, Firmware::Uefi);
+        cx.initcalls = Some(&initcalls);
+        let proofs = evaluate(&cx, log);
+        let evidence = |name: &str| {
+            proofs
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap()
+                .evidence
+                .clone()
+        };
+        assert_eq!(
+            statuses(&proofs),
+            [
+                ("vdso", Pass),
+                ("efi", Pass),
+                ("nvhe", Pass),
+                ("lkdtm_exec_rodata", Pass),
+                ("ftrace_mcount", Skip),
+                ("initcall_order", Pass),
+                // No module given in this context.
+                ("modversions", Fail),
+            ]
+        );
+        assert_eq!(
+            evidence("efi"),
+            "EFI stub: Booting Linux Kernel...; efi: EFI v2.7 by EDK II"
+        );
+        assert_eq!(
+            evidence("nvhe"),
+            "kvm [1]: Hyp nVHE mode initialized successfully"
+        );
+        assert!(evidence("lkdtm_exec_rodata")
+            .contains("Unable to handle kernel execute from non-executable memory"));
+        // A module without __versions is not proof of anything.
+        let crcs = HashMap::new();
+        cx.modules = &modules;
+        cx.kernel_crcs = Ok(&crcs);
+        assert!(modversions(&cx, log)
+            .evidence
+            .contains("has no __versions section"));
+    }
+
     /// A real boot with test_module.ko's CRC for _printk patched: the kernel
     /// refuses it, the init reports -EINVAL, the proof fails on the kernel line.
     #[test]

@@ -155,13 +155,19 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
             "qemu-system-x86_64"
         }
         Arch::Arm64 => {
+            let mut machine = String::from("virt");
+            if spec.target.profile == Profile::Proof {
+                // EL2 for KVM's nVHE hyp code; only the proof profile needs it.
+                machine += ",virtualization=on";
+            }
+            if spec.firmware == Firmware::Uefi {
+                // Without QEMU's ACPI tables EDK2 passes the device tree on;
+                // with them it passes ACPI only, and a kernel without
+                // CONFIG_ACPI finds no console ("EFI stub: Generating empty DTB").
+                machine += ",acpi=off";
+            }
             arg("-M");
-            // EL2 for KVM's nVHE hyp code; only the proof profile needs it.
-            arg(if spec.target.profile == Profile::Proof {
-                "virt,virtualization=on"
-            } else {
-                "virt"
-            });
+            arg(&machine);
             arg("-cpu");
             // pauth-impdef: QEMU's own pointer-auth hash, much faster under TCG.
             arg(if spec.accel == Accel::Kvm {
@@ -404,6 +410,16 @@ mod tests {
             "{cmd}"
         );
         assert!(cmd.ends_with("-append 'console=ttyAMA0 panic=-1 initcall_debug ignore_loglevel kvm-arm.mode=nvhe'"), "{cmd}");
+    }
+
+    #[test]
+    fn arm64_uefi_hands_the_kernel_a_device_tree() {
+        let cmd = spec_cmd(Arch::Arm64, Profile::Proof, Firmware::Uefi);
+        assert!(
+            cmd.starts_with("qemu-system-aarch64 -M virt,virtualization=on,acpi=off "),
+            "{cmd}"
+        );
+        assert!(cmd.contains(" -bios /usr/share/"), "{cmd}");
     }
 
     #[test]
