@@ -41,7 +41,6 @@ typedef long s64;
 #define O_CLOEXEC 02000000
 #define SIGCHLD 17
 #define TCSBRK 0x5409 /* same value on x86_64 and arm64 (asm-generic) */
-#define ENOENT 2
 #define EINTR 4
 
 #define LINUX_REBOOT_MAGIC1 0xfee1deadL
@@ -222,10 +221,25 @@ static void proof(const char *name, const char *status)
 	put(" ");
 }
 
-static void put_errno(long ret)
+/* A negative syscall return as "-22 (EINVAL)": the kernel log says why. */
+static void put_ret(long ret)
 {
-	put("errno ");
-	put_dec(-ret);
+	static const struct {
+		int no;
+		const char *name;
+	} names[] = {
+		{1, "EPERM"}, {2, "ENOENT"}, {8, "ENOEXEC"}, {12, "ENOMEM"}, {13, "EACCES"},
+		{14, "EFAULT"}, {17, "EEXIST"}, {19, "ENODEV"}, {22, "EINVAL"}, {38, "ENOSYS"},
+		{129, "EKEYREJECTED"},
+	};
+	put_dec(ret);
+	for (unsigned long i = 0; ret < 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (names[i].no == -ret) {
+			put(" (");
+			put(names[i].name);
+			put(")");
+		}
+	}
 }
 
 /* ---- vDSO -------------------------------------------------------------- */
@@ -440,9 +454,7 @@ static void prove_modules(void)
 		put("finit_module(");
 		put(names[i]);
 		put(") = ");
-		put_dec(results[i]);
-		if (results[i] == -ENOENT)
-			put(" (missing)");
+		put_ret(results[i]);
 	}
 	flush();
 }
@@ -459,7 +471,7 @@ static void prove_lkdtm(void)
 	if (ret < 0) {
 		proof("lkdtm_exec_rodata", "SKIP");
 		put("mount debugfs: ");
-		put_errno(ret);
+		put_ret(ret);
 		flush();
 		return;
 	}
@@ -469,7 +481,7 @@ static void prove_lkdtm(void)
 		put("open ");
 		put(direct);
 		put(": ");
-		put_errno(fd);
+		put_ret(fd);
 		flush();
 		return;
 	}
@@ -485,7 +497,7 @@ static void prove_lkdtm(void)
 	if (pid < 0) {
 		proof("lkdtm_exec_rodata", "FAIL");
 		put("clone: ");
-		put_errno(pid);
+		put_ret(pid);
 		flush();
 		return;
 	}
@@ -509,7 +521,7 @@ static void prove_lkdtm(void)
 	} else {
 		proof("lkdtm_exec_rodata", "FAIL");
 		put("wait4: ");
-		put_errno(ret);
+		put_ret(ret);
 	}
 	flush();
 }

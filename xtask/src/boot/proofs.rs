@@ -516,7 +516,7 @@ mod tests {
         );
         assert_eq!(
             init_proof(log, "modversions"),
-            Some(("FAIL", "finit_module(test_module.ko) = -22"))
+            Some(("FAIL", "finit_module(test_module.ko) = -22 (EINVAL)"))
         );
     }
 
@@ -542,10 +542,10 @@ mod tests {
 
     #[test]
     fn init_skip_is_a_failure_when_expected() {
-        let log = "XTASK-PROOF lkdtm_exec_rodata SKIP mount debugfs: errno 19\r\n";
+        let log = "XTASK-PROOF lkdtm_exec_rodata SKIP mount debugfs: -19 (ENODEV)\r\n";
         let p = lkdtm_exec_rodata(&cx(Arch::X86_64, Profile::Proof, Firmware::Bios), log);
         assert_eq!(p.status, ProofStatus::Fail);
-        assert_eq!(p.evidence, "init: SKIP mount debugfs: errno 19");
+        assert_eq!(p.evidence, "init: SKIP mount debugfs: -19 (ENODEV)");
     }
 
     #[test]
