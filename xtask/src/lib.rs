@@ -9,6 +9,7 @@ pub mod boot;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod compdb;
 pub mod configure;
 pub mod execute;
 pub mod graph;

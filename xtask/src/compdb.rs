@@ -1,0 +1,685 @@
+//! Editor integration: `compile_commands.json` for clangd and
+//! `rust-project.json` for rust-analyzer.
+//!
+//! The compilation database holds the commands this build really ran, LTO
+//! policy rewrites included. The best witness is Kbuild's own `.cmd` file
+//! (`<dir>/.<name>.o.cmd`), whose first line `savedcmd_<object> := <command>`
+//! the executed recipe writes; when it is missing, the compiler invocation is
+//! taken from the step's recipe. Either is a shell line that may hold several
+//! commands (`clang ... ; ./tools/objtool/objtool ...`, the recipe's `echo`,
+//! `trap`s and `fixdep`): only the compiler invocation is kept, split into its
+//! argv the way the shell would.
+//!
+//! clangd takes these commands as they are: the LTO flags (`-flto=thin
+//! -fsplit-lto-unit -fvisibility=hidden`) and every other flag of a Clang
+//! kernel build are Clang's own, so neither a `.clangd` file nor
+//! `--query-driver` is needed (`-nostdinc` and `--target=` are explicit).
+
+use std::{
+    collections::HashSet,
+    fs,
+    io::{BufRead, BufReader},
+    path::{Component, Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::{kconfig::DotConfig, plan::Step};
+
+/// The database's name, in the object tree (and, linked, in the source tree).
+pub const COMPILE_COMMANDS: &str = "compile_commands.json";
+/// rust-analyzer's project file, in the object tree as `make rust-analyzer` puts it.
+pub const RUST_PROJECT: &str = "rust-project.json";
+
+/// One entry of `compile_commands.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The object tree: every step runs there.
+    pub directory: String,
+    /// The source, absolute.
+    pub file: String,
+    /// The compiler invocation as it ran.
+    pub arguments: Vec<String>,
+    /// The object, relative to `directory`.
+    pub output: String,
+}
+
+/// Writes `<objtree>/compile_commands.json` with one entry per C or assembly
+/// object of `steps` (the steps as they ran, after the policy rewrite).
+/// Returns its path and the number of entries.
+pub fn write(objtree: &Path, steps: &[Step]) -> Result<(PathBuf, usize)> {
+    let objtree = absolute(objtree)?;
+    let entries = entries(&objtree, steps)?;
+    let path = objtree.join(COMPILE_COMMANDS);
+    let mut text = serde_json::to_string_pretty(&entries)?;
+    text.push('\n');
+    write_atomically(&path, text.as_bytes())?;
+    Ok((path, entries.len()))
+}
+
+/// The entries `write` writes, in the order of `steps`, one per object.
+pub fn entries(objtree: &Path, steps: &[Step]) -> Result<Vec<Entry>> {
+    let objtree = absolute(objtree)?;
+    let directory = utf8(&objtree)?;
+    let mut seen = HashSet::new();
+    let mut entries = Vec::new();
+    for step in steps.iter().filter(|s| s.is_compile() && s.output.ends_with(".o")) {
+        if !seen.insert(step.output.as_str()) {
+            continue;
+        }
+        let arguments = saved_command(&objtree, &step.output)
+            .and_then(|command| compiler_invocation(&command, &step.output))
+            .or_else(|| compiler_invocation(&step.command, &step.output))
+            .with_context(|| {
+                format!(
+                    "{}: found no compiler invocation writing it, neither in {} nor in its recipe: {}",
+                    step.output,
+                    cmd_file(&step.output),
+                    step.command
+                )
+            })?;
+        let source = source_file(&arguments)
+            .with_context(|| format!("{}: no source file in its command: {}", step.output, arguments.join(" ")))?;
+        entries.push(Entry {
+            directory: directory.clone(),
+            file: utf8(&normalize(&objtree.join(source)))?,
+            arguments,
+            output: step.output.clone(),
+        });
+    }
+    Ok(entries)
+}
+
+/// Symlinks `<srctree>/compile_commands.json` to the object tree's, so that
+/// clangd finds it from the sources without `--compile-commands-dir`. A link
+/// is replaced; anything else there is left alone and is an error.
+pub fn link_into_source(objtree: &Path, srctree: &Path) -> Result<PathBuf> {
+    let target = absolute(objtree)?.join(COMPILE_COMMANDS);
+    if !target.is_file() {
+        bail!("{} does not exist: write the compilation database first", target.display());
+    }
+    let link = srctree.join(COMPILE_COMMANDS);
+    match fs::symlink_metadata(&link) {
+        Ok(meta) if meta.file_type().is_symlink() => {}
+        Ok(_) => bail!(
+            "{} exists and is not a symlink: refusing to overwrite it (move it away to link {} there)",
+            link.display(),
+            target.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("inspecting {}", link.display())),
+    }
+    // A new link renamed over the old one: the source tree never lacks one.
+    let temporary = srctree.join(format!(".{COMPILE_COMMANDS}.xtask-link"));
+    let _ = fs::remove_file(&temporary);
+    std::os::unix::fs::symlink(&target, &temporary)
+        .with_context(|| format!("creating a symlink in {}", srctree.display()))?;
+    fs::rename(&temporary, &link).with_context(|| format!("replacing {}", link.display()))?;
+    Ok(link)
+}
+
+/// `<objtree>/rust-project.json` for rust-analyzer, made by the kernel's own
+/// `scripts/generate_rust_analyzer.py` with the arguments `make rust-analyzer`
+/// gives it. `Ok(None)` when the configuration has no `CONFIG_RUST`; an error
+/// naming everything missing when the Rust toolchain cannot serve it (the C
+/// side is unaffected: callers print it as a warning).
+pub fn write_rust_project(objtree: &Path, srctree: &Path) -> Result<Option<PathBuf>> {
+    RustTools::from_env().write_rust_project(objtree, srctree)
+}
+
+/// The programs `make rust-analyzer` would use: `RUSTC`, `BINDGEN` and
+/// `RUST_LIB_SRC` from the environment, as Kbuild reads them, or its defaults.
+#[derive(Clone, Debug)]
+pub struct RustTools {
+    pub rustc: String,
+    pub bindgen: String,
+    pub python: String,
+    pub rust_lib_src: Option<PathBuf>,
+}
+
+impl RustTools {
+    pub fn from_env() -> RustTools {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        RustTools {
+            rustc: var("RUSTC").unwrap_or_else(|| "rustc".into()),
+            bindgen: var("BINDGEN").unwrap_or_else(|| "bindgen".into()),
+            python: "python3".into(),
+            rust_lib_src: var("RUST_LIB_SRC").map(PathBuf::from),
+        }
+    }
+
+    pub fn write_rust_project(&self, objtree: &Path, srctree: &Path) -> Result<Option<PathBuf>> {
+        let config = DotConfig::read(&objtree.join(".config"))?;
+        if config.get("RUST") != Some("y") {
+            return Ok(None);
+        }
+        let mut missing = Vec::new();
+        let sysroot = match run(&self.rustc, &["--print", "sysroot"]) {
+            Some(out) if !out.trim().is_empty() => Some(PathBuf::from(out.trim())),
+            _ => {
+                missing.push(format!(
+                    "rustc (`{} --print sysroot` did not run; install Rust with rustup, or set RUSTC)",
+                    self.rustc
+                ));
+                None
+            }
+        };
+        let lib_src = self.rust_lib_src.clone().or_else(|| sysroot.as_ref().map(|s| s.join("lib/rustlib/src/rust/library")));
+        match &lib_src {
+            Some(src) if !src.join("core/src/lib.rs").is_file() => missing.push(format!(
+                "rust-src (no Rust standard library source at {}; run `rustup component add rust-src`, or set RUST_LIB_SRC)",
+                src.display()
+            )),
+            Some(_) => {}
+            None => missing.push("rust-src (its place is found through rustc, which is missing)".into()),
+        }
+        if run(&self.bindgen, &["--version"]).is_none() {
+            missing.push(format!(
+                "bindgen (`{} --version` did not run; run `cargo install --locked bindgen-cli`, or set BINDGEN)",
+                self.bindgen
+            ));
+        }
+        if run(&self.python, &["--version"]).is_none() {
+            missing.push(format!("{} (`apt-get install python3`)", self.python));
+        }
+        let script = srctree.join("scripts/generate_rust_analyzer.py");
+        if !script.is_file() {
+            missing.push(format!("{} (this kernel tree does not ship it)", script.display()));
+        }
+        let rustc_cfg = objtree.join("include/generated/rustc_cfg");
+        if !rustc_cfg.is_file() {
+            missing.push(format!("{} (build the kernel first: `make prepare` generates it)", rustc_cfg.display()));
+        }
+        if !missing.is_empty() {
+            bail!("CONFIG_RUST=y but rust-project.json cannot be generated; missing: {}", missing.join("; "));
+        }
+        let (Some(sysroot), Some(lib_src)) = (sysroot, lib_src) else { unreachable!("checked above") };
+
+        let srctree = srctree.canonicalize().with_context(|| format!("resolving {}", srctree.display()))?;
+        let objtree = objtree.canonicalize().with_context(|| format!("resolving {}", objtree.display()))?;
+        let mut command = Command::new(&self.python);
+        command.arg(&script).arg(format!("--cfgs=core={}", core_cfgs(&srctree)));
+        // Newer trees (and Debian's 6.12) take the edition of `core` first, as rust/Makefile computes it.
+        let script_text = fs::read_to_string(&script)?;
+        if script_text.contains("\"core_edition\"") {
+            let version: u64 = config.get("RUSTC_VERSION").and_then(|v| v.parse().ok()).unwrap_or(0);
+            command.arg(if version >= 108700 { "2024" } else { "2021" });
+        }
+        command.arg(&srctree).arg(&objtree).arg(&sysroot).arg(&lib_src);
+        let out = command.output().with_context(|| format!("running {}", script.display()))?;
+        if !out.status.success() {
+            bail!("{} failed ({}):\n{}", script.display(), out.status, String::from_utf8_lossy(&out.stderr).trim_end());
+        }
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .with_context(|| format!("{} printed no JSON", script.display()))?;
+        let path = objtree.join(RUST_PROJECT);
+        write_atomically(&path, &out.stdout)?;
+        Ok(Some(path))
+    }
+}
+
+/// `core-cfgs` of `rust/Makefile` (`--cfg no_fp_fmt_parse` in 6.12), which
+/// `make rust-analyzer` passes as `--cfgs='core=...'`.
+fn core_cfgs(srctree: &Path) -> String {
+    const DEFAULT: &str = "--cfg no_fp_fmt_parse";
+    let Ok(makefile) = fs::read_to_string(srctree.join("rust/Makefile")) else { return DEFAULT.into() };
+    let mut lines = makefile.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("core-cfgs") else { continue };
+        let Some(mut value) = rest.trim_start().strip_prefix('=').or_else(|| rest.trim_start().strip_prefix(":=")).map(str::to_string) else {
+            continue;
+        };
+        while value.trim_end().ends_with('\\') {
+            value = value.trim_end().trim_end_matches('\\').to_string();
+            value.push(' ');
+            value.push_str(lines.next().unwrap_or(""));
+        }
+        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !value.is_empty() && !value.contains('$') {
+            return value;
+        }
+    }
+    DEFAULT.into()
+}
+
+/// Runs a tool; its stdout when it exits 0.
+fn run(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Kbuild's `.cmd` file for an output: `kernel/fork.o` -> `kernel/.fork.o.cmd`.
+fn cmd_file(output: &str) -> String {
+    match output.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.cmd"),
+        None => format!(".{output}.cmd"),
+    }
+}
+
+/// The command of `savedcmd_<output> := <command>` (`cmd_` in older trees),
+/// with make's escapes (`$$`, `$(pound)`) undone: a shell line again.
+fn saved_command(objtree: &Path, output: &str) -> Option<String> {
+    let file = fs::File::open(objtree.join(cmd_file(output))).ok()?;
+    let mut first = String::new();
+    BufReader::new(file).read_line(&mut first).ok()?;
+    let line = first.trim_end_matches('\n');
+    let command = ["savedcmd_", "cmd_"].iter().find_map(|prefix| {
+        line.strip_prefix(prefix)?.strip_prefix(output)?.strip_prefix(" := ")
+    })?;
+    Some(unescape_make(command))
+}
+
+/// Undoes Kbuild's `make-cmd`: `$$` -> `$`, `$(pound)` -> `#`.
+fn unescape_make(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("$(pound)") {
+            out.push('#');
+            rest = after;
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The argv of the command in a shell line that compiles `output`: the
+/// simple command with `-c` and `-o <output>`.
+pub fn compiler_invocation(shell_line: &str, output: &str) -> Option<Vec<String>> {
+    let output = normalize(Path::new(output));
+    simple_commands(shell_line).into_iter().filter_map(|c| shlex::split(&c)).find(|argv| {
+        argv.iter().any(|a| a == "-c")
+            && argv.windows(2).any(|w| w[0] == "-o" && normalize(Path::new(&w[1])) == output)
+    })
+}
+
+/// Splits a shell line at its unquoted command separators (`;`, `&`, `|`,
+/// newlines), keeping quotes and escapes for shlex. A backslash-newline is a
+/// line continuation, not a separator.
+fn simple_commands(line: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    let mut chars = line.chars();
+    let (mut single, mut double) = (false, false);
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '\\' if !single => {
+                current.push(c);
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+                continue;
+            }
+            ';' | '&' | '|' | '\n' if !single && !double => {
+                commands.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    commands.push(current);
+    commands.retain(|c| !c.trim().is_empty());
+    commands
+}
+
+const SOURCE_EXTENSIONS: &[&str] = &["c", "S", "s"];
+
+/// The source of a compiler invocation: what follows `-c -o OUT`, or else the
+/// last argument that is no option (nor an option's value) and ends in `.c`/`.S`.
+fn source_file(argv: &[String]) -> Option<&str> {
+    let after_output = argv.windows(4).find_map(|w| {
+        (w[0] == "-c" && w[1] == "-o" && !w[3].starts_with('-')).then_some(w[3].as_str())
+    });
+    after_output.or_else(|| {
+        const TAKES_VALUE: &[&str] = &["-o", "-include", "-imacros", "-MF", "-MT", "-MQ", "-x", "-Xclang", "-isystem", "-I"];
+        argv.iter().enumerate().skip(1).rev().find_map(|(i, arg)| {
+            let is_source = !arg.starts_with('-')
+                && !TAKES_VALUE.contains(&argv[i - 1].as_str())
+                && Path::new(arg).extension().is_some_and(|e| SOURCE_EXTENSIONS.iter().any(|s| e == *s));
+            is_source.then_some(arg.as_str())
+        })
+    })
+}
+
+/// `path` without `.` components and with `..` applied, lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(normalize(&std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?))
+}
+
+fn utf8(path: &Path) -> Result<String> {
+    path.to_str().map(str::to_string).with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
+    fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Trimmed from target/kernel/x86_64-thin-tiny (6.12, clang 19, ThinLTO).
+    const SRC: &str = "/work/main/target/src/linux-source-6.12";
+    const FORK_FLAGS: &str = "-Wp,-MMD,kernel/.fork.o.d -nostdinc -I/work/main/target/src/linux-source-6.12/arch/x86/include -I./arch/x86/include/generated -I/work/main/target/src/linux-source-6.12/include -I./include -include /work/main/target/src/linux-source-6.12/include/linux/kconfig.h -D__KERNEL__ --target=x86_64-linux-gnu -fintegrated-as -Werror=unknown-warning-option -std=gnu11 -mcmodel=kernel -Os -fno-lto -flto=thin -fsplit-lto-unit -fvisibility=hidden -falign-functions=16 -Wall -I/work/main/target/src/linux-source-6.12/kernel -Ikernel    -DKBUILD_MODFILE='\"kernel/fork\"' -DKBUILD_BASENAME='\"fork\"' -DKBUILD_MODNAME='\"fork\"' -D__KBUILD_MODNAME=kmod_fork";
+    const VDSO_FLAGS: &str = "-Wp,-MMD,arch/x86/entry/vdso/.vclock_gettime.o.d -nostdinc -I/work/main/target/src/linux-source-6.12/arch/x86/include -I./include -D__KERNEL__ --target=x86_64-linux-gnu -std=gnu11 -mcmodel=kernel -Os -fno-lto -falign-functions=16 -Wall -mcmodel=small -fPIC -O2 -DBUILD_VDSO -I/work/main/target/src/linux-source-6.12/arch/x86/entry/vdso -Iarch/x86/entry/vdso    -DKBUILD_MODFILE='\"arch/x86/entry/vdso/vclock_gettime\"' -DKBUILD_BASENAME='\"vclock_gettime\"' -DKBUILD_MODNAME='\"vclock_gettime\"' -D__KBUILD_MODNAME=kmod_vclock_gettime";
+
+    fn compile(flags: &str, output: &str, source: &str) -> String {
+        format!("clang {flags} -c -o {output} {source}  ")
+    }
+
+    /// A recipe as Kbuild's dry run prints it: echo, traps, compile, fixdep.
+    fn recipe(tag: &str, output: &str, command: &str) -> Step {
+        let mut traps = String::new();
+        for signal in ["HUP", "INT", "QUIT", "TERM", "PIPE"] {
+            traps.push_str(&format!("  trap 'rm -f {output}; trap - {signal}; kill -s {signal} $$' {signal};"));
+        }
+        let (dir, name) = output.rsplit_once('/').unwrap();
+        let depfile = format!("{dir}/.{name}.d");
+        let quoted = command.replace('\'', "'\\''");
+        Step {
+            tag: tag.into(),
+            output: output.into(),
+            command: format!(
+                "set -e;  echo '  {tag:<8}{output}'; {traps} {command}; scripts/basic/fixdep {depfile} {output} '{quoted}' > {dir}/.{name}.cmd; rm -f {depfile}"
+            ),
+        }
+    }
+
+    fn write_cmd(objtree: &Path, output: &str, command: &str) {
+        let path = objtree.join(cmd_file(output));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("savedcmd_{output} := {command}\n\nsource_{output} := x\n\ndeps_{output} := \\\n  include/linux/kconfig.h \\\n\n{output}: $(deps_{output})\n\n$(deps_{output}):\n")).unwrap();
+    }
+
+    fn fork_source() -> String {
+        format!("{SRC}/kernel/fork.c")
+    }
+
+    fn vdso_source() -> String {
+        format!("{SRC}/arch/x86/entry/vdso/vclock_gettime.c")
+    }
+
+    #[test]
+    fn entries_come_from_cmd_files_with_the_policy_rewrite_and_only_the_compiler() {
+        let dir = tempfile::tempdir().unwrap();
+        let objtree = dir.path();
+        let fork = compile(FORK_FLAGS, "kernel/fork.o", &fork_source());
+        write_cmd(objtree, "kernel/fork.o", &fork);
+        // A non-LTO x86 object: objtool runs right after the compiler.
+        let vdso = compile(VDSO_FLAGS, "arch/x86/entry/vdso/vclock_gettime.o", &vdso_source());
+        write_cmd(
+            objtree,
+            "arch/x86/entry/vdso/vclock_gettime.o",
+            &format!("{vdso}; ./tools/objtool/objtool --hacks=jump_label --orc --retpoline --uaccess arch/x86/entry/vdso/vclock_gettime.o"),
+        );
+        // The step as planned still carries the LTO flags: the .cmd wins.
+        let planned_vdso = vdso.replace("-fno-lto", "-fno-lto -flto=thin -fsplit-lto-unit -fvisibility=hidden");
+        let steps = vec![
+            recipe("CC", "kernel/fork.o", &fork),
+            Step { tag: "AR".into(), output: "kernel/built-in.a".into(), command: "rm -f kernel/built-in.a; llvm-ar cDPrST kernel/built-in.a kernel/fork.o".into() },
+            recipe("CC", "arch/x86/entry/vdso/vclock_gettime.o", &planned_vdso),
+            recipe("HOSTCC", "scripts/basic/fixdep", "clang -o scripts/basic/fixdep fixdep.c"),
+            recipe("CC", "arch/x86/entry/vdso/vdso64.lds", "clang -E -P -C -o arch/x86/entry/vdso/vdso64.lds vdso.lds.S"),
+        ];
+        let (path, count) = write(objtree, &steps).unwrap();
+        assert_eq!(path, objtree.join("compile_commands.json"));
+        assert_eq!(count, 2);
+        let entries: Vec<Entry> = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let raw: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        for field in ["directory", "file", "arguments", "output"] {
+            assert!(!raw[0][field].is_null(), "no {field}");
+        }
+
+        let fork = &entries[0];
+        assert_eq!(fork.directory, objtree.to_str().unwrap());
+        assert_eq!(fork.file, fork_source());
+        assert_eq!(fork.output, "kernel/fork.o");
+        assert_eq!(fork.arguments[0], "clang");
+        assert_eq!(fork.arguments.last().unwrap(), &fork_source());
+        assert!(fork.arguments.contains(&"-DKBUILD_MODFILE=\"kernel/fork\"".to_string()), "{:?}", fork.arguments);
+        assert!(fork.arguments.contains(&"-D__KBUILD_MODNAME=kmod_fork".to_string()));
+        assert!(fork.arguments.contains(&"-flto=thin".to_string()));
+        let at = fork.arguments.iter().position(|a| a == "-o").unwrap();
+        assert_eq!(fork.arguments[at - 1..at + 2], ["-c", "-o", "kernel/fork.o"]);
+        assert!(!fork.arguments.iter().any(|a| a.is_empty() || a.contains(' ')), "{:?}", fork.arguments);
+
+        let vdso = &entries[1];
+        assert_eq!(vdso.file, vdso_source());
+        assert_eq!(vdso.output, "arch/x86/entry/vdso/vclock_gettime.o");
+        assert!(vdso.arguments.contains(&"-DKBUILD_BASENAME=\"vclock_gettime\"".to_string()));
+        assert!(!vdso.arguments.iter().any(|a| a.starts_with("-flto")), "the policy rewrite is lost: {:?}", vdso.arguments);
+        assert!(!vdso.arguments.iter().any(|a| a.contains("objtool")), "objtool leaked in: {:?}", vdso.arguments);
+        assert_eq!(vdso.arguments.last().unwrap(), &vdso_source());
+    }
+
+    #[test]
+    fn without_a_cmd_file_the_recipe_gives_the_compiler_invocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let fork = compile(FORK_FLAGS, "kernel/fork.o", &fork_source());
+        let asm = "clang -Wp,-MMD,arch/x86/lib/.memcpy_64.o.d -nostdinc -D__ASSEMBLY__ -DKBUILD_MODFILE='\"arch/x86/lib/memcpy_64\"' -c -o arch/x86/lib/memcpy_64.o ../linux/arch/x86/lib/memcpy_64.S";
+        let steps = vec![recipe("CC", "kernel/fork.o", &fork), recipe("AS", "arch/x86/lib/memcpy_64.o", asm)];
+        let entries = entries(dir.path(), &steps).unwrap();
+        assert_eq!(entries.len(), 2);
+        let argv = &entries[0].arguments;
+        assert_eq!(argv[0], "clang");
+        assert_eq!(argv.last().unwrap(), &fork_source());
+        assert!(argv.contains(&"-DKBUILD_MODNAME=\"fork\"".to_string()));
+        assert!(!argv.iter().any(|a| a.contains("fixdep") || a.contains("trap") || a == "echo"), "{argv:?}");
+        assert_eq!(*argv, shlex::split(&fork).unwrap());
+        // A relative source is relative to the object tree.
+        let expected = normalize(&dir.path().join("../linux/arch/x86/lib/memcpy_64.S"));
+        assert_eq!(entries[1].file, expected.to_str().unwrap());
+        assert!(entries[1].arguments.contains(&"-DKBUILD_MODFILE=\"arch/x86/lib/memcpy_64\"".to_string()));
+    }
+
+    #[test]
+    fn a_cmd_file_for_another_output_or_without_a_compiler_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let fork = compile(FORK_FLAGS, "kernel/fork.o", &fork_source());
+        write_cmd(dir.path(), "kernel/fork.o", "ld.lld -r -o kernel/fork.o kernel/a.o");
+        let entries = entries(dir.path(), &[recipe("CC", "kernel/fork.o", &fork)]).unwrap();
+        assert_eq!(entries[0].arguments, shlex::split(&fork).unwrap());
+    }
+
+    #[test]
+    fn a_step_without_a_compiler_invocation_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let step = Step { tag: "CC".into(), output: "kernel/x.o".into(), command: "set -e; echo '  CC      kernel/x.o'; true".into() };
+        let error = entries(dir.path(), &[step]).unwrap_err().to_string();
+        assert!(error.contains("kernel/x.o") && error.contains("kernel/.x.o.cmd"), "{error}");
+    }
+
+    #[test]
+    fn make_escapes_are_undone() {
+        assert_eq!(unescape_make("-D\"BUILD_STR(s)=$(pound)s\" x$$y $z"), "-D\"BUILD_STR(s)=#s\" x$y $z");
+        let dir = tempfile::tempdir().unwrap();
+        let cmd = "clang -D\"STR(s)=$(pound)s\" -DPRICE='\"$$5\"' -c -o lib/x.o /src/lib/x.c";
+        write_cmd(dir.path(), "lib/x.o", cmd);
+        let entries = entries(dir.path(), &[recipe("CC", "lib/x.o", "clang -c -o lib/x.o /src/lib/x.c")]).unwrap();
+        assert_eq!(entries[0].arguments, ["clang", "-DSTR(s)=#s", "-DPRICE=\"$5\"", "-c", "-o", "lib/x.o", "/src/lib/x.c"]);
+    }
+
+    #[test]
+    fn shell_lines_split_only_at_unquoted_separators() {
+        let line = "set -e; echo 'a; b' && x \"c | d\" \\\n e || y\\;z; p | q";
+        assert_eq!(simple_commands(line), ["set -e", " echo 'a; b' ", " x \"c | d\" \\\n e ", " y\\;z", " p ", " q"]);
+    }
+
+    #[test]
+    fn the_source_is_after_the_output_or_the_last_source_argument() {
+        let argv = |s: &str| shlex::split(s).unwrap();
+        assert_eq!(source_file(&argv("clang -c -o a.o a.c")), Some("a.c"));
+        assert_eq!(source_file(&argv("clang -c x/b.S -o b.o -DX")), Some("x/b.S"));
+        assert_eq!(source_file(&argv("clang -include k.c -o b.o -c")), None);
+    }
+
+    #[test]
+    fn link_into_source_links_and_refuses_to_overwrite_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (objtree, srctree) = (dir.path().join("obj"), dir.path().join("src"));
+        fs::create_dir_all(&objtree).unwrap();
+        fs::create_dir_all(&srctree).unwrap();
+        assert!(link_into_source(&objtree, &srctree).is_err(), "nothing to link to yet");
+        write(&objtree, &[]).unwrap();
+        let link = link_into_source(&objtree, &srctree).unwrap();
+        assert_eq!(link, srctree.join("compile_commands.json"));
+        assert_eq!(fs::read_link(&link).unwrap(), objtree.join("compile_commands.json"));
+        assert_eq!(fs::read_to_string(&link).unwrap(), "[]\n");
+        // Again, from another object tree: the link moves.
+        let other = dir.path().join("obj2");
+        fs::create_dir_all(&other).unwrap();
+        write(&other, &[]).unwrap();
+        link_into_source(&other, &srctree).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), other.join("compile_commands.json"));
+        // A user's own file is never replaced.
+        fs::remove_file(&link).unwrap();
+        fs::write(&link, "mine").unwrap();
+        let error = link_into_source(&objtree, &srctree).unwrap_err().to_string();
+        assert!(error.contains("refusing"), "{error}");
+        assert_eq!(fs::read_to_string(&link).unwrap(), "mine");
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn rust_project_is_skipped_without_config_rust() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".config"), "CONFIG_CC_IS_CLANG=y\n# CONFIG_RUST is not set\n").unwrap();
+        assert_eq!(write_rust_project(dir.path(), dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn rust_project_names_everything_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".config"), "CONFIG_RUST=y\n").unwrap();
+        let tools = RustTools {
+            rustc: "/nonexistent/rustc".into(),
+            bindgen: "/nonexistent/bindgen".into(),
+            python: "python3".into(),
+            rust_lib_src: None,
+        };
+        let error = tools.write_rust_project(dir.path(), dir.path()).unwrap_err().to_string();
+        for what in ["rustc", "rust-src", "bindgen", "rustc_cfg", "generate_rust_analyzer.py"] {
+            assert!(error.contains(what), "{what} not named in: {error}");
+        }
+        // rustc present, its sysroot without the library source.
+        let rustc = script(dir.path(), "rustc", &format!("echo {}", dir.path().join("sysroot").display()));
+        let tools = RustTools { rustc, ..tools };
+        let error = tools.write_rust_project(dir.path(), dir.path()).unwrap_err().to_string();
+        assert!(error.contains("rust-src (no Rust standard library source at") && error.contains("rustup component add rust-src"), "{error}");
+        assert!(!error.contains("rustc ("), "{error}");
+    }
+
+    #[test]
+    fn rust_project_calls_the_kernel_script_as_make_rust_analyzer_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let (objtree, srctree, sysroot) = (dir.path().join("obj"), dir.path().join("src"), dir.path().join("sysroot"));
+        let lib_src = sysroot.join("lib/rustlib/src/rust/library");
+        for d in [objtree.join("include/generated"), srctree.join("scripts"), srctree.join("rust"), lib_src.join("core/src")] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(objtree.join(".config"), "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=109500\n").unwrap();
+        fs::write(objtree.join("include/generated/rustc_cfg"), "--cfg=CONFIG_RUST\n").unwrap();
+        fs::write(lib_src.join("core/src/lib.rs"), "").unwrap();
+        fs::write(srctree.join("rust/Makefile"), "core-cfgs = \\\n    --cfg no_fp_fmt_parse\n").unwrap();
+        // A stand-in with the real script's interface that echoes its arguments.
+        fs::write(
+            srctree.join("scripts/generate_rust_analyzer.py"),
+            "import json, sys\nparser_mentions = \"core_edition\"\njson.dump({\"argv\": sys.argv[1:], \"crates\": []}, sys.stdout)\n",
+        )
+        .unwrap();
+        let tools = RustTools {
+            rustc: script(dir.path(), "rustc", &format!("echo {}", sysroot.display())),
+            bindgen: script(dir.path(), "bindgen", "echo bindgen 0.71.1"),
+            python: "python3".into(),
+            rust_lib_src: None,
+        };
+        let path = tools.write_rust_project(&objtree, &srctree).unwrap().unwrap();
+        assert_eq!(path, objtree.join("rust-project.json"));
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let argv: Vec<&str> = json["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let (srctree, objtree) = (srctree.canonicalize().unwrap(), objtree.canonicalize().unwrap());
+        assert_eq!(
+            argv,
+            [
+                "--cfgs=core=--cfg no_fp_fmt_parse",
+                "2024",
+                srctree.to_str().unwrap(),
+                objtree.to_str().unwrap(),
+                sysroot.to_str().unwrap(),
+                lib_src.to_str().unwrap(),
+            ]
+        );
+    }
+
+    /// The kernel's real script on the unpacked 6.12 tree, when there is one.
+    #[test]
+    fn rust_project_from_the_real_script() {
+        let srctree = crate::paths::target_dir().join("src/linux-source-6.12");
+        if !srctree.join("scripts/generate_rust_analyzer.py").is_file() {
+            eprintln!("skipped: no unpacked kernel source at {}", srctree.display());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (objtree, sysroot) = (dir.path().join("obj"), dir.path().join("sysroot"));
+        let lib_src = sysroot.join("lib/rustlib/src/rust/library");
+        fs::create_dir_all(objtree.join("include/generated")).unwrap();
+        fs::create_dir_all(lib_src.join("core/src")).unwrap();
+        fs::write(lib_src.join("core/src/lib.rs"), "").unwrap();
+        fs::write(objtree.join(".config"), "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=108500\n").unwrap();
+        fs::write(objtree.join("include/generated/rustc_cfg"), "--cfg=CONFIG_RUST\n--cfg=CONFIG_X86_64\n").unwrap();
+        let tools = RustTools {
+            rustc: script(dir.path(), "rustc", &format!("echo {}", sysroot.display())),
+            bindgen: script(dir.path(), "bindgen", "echo bindgen 0.71.1"),
+            python: "python3".into(),
+            rust_lib_src: None,
+        };
+        let path = tools.write_rust_project(&objtree, &srctree).unwrap().unwrap();
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(json["sysroot"], sysroot.to_str().unwrap());
+        let crates = json["crates"].as_array().unwrap();
+        let core = crates.iter().find(|c| c["display_name"] == "core").unwrap();
+        assert_eq!(core["root_module"], lib_src.join("core/src/lib.rs").to_str().unwrap());
+        assert_eq!(core["cfg"], serde_json::json!(["no_fp_fmt_parse"]));
+        let kernel = crates.iter().find(|c| c["display_name"] == "kernel").unwrap();
+        assert!(kernel["cfg"].as_array().unwrap().iter().any(|c| c == "CONFIG_X86_64"), "{kernel}");
+    }
+}
+
