@@ -60,6 +60,7 @@ struct Plan {
     /// The link stage, planned phase by phase as the build reaches it.
     link: Vec<Vec<Step>>,
     /// Later stages (`export`, `modfinal`, `image`), planned once their inputs exist.
+    #[serde(default)]
     stages: BTreeMap<String, Vec<Step>>,
 }
 
@@ -259,6 +260,10 @@ fn add(total: &mut Counts, phase: Counts) {
 /// the LLVM tools first on `PATH`.
 fn step_env(kbuild: &Kbuild, toolchain: &Toolchain) -> Result<BTreeMap<String, String>> {
     let mut env = kbuild.exported_env()?;
+    // Captured under `make -s`, which exports `quiet=silent_`; the plan parser
+    // needs the quiet tags that Kbuild prints by default.
+    env.insert("quiet".into(), "quiet_".into());
+    env.insert("Q".into(), "@".into());
     env.insert("PATH".into(), toolchain.path_env().to_string_lossy().into_owned());
     Ok(env)
 }
