@@ -176,7 +176,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         if plan.link.len() <= index {
             let earlier: Vec<Step> = plan.compile.iter().chain(plan.link.iter().flatten()).cloned().collect();
             plan.link.push(link_plan(&kbuild, stage, &earlier)?);
-            cache::write_json(&plan_path, &plan)?;
+            cache::write_json(plan_path, &plan)?;
         }
         let mut steps = plan.link[index].clone();
         decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
@@ -190,7 +190,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let mut stage = |name: &str, planner: &dyn Fn() -> Result<Vec<Step>>| -> Result<Counts> {
         if !plan.stages.contains_key(name) {
             plan.stages.insert(name.to_string(), planner()?);
-            cache::write_json(&plan_path, &plan)?;
+            cache::write_json(plan_path, &plan)?;
         }
         let mut steps = plan.stages[name].clone();
         decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));

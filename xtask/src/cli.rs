@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Configure, plan and build the kernel, then verify the LTO policy.
     Build(BuildArgs),
+    /// Write compile_commands.json for clangd, from the build graph.
+    Compdb(CompdbArgs),
     /// List every build unit with its LTO policy and the reason.
     Units(UnitsArgs),
     /// Run the whole test suite: cargo test, then the end-to-end builds.
@@ -72,6 +74,33 @@ pub struct BuildArgs {
     /// A TOML overlay with `[[lto-off]]` entries, like --lto-off with reasons.
     #[arg(long = "policy", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct CompdbArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Also symlink compile_commands.json into the kernel source root.
+    #[arg(long)]
+    pub link_into_source: bool,
+}
+
+/// Builds (a no-op when up to date), then writes the commands that ran.
+pub fn compdb(args: &CompdbArgs) -> Result<()> {
+    for target in args.build.selection.targets() {
+        let built = build::build(target, &args.build.options())?;
+        let (path, entries) = crate::compdb::write(&built.objtree, &built.steps)?;
+        println!("{} ({entries} entries)", path.display());
+        if args.link_into_source {
+            println!("{}", crate::compdb::link_into_source(&built.objtree, &built.report.source)?.display());
+        }
+        match crate::compdb::write_rust_project(&built.objtree, &built.report.source) {
+            Ok(Some(path)) => println!("{}", path.display()),
+            Ok(None) => {}
+            Err(error) => eprintln!("warning: no rust-project.json: {error:#}"),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args, Clone, Debug)]

@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Build(args) => cli::build(args),
+        Command::Compdb(args) => cli::compdb(args),
         Command::Units(args) => cli::units(args),
         Command::Test => xtask::test::run(),
     };

@@ -6,7 +6,8 @@ use anyhow::{bail, Result};
 
 pub fn run() -> Result<()> {
     cargo(&["test", "--workspace"])?;
-    cargo(&["test", "-p", "xtask", "--test", "e2e", "--", "--ignored", "--test-threads=1"])
+    cargo(&["test", "-p", "xtask", "--test", "e2e", "--", "--ignored", "--test-threads=1"])?;
+    cargo(&["test", "-p", "xtask", "--test", "compdb", "--", "--ignored", "--test-threads=1"])
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
