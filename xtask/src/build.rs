@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// Bumped whenever the shape of a cached plan changes.
-const PLAN_FORMAT: &str = "xtask-plan-v1";
+const PLAN_FORMAT: &str = "xtask-plan-v2";
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -189,6 +189,10 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let mut later_steps = Vec::new();
     let mut stage = |name: &str, planner: &dyn Fn() -> Result<Vec<Step>>| -> Result<Counts> {
         if !plan.stages.contains_key(name) {
+            // `kind@input-hash` stages keep only the plan for the current input.
+            if let Some((kind, _)) = name.split_once('@') {
+                plan.stages.retain(|other, _| !other.starts_with(&format!("{kind}@")));
+            }
             plan.stages.insert(name.to_string(), planner()?);
             cache::write_json(plan_path, &plan)?;
         }
@@ -222,7 +226,12 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     phases.push(timer.lap("link"));
 
     let arch = target.arch;
-    add(&mut counts, stage("image", &|| image_plan(&objtree, &env, arch))?);
+    // The image recipes embed sizes of files made from vmlinux (x86's
+    // `size_append`), so their plan is tied to this vmlinux and made by
+    // running the dry run to a fixed point.
+    let image_stage = format!("image@{}", cache.output_hash("vmlinux"));
+    let image_runner = Runner { objtree: &objtree, env: &env, jobs, cache: &cache, label: "image" };
+    add(&mut counts, stage(&image_stage, &|| image_fixpoint(&objtree, &env, arch, &image_runner))?);
     phases.push(timer.lap("image"));
 
     fs::write(objtree.join(".xtask/last-executed.txt"), cache.ran().join("\n") + "\n")?;
@@ -376,6 +385,26 @@ fn image_plan(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch) -> Res
     plan_in_objtree(objtree, env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])
 }
 
+/// Plans and runs the image until Kbuild's dry run has nothing left to do:
+/// a recipe evaluated before its input existed shows up again, corrected.
+fn image_fixpoint(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch, runner: &Runner) -> Result<Vec<Step>> {
+    let mut merged: Vec<Step> = Vec::new();
+    for _ in 0..4 {
+        let steps = image_plan(objtree, env, arch)?;
+        if steps.iter().all(|s| merged.contains(s)) {
+            return Ok(merged);
+        }
+        runner.run(&steps, &Graph::new(&steps))?;
+        for step in steps {
+            match merged.iter_mut().find(|m| m.output == step.output) {
+                Some(existing) => *existing = step,
+                None => merged.push(step),
+            }
+        }
+    }
+    bail!("the image plan did not settle after 4 dry runs")
+}
+
 /// `make -n -f <srctree>/<makefile> GOALS` in the object tree, with the
 /// environment the top Makefile exports: how Kbuild's own recursion runs them.
 fn plan_in_objtree(objtree: &Path, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<Vec<Step>> {
@@ -472,7 +501,7 @@ fn link_vmlinux(objtree: &Path, env: &BTreeMap<String, String>, config: &DotConf
         "xtask link-vmlinux {} | {} | {}",
         env.get("LD").map_or("", |s| s),
         env.get("KBUILD_LDFLAGS").map_or("", |s| s),
-        env.get("LDFLAGS_vmlinux").map_or("", |s| s)
+        env.get("XTASK_LDFLAGS_vmlinux").map_or("", |s| s)
     );
     native_step(cache, "vmlinux", &command, &inputs, || link::VmlinuxLink { objtree, env, config }.run())
 }

@@ -50,10 +50,12 @@ impl Kbuild {
         check(&out, &format!("make {target}"))
     }
 
-    /// The environment the top Makefile exports to every recipe.
+    /// The environment the top Makefile exports to every recipe, plus
+    /// `XTASK_LDFLAGS_vmlinux`: Kbuild exports `LDFLAGS_vmlinux` only to the
+    /// vmlinux recipe (a private target-specific export), so it is asked for.
     pub fn exported_env(&self) -> Result<BTreeMap<String, String>> {
         let out = self
-            .make(&["-s", "--no-print-directory", "--eval=xtask-env: ; @env -0", "xtask-env"])
+            .make(&["-s", "--no-print-directory", "--eval=xtask-env: ; @env -0; printf 'XTASK_LDFLAGS_vmlinux=%s\\0' \"$(LDFLAGS_vmlinux)\"", "xtask-env"])
             .output()
             .context("running make to capture the environment")?;
         check(&out, "make xtask-env")?;

@@ -174,7 +174,7 @@ impl VmlinuxLink<'_> {
         let mut ldflags = format!(
             "{} {} --script={}/{}",
             self.var("KBUILD_LDFLAGS"),
-            self.var("LDFLAGS_vmlinux"),
+            self.var("XTASK_LDFLAGS_vmlinux"),
             self.var("objtree"),
             self.var("KBUILD_LDS")
         );
