@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Configure, plan and build the kernel, then verify the LTO policy.
     Build(BuildArgs),
+    /// Build if needed, then boot in QEMU and prove each LTO-sensitive feature.
+    TestBoot(TestBootArgs),
     /// Write compile_commands.json for clangd, from the build graph.
     Compdb(CompdbArgs),
     /// List every build unit with its LTO policy and the reason.
@@ -74,6 +76,44 @@ pub struct BuildArgs {
     /// A TOML overlay with `[[lto-off]]` entries, like --lto-off with reasons.
     #[arg(long = "policy", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FirmwareChoice {
+    Bios,
+    Uefi,
+    All,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct TestBootArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// bios: PVH vmlinux (x86_64) or direct -kernel (arm64); uefi: OVMF/AAVMF.
+    #[arg(long, value_enum, default_value = "bios")]
+    pub firmware: FirmwareChoice,
+    /// Seconds before a boot counts as hung.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+/// Returns the exit code of the first failed boot (stable: 20 panic,
+/// 21 timeout, 22 no marker, 23 a proof failed).
+pub fn test_boot(args: &TestBootArgs) -> Result<i32> {
+    use crate::boot::Firmware;
+    let firmwares = match args.firmware {
+        FirmwareChoice::Bios => vec![Firmware::Bios],
+        FirmwareChoice::Uefi => vec![Firmware::Uefi],
+        FirmwareChoice::All => Firmware::ALL.to_vec(),
+    };
+    let mut code = 0;
+    for target in args.build.selection.targets() {
+        let result = crate::test_boot::run(target, &args.build.options(), &firmwares, std::time::Duration::from_secs(args.timeout))?;
+        if code == 0 {
+            code = result;
+        }
+    }
+    Ok(code)
 }
 
 #[derive(Args, Clone, Debug)]

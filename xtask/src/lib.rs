@@ -25,6 +25,7 @@ pub mod target;
 pub mod toolchain;
 pub mod units;
 pub mod test;
+pub mod test_boot;
 
 /// Stable exit codes, so scripts can tell failures apart.
 pub fn exit_code(error: &anyhow::Error) -> u8 {

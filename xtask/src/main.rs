@@ -7,6 +7,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Build(args) => cli::build(args),
+        Command::TestBoot(args) => match cli::test_boot(args) {
+            Ok(0) => Ok(()),
+            Ok(code) => return ExitCode::from(code as u8),
+            Err(error) => Err(error),
+        },
         Command::Compdb(args) => cli::compdb(args),
         Command::Units(args) => cli::units(args),
         Command::Test => xtask::test::run(),

@@ -1,0 +1,82 @@
+//! `cargo xtask test-boot`: build if needed (a no-op when up to date), then
+//! boot each requested firmware in QEMU and judge the proofs.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::{
+    boot::{self, BootInput, BootReport, Firmware},
+    build::{self, Built, Options},
+    target::Target,
+};
+
+/// `boot-report.json`: the boots of one target, with every proof flattened.
+#[derive(Serialize)]
+struct Combined<'a> {
+    arch: crate::target::Arch,
+    lto: crate::target::Lto,
+    profile: crate::target::Profile,
+    firmware: Vec<Firmware>,
+    accel: Vec<String>,
+    outcome: String,
+    seconds: f64,
+    proofs: Vec<FirmwareProof<'a>>,
+    boots: &'a [BootReport],
+}
+
+#[derive(Serialize)]
+struct FirmwareProof<'a> {
+    firmware: Firmware,
+    #[serde(flatten)]
+    proof: &'a boot::Proof,
+}
+
+/// The inputs of a boot from a finished build.
+pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput {
+    let modules = std::fs::read_to_string(built.objtree.join("modules.order"))
+        .unwrap_or_default()
+        .lines()
+        .map(|m| built.objtree.join(m.replace(".o", ".ko")))
+        .filter(|ko| ko.exists())
+        .collect();
+    let initcalls: PathBuf = built.objtree.join("initcalls.json");
+    BootInput {
+        target: built.target,
+        obj_dir: built.objtree.clone(),
+        clang: built.toolchain.tool("clang"),
+        modules,
+        initcalls: initcalls.exists().then_some(initcalls),
+        firmware,
+        timeout,
+    }
+}
+
+/// Boots one target on each firmware; the exit code of the first failure, or 0.
+pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<i32> {
+    let built = build::build(target, options)?;
+    let mut reports = Vec::new();
+    for &firmware in firmwares {
+        let report = boot::boot(&input(&built, firmware, timeout))?;
+        boot::print_summary(&report);
+        reports.push(report);
+    }
+    let failed = reports.iter().find(|r| r.exit_code() != 0);
+    let combined = Combined {
+        arch: target.arch,
+        lto: target.lto,
+        profile: target.profile,
+        firmware: firmwares.to_vec(),
+        accel: reports.iter().map(|r| format!("{:?}", r.accel).to_lowercase()).collect(),
+        outcome: failed.map_or("pass".to_string(), |r| format!("{:?}", r.outcome).to_lowercase()),
+        seconds: reports.iter().map(|r| r.seconds).sum(),
+        proofs: reports
+            .iter()
+            .flat_map(|r| r.proofs.iter().map(move |proof| FirmwareProof { firmware: r.firmware, proof }))
+            .collect(),
+        boots: &reports,
+    };
+    std::fs::write(built.objtree.join("boot-report.json"), serde_json::to_string_pretty(&combined)?)?;
+    Ok(failed.map_or(0, |r| r.exit_code()))
+}
