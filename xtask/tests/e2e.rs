@@ -81,24 +81,16 @@ fn check_report(report: &Value, arch: &str, lto: &str) {
     assert!(images.iter().any(|p| p.ends_with(image)), "no {image} in {images:?}");
 }
 
-/// QEMU boots the image to the point where the kernel runs init: with no
-/// initramfs that is the "Run /..." lines and then "No working init found".
+/// `test-boot` boots the tiny kernel with the test init: the kernel reaches
+/// "Run /init", the init prints its marker, QEMU exits by itself.
 fn boots_to_init(arch: &str, lto: &str) {
+    xtask(&["test-boot", "--arch", arch, "--lto", lto, "--profile", "tiny", "--firmware", "bios", "--timeout", "240"]);
     let tree = objtree(arch, lto);
-    let (qemu, args): (&str, Vec<String>) = match arch {
-        "x86_64" => ("qemu-system-x86_64", vec!["-M".into(), "pc".into(), "-kernel".into(), tree.join("vmlinux").display().to_string(), "-append".into(), "console=ttyS0 panic=-1".into()]),
-        _ => ("qemu-system-aarch64", vec!["-M".into(), "virt".into(), "-cpu".into(), "max".into(), "-kernel".into(), tree.join("arch/arm64/boot/Image").display().to_string(), "-append".into(), "console=ttyAMA0 panic=-1".into()]),
-    };
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(qemu)
-        .args(&args)
-        .args(["-accel", "tcg", "-m", "256M", "-nographic", "-no-reboot"])
-        .output()
-        .expect("run qemu");
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("Run /"), "{arch} {lto} did not reach init:\n{}", tail(&log));
-    assert!(log.contains("No working init found"), "{arch} {lto} did not end as expected:\n{}", tail(&log));
+    let report: Value = serde_json::from_str(&fs::read_to_string(tree.join("boot-report.json")).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "pass", "{report:#}");
+    let log = report["boots"][0]["log"].as_str().unwrap();
+    let log = fs::read_to_string(log).unwrap();
+    assert!(log.contains("Run /init as init process"), "{arch} {lto} did not reach init:\n{}", tail(&log));
 }
 
 fn tail(log: &str) -> String {
@@ -131,10 +123,45 @@ fn t05_arm64_thin_builds_and_boots() {
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
-fn t07_x86_64_full_lto_builds_and_boots() {
-    let report = build("x86_64", "full");
+fn t07_x86_64_full_lto_proof_builds_and_proves() {
+    xtask(&["test-boot", "--arch", "x86_64", "--lto", "full", "--profile", "proof", "--firmware", "bios", "--timeout", "300"]);
+    let tree = xtask::paths::target_dir().join("kernel/x86_64-full-proof");
+    let report: Value = serde_json::from_str(&fs::read_to_string(tree.join("build-report.json")).unwrap()).unwrap();
     check_report(&report, "x86_64", "full");
-    boots_to_init("x86_64", "full");
+    assert_proofs(&tree, &["vdso", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
+}
+
+/// Every named proof passed in `boot-report.json`.
+fn assert_proofs(tree: &Path, required: &[&str]) {
+    let report: Value = serde_json::from_str(&fs::read_to_string(tree.join("boot-report.json")).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "pass", "{report:#}");
+    let proofs = report["proofs"].as_array().unwrap();
+    for name in required {
+        let passed = proofs.iter().any(|p| p["name"] == *name && p["status"] == "pass");
+        assert!(passed, "proof {name} did not pass: {proofs:#?}");
+    }
+}
+
+/// The acceptance run of the boot proofs: both arches, ThinLTO, every firmware.
+#[test]
+#[ignore = "builds and boots kernels: run with `cargo xtask test`"]
+fn t11_proof_profile_passes_every_proof_on_both_arches() {
+    xtask(&["test-boot", "--arch", "all", "--lto", "thin", "--profile", "proof", "--firmware", "all", "--timeout", "400"]);
+    let target = xtask::paths::target_dir().join("kernel");
+    assert_proofs(&target.join("x86_64-thin-proof"), &["vdso", "efi", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
+    assert_proofs(&target.join("arm64-thin-proof"), &["vdso", "efi", "nvhe", "lkdtm_exec_rodata", "initcall_order", "modversions"]);
+}
+
+/// A kernel that panics, one that hangs and an init that never prints its
+/// marker fail with their own exit codes: real kernels, real broken inits.
+#[test]
+#[ignore = "boots kernels: run with `cargo xtask test`"]
+fn t12_boot_failures_are_told_apart() {
+    build("x86_64", "thin");
+    let target = xtask::target::Target { arch: xtask::target::Arch::X86_64, lto: xtask::target::Lto::Thin, profile: xtask::target::Profile::Tiny };
+    let built = xtask::build::build(target, &Default::default()).unwrap();
+    let input = xtask::test_boot::input(&built, xtask::boot::Firmware::Bios, std::time::Duration::from_secs(30));
+    xtask::boot::selftest_failure_modes(&input).unwrap();
 }
 
 #[test]
