@@ -283,27 +283,23 @@ fn archives(env: &BTreeMap<String, String>) -> Vec<&str> {
     list
 }
 
-/// Outputs of the link stage, removed before a re-plan so that every dry run
-/// sees them missing and prints their full recipe.
-const LINK_OUTPUTS: &[&str] = &[
-    "vmlinux.a",
-    "vmlinux.o",
-    "modules.builtin.modinfo",
-    "modules.builtin",
+/// Outputs of the link stages, removed before a re-plan so that every dry
+/// run sees them missing and prints their full recipe.
+const VMLINUX_O_OUTPUTS: &[&str] = &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"];
+const MODPOST_OUTPUTS: &[&str] = &[
     "vmlinux.symvers",
     "Module.symvers",
     "modules-only.symvers",
     ".vmlinux.export.c",
     ".vmlinux.export.o",
     "init/version-timestamp.o",
-    "vmlinux",
 ];
 
 /// `make -n vmlinux`: every compile and archive. Without `vmlinux.a` the dry
 /// run stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link
 /// recipe is marked `+` and make would run it even under `-n`.
 fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
-    for output in LINK_OUTPUTS {
+    for output in ["vmlinux.a", "vmlinux"].iter().chain(VMLINUX_O_OUTPUTS).chain(MODPOST_OUTPUTS) {
         let _ = fs::remove_file(kbuild.objtree.join(output));
     }
     let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
@@ -329,19 +325,9 @@ fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
 /// earlier configuration are removed first: the plan is then the full recipe.
 fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step]) -> Result<Vec<Step>> {
     let (goals, outputs): (&[&str], &[&str]) = match stage {
-        LinkStage::VmlinuxO => (&["vmlinux_o"], &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"]),
-        LinkStage::Modpost => (
-            // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
-            &["modpost", "init/version-timestamp.o", "KBUILD_MODULES=1"],
-            &[
-                "vmlinux.symvers",
-                "Module.symvers",
-                "modules-only.symvers",
-                ".vmlinux.export.c",
-                ".vmlinux.export.o",
-                "init/version-timestamp.o",
-            ],
-        ),
+        LinkStage::VmlinuxO => (&["vmlinux_o"], VMLINUX_O_OUTPUTS),
+        // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
+        LinkStage::Modpost => (&["modpost", "init/version-timestamp.o", "KBUILD_MODULES=1"], MODPOST_OUTPUTS),
     };
     for output in outputs {
         let _ = fs::remove_file(kbuild.objtree.join(output));
