@@ -5,6 +5,11 @@
 use anyhow::{bail, Result};
 
 pub fn run() -> Result<()> {
+    // The unit tests read the real kernel tree and compile with the real
+    // clang: set both up first, as a build would.
+    crate::toolchain::ensure()?;
+    let source = crate::source::unpack_default()?;
+    eprintln!("kernel source: {}", source.display());
     cargo(&["test", "--workspace"])?;
     cargo(&["test", "-p", "xtask", "--test", "e2e", "--", "--ignored", "--test-threads=1"])?;
     cargo(&["test", "-p", "xtask", "--test", "compdb", "--", "--ignored", "--test-threads=1"])
