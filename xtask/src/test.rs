@@ -8,6 +8,7 @@ pub fn run() -> Result<()> {
     // The unit tests read the real kernel tree and compile with the real
     // clang: set both up first, as a build would.
     crate::toolchain::ensure()?;
+    crate::toolchain::ensure_boot_tools()?;
     let source = crate::source::unpack_default()?;
     eprintln!("kernel source: {}", source.display());
     cargo(&["test", "--workspace"])?;

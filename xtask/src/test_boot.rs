@@ -55,6 +55,7 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
 
 /// Boots one target on each firmware; the exit code of the first failure, or 0.
 pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<i32> {
+    crate::toolchain::ensure_boot_tools()?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
     for &firmware in firmwares {

@@ -130,3 +130,29 @@ fn first_line(tool: &Path, arg: &str) -> Result<String> {
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string())
 }
+
+/// What `test-boot` and the editor tests need beyond the build: QEMU, the
+/// UEFI firmwares, cpio (to check our initramfs) and clangd.
+const BOOT_NEEDS: &[(&str, &str)] = &[
+    ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
+    ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
+    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
+    ("/usr/share/qemu-efi-aarch64/QEMU_EFI.fd", "qemu-efi-aarch64"),
+    ("/usr/bin/cpio", "cpio"),
+    ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
+];
+
+/// Installs the boot-test tools when missing (as root on Debian), else names them.
+pub fn ensure_boot_tools() -> Result<()> {
+    let mut missing: Vec<&str> =
+        BOOT_NEEDS.iter().filter(|(path, _)| !Path::new(path).exists()).map(|(_, package)| *package).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // Debian 12 images that ship qemu-utils 10.x conflict with qemu-system 7.2;
+    // the trailing `-` tells apt to remove it.
+    if missing.iter().any(|p| p.starts_with("qemu-system")) {
+        missing.push("qemu-utils-");
+    }
+    install(&missing)
+}
