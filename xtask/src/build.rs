@@ -175,7 +175,8 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         let index = stage as usize;
         if plan.link.len() <= index {
             let earlier: Vec<Step> = plan.compile.iter().chain(plan.link.iter().flatten()).cloned().collect();
-            plan.link.push(link_plan(&kbuild, stage, &earlier)?);
+            let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
+            plan.link.push(link_plan(&kbuild, stage, &earlier, config.get("MODULES") == Some("y"))?);
             cache::write_json(plan_path, &plan)?;
         }
         let mut steps = plan.link[index].clone();
@@ -323,11 +324,12 @@ fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
 ///
 /// A dry run only prints what is out of date, so the stage's outputs from an
 /// earlier configuration are removed first: the plan is then the full recipe.
-fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step]) -> Result<Vec<Step>> {
+fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step], modules: bool) -> Result<Vec<Step>> {
     let (goals, outputs): (&[&str], &[&str]) = match stage {
         LinkStage::VmlinuxO => (&["vmlinux_o"], VMLINUX_O_OUTPUTS),
         // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
-        LinkStage::Modpost => (&["modpost", "init/version-timestamp.o", "KBUILD_MODULES=1"], MODPOST_OUTPUTS),
+        LinkStage::Modpost if modules => (&["modpost", "init/version-timestamp.o", "KBUILD_MODULES=1"], MODPOST_OUTPUTS),
+        LinkStage::Modpost => (&["modpost", "init/version-timestamp.o"], MODPOST_OUTPUTS),
     };
     for output in outputs {
         let _ = fs::remove_file(kbuild.objtree.join(output));
@@ -336,8 +338,10 @@ fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step]) -> Result<Vec<
     match stage {
         LinkStage::VmlinuxO => steps.extend(plan::parse(&kbuild.dry_run(goals)?)),
         LinkStage::Modpost => {
-            steps.extend(plan::parse(&kbuild.dry_run(&[goals[0], goals[2]])?));
-            steps.extend(plan::parse(&kbuild.dry_run(&[goals[1]])?));
+            // The single-object goal cannot share a make invocation with modpost.
+            let (single, rest): (Vec<&str>, Vec<&str>) = goals.iter().partition(|g| g.ends_with(".o"));
+            steps.extend(plan::parse(&kbuild.dry_run(&rest)?));
+            steps.extend(plan::parse(&kbuild.dry_run(&single)?));
         }
     }
     // The initcall order is generated natively before this phase runs.

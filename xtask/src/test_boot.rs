@@ -69,8 +69,8 @@ pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: D
         lto: target.lto,
         profile: target.profile,
         firmware: firmwares.to_vec(),
-        accel: reports.iter().map(|r| format!("{:?}", r.accel).to_lowercase()).collect(),
-        outcome: failed.map_or("pass".to_string(), |r| format!("{:?}", r.outcome).to_lowercase()),
+        accel: reports.iter().map(|r| r.accel.to_string()).collect(),
+        outcome: failed.map_or("pass".to_string(), |r| r.outcome.to_string()),
         seconds: reports.iter().map(|r| r.seconds).sum(),
         proofs: reports
             .iter()
