@@ -252,6 +252,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         seconds: started.elapsed().as_secs_f64(),
         artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,
         policy_warnings: warnings.iter().map(|w| w.to_string()).collect(),
+        vmlinux_o_command: report::saved_command(&objtree, "vmlinux.o"),
     };
     report.write(&objtree)?;
     if !wrong.is_empty() {
@@ -449,9 +450,7 @@ fn link_module(objtree: &Path, env: &BTreeMap<String, String>, cache: &Cache, mo
         if !out.status.success() {
             bail!("linking {ko} failed\n  command: {command}\n{}", String::from_utf8_lossy(&out.stderr));
         }
-        let (dir, name) = ko.rsplit_once('/').unwrap_or(("", &ko));
-        let cmd_file = if dir.is_empty() { format!(".{name}.cmd") } else { format!("{dir}/.{name}.cmd") };
-        fs::write(objtree.join(cmd_file), format!("savedcmd_{ko} := {command}\n"))?;
+        fs::write(objtree.join(plan::cmd_file(&ko)), format!("savedcmd_{ko} := {command}\n"))?;
         Ok(())
     })
 }

@@ -219,9 +219,7 @@ impl Cache {
 
 /// The inputs Kbuild's fixdep recorded for `output` in its `.cmd` file.
 pub fn cmd_file_inputs(objtree: &Path, output: &str) -> Vec<String> {
-    let (dir, name) = output.rsplit_once('/').unwrap_or(("", output));
-    let cmd = if dir.is_empty() { format!(".{name}.cmd") } else { format!("{dir}/.{name}.cmd") };
-    let Ok(text) = fs::read_to_string(objtree.join(cmd)) else { return Vec::new() };
+    let Ok(text) = fs::read_to_string(objtree.join(crate::plan::cmd_file(output))) else { return Vec::new() };
     let mut inputs = Vec::new();
     let mut in_list = false;
     for line in text.lines() {

@@ -31,6 +31,14 @@ impl Step {
     }
 }
 
+/// Where Kbuild records how `output` was made: `dir/.name.cmd`.
+pub fn cmd_file(output: &str) -> String {
+    match output.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.cmd"),
+        None => format!(".{output}.cmd"),
+    }
+}
+
 /// Parses `make -n` output. A recipe line continued with backslash-newline is
 /// one step.
 pub fn parse(dry_run: &str) -> Vec<Step> {

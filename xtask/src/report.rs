@@ -40,6 +40,9 @@ pub struct Report {
     pub seconds: f64,
     pub artifacts: Vec<Artifact>,
     pub policy_warnings: Vec<String>,
+    /// The `vmlinux.o` link as it ran (`.vmlinux.o.cmd`): shows the LTO
+    /// flags such as `-mllvm -import-instr-limit=5` and the objtool pass.
+    pub vmlinux_o_command: String,
 }
 
 impl Report {
@@ -47,6 +50,13 @@ impl Report {
         fs::write(objtree.join("build-report.json"), serde_json::to_string_pretty(self)?)?;
         Ok(())
     }
+}
+
+/// Kbuild's record of how `output` was made, from its `.cmd` file.
+pub fn saved_command(objtree: &Path, output: &str) -> String {
+    let text = fs::read_to_string(objtree.join(crate::plan::cmd_file(output))).unwrap_or_default();
+    let prefix = format!("savedcmd_{output} := ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_default().to_string()
 }
 
 pub fn artifacts(objtree: &Path, paths: &[PathBuf]) -> Result<Vec<Artifact>> {
