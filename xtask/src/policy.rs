@@ -180,3 +180,77 @@ pub fn load(arch: kernel_manifest::Arch, lto_off: &[String], overlays: &[std::pa
     }
     Ok(policy)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    const LTO: &str = "-flto=thin -fsplit-lto-unit -fvisibility=hidden";
+
+    fn compile(output: &str, lto: bool) -> Step {
+        let flags = if lto { format!("-fno-lto {LTO} -falign-functions=16") } else { "-fno-lto -falign-functions=16".into() };
+        let cc = format!("clang -Os {flags} -c -o {output} src.c");
+        Step {
+            tag: "CC".into(),
+            output: output.into(),
+            command: format!("set -e; echo '  CC      {output}'; {cc} ; scripts/basic/fixdep d {output} '{cc}' > x.cmd"),
+        }
+    }
+
+    #[test]
+    fn opt_outs_strip_exactly_the_lto_flags_from_command_and_record() {
+        let mut policy = Policy::upstream(kernel_manifest::Arch::X86_64);
+        policy.add_command_line("kernel/time").unwrap();
+        let mut steps = vec![compile("kernel/time/ntp.o", true), compile("kernel/fork.o", true), compile("arch/x86/entry/vdso/vgetcpu.o", false)];
+        let decisions = apply(&mut steps, &policy, Some(LTO));
+        assert!(!steps[0].command.contains("-flto=thin"), "{}", steps[0].command);
+        assert_eq!(steps[0].command.matches("-fno-lto -falign-functions=16").count(), 2, "command and fixdep record both rewritten");
+        assert!(steps[1].command.contains(LTO));
+        let by_object = |o: &str| decisions.iter().find(|d| d.object == o).unwrap();
+        assert_eq!((by_object("kernel/time/ntp.o").lto, by_object("kernel/time/ntp.o").source.as_str()), (false, "--lto-off"));
+        assert_eq!((by_object("kernel/fork.o").lto, by_object("kernel/fork.o").source.as_str()), (true, "default"));
+        assert_eq!(by_object("arch/x86/entry/vdso/vgetcpu.o").source, "manifest+kbuild-makefile");
+    }
+
+    #[test]
+    fn without_lto_nothing_is_stripped_but_the_policy_is_reported() {
+        let policy = Policy::upstream(kernel_manifest::Arch::X86_64);
+        let mut steps = vec![compile("arch/x86/entry/vdso/vgetcpu.o", false)];
+        let before = steps[0].command.clone();
+        let decisions = apply(&mut steps, &policy, None);
+        assert_eq!(steps[0].command, before);
+        assert_eq!(decisions[0].source, "manifest");
+        assert!(decisions[0].reason.contains("LTO is off for the whole build"));
+    }
+
+    /// Real objects from the real compiler: `-flto=thin` and `-flto` give
+    /// bitcode (ThinLTO's in the wrapper-less form), no LTO gives ELF.
+    #[test]
+    fn formats_are_told_apart_by_magic() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("unit.c");
+        std::fs::write(&source, "int answer(void) { return 42; }\n").unwrap();
+        let clang = "/usr/lib/llvm-19/bin/clang";
+        let object = |name: &str, flags: &[&str]| -> PathBuf {
+            let out = dir.path().join(name);
+            let status = std::process::Command::new(clang)
+                .args(["--target=x86_64-linux-gnu", "-c", "-o"])
+                .arg(&out)
+                .args(flags)
+                .arg(&source)
+                .status()
+                .unwrap_or_else(|e| panic!("{clang}: {e}; install it with: apt-get install clang-19"));
+            assert!(status.success());
+            out
+        };
+        assert_eq!(format_of(&object("thin.o", &["-flto=thin"])), Format::Bitcode);
+        assert_eq!(format_of(&object("full.o", &["-flto"])), Format::Bitcode);
+        assert_eq!(format_of(&object("native.o", &["-fno-lto"])), Format::Elf);
+        assert_eq!(format_of(&object("off.o", &["-fno-lto", "-flto=thin", "-fno-lto"])), Format::Elf);
+        std::fs::write(dir.path().join("archive.a"), b"!<arch>\n").unwrap();
+        assert_eq!(format_of(&dir.path().join("archive.a")), Format::Other);
+        assert_eq!(format_of(&dir.path().join("missing.o")), Format::Missing);
+    }
+}
