@@ -142,7 +142,9 @@ pub fn units(target: Target, options: &Options) -> Result<(Vec<policy::Unit>, ke
     let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
     let mut steps = planned.plan.compile.clone();
     steps.extend(planned.plan.link.iter().flatten().cloned());
-    let decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
+    steps.extend(planned.plan.stages.values().flatten().cloned());
+    let mut decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
+    decisions.extend(policy::prepared_objects(&planned.objtree, &planned.policy, &decisions));
     Ok((policy::verify(&planned.objtree, &decisions).0, planned.policy))
 }
 
@@ -236,6 +238,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     phases.push(timer.lap("image"));
 
     fs::write(objtree.join(".xtask/last-executed.txt"), cache.ran().join("\n") + "\n")?;
+    decisions.extend(policy::prepared_objects(&objtree, &policy, &decisions));
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
     let steps: Vec<Step> = compile.into_iter().chain(link_steps).chain(later_steps).collect();
