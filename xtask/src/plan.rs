@@ -44,7 +44,7 @@ pub fn cmd_file(output: &str) -> String {
 pub fn parse(dry_run: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     for line in logical_lines(dry_run) {
-        if let Some((tag, output)) = quiet_tag(&line) {
+        if let Some((tag, output)) = quiet_tag(&line).or_else(|| untagged_output(&line)) {
             steps.push(Step { tag, output, command: line });
         }
     }
@@ -68,6 +68,19 @@ fn logical_lines(text: &str) -> Vec<String> {
         lines.push(current);
     }
     lines
+}
+
+/// Kbuild commands without a `quiet_cmd_` (the `.mod` lists of modules,
+/// `modules.order`) print no tag, but `$(cmd)` still wraps them in
+/// `set -e; ... trap 'rm -f OUTPUT; ...` so an interrupt deletes the output.
+fn untagged_output(line: &str) -> Option<(String, String)> {
+    const TRAP: &str = "trap 'rm -f ";
+    if !line.starts_with("set -e;") {
+        return None;
+    }
+    let start = line.find(TRAP)? + TRAP.len();
+    let output = line[start..].split(';').next()?.trim();
+    (!output.is_empty() && !output.contains(' ')).then(|| ("CMD".to_string(), output.to_string()))
 }
 
 /// The `echo '  TAG     output'` of a Kbuild recipe.
@@ -100,14 +113,16 @@ mod tests {
 set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o fork.c\n\
 set -e;  echo '  CC [M]  lib/test_module.o'; clang -c -o lib/test_module.o x.c\n\
 if [ -f .config ]; then \\\n\techo >&2 x; \\\nfi\n\
+set -e;    trap 'rm -f fs/efivarfs/efivarfs.mod; trap - HUP; kill -s HUP $$' HUP; printf '%s\\n' file.o > fs/efivarfs/efivarfs.mod\n\
 set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar\n";
         let steps = parse(text);
-        assert_eq!(steps.len(), 3, "{steps:#?}");
+        assert_eq!(steps.len(), 4, "{steps:#?}");
         assert_eq!(steps[0].tag, "CC");
         assert_eq!(steps[0].output, "kernel/fork.o");
         assert_eq!(steps[0].dir(), "kernel");
         assert_eq!(steps[1].tag, "CC [M]");
         assert_eq!(steps[1].output, "lib/test_module.o");
-        assert_eq!(steps[2].command, "set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar");
+        assert_eq!((steps[2].tag.as_str(), steps[2].output.as_str()), ("CMD", "fs/efivarfs/efivarfs.mod"));
+        assert_eq!(steps[3].command, "set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar");
     }
 }
