@@ -307,7 +307,7 @@ fn kbuild_build(ours: &Path, kbuild: &Path) {
     fs::create_dir_all(kbuild).unwrap();
     fs::copy(ours.join(".config"), kbuild.join(".config")).unwrap();
     make(kbuild, &["olddefconfig"]);
-    make(kbuild, &["-j2", "vmlinux"]);
+    make(kbuild, &["-j2", "bzImage"]);
 }
 
 fn make(objtree: &Path, args: &[&str]) -> String {
