@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// Bumped whenever the shape of a cached plan changes.
-const PLAN_FORMAT: &str = "xtask-plan-v3";
+const PLAN_FORMAT: &str = "xtask-plan-v4";
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {

@@ -44,8 +44,19 @@ pub fn cmd_file(output: &str) -> String {
 pub fn parse(dry_run: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     for line in logical_lines(dry_run) {
-        if let Some((tag, output)) = quiet_tag(&line).or_else(|| untagged_output(&line)) {
+        if let Some((tag, output)) = quiet_tag(&line) {
             steps.push(Step { tag, output, command: line });
+        } else if let Some(output) = untagged_output(&line) {
+            // A multi-line recipe (`rule_cc_o_c`: the compile, then objtool
+            // deps, genksyms CRCs, ... appended to the `.cmd` file) prints one
+            // line per command; the untagged ones belong to the step above.
+            match steps.last_mut() {
+                Some(last) if last.output == output => {
+                    last.command.push('\n');
+                    last.command.push_str(&line);
+                }
+                _ => steps.push(Step { tag: "CMD".into(), output, command: line }),
+            }
         }
     }
     steps
@@ -73,14 +84,14 @@ fn logical_lines(text: &str) -> Vec<String> {
 /// Kbuild commands without a `quiet_cmd_` (the `.mod` lists of modules,
 /// `modules.order`) print no tag, but `$(cmd)` still wraps them in
 /// `set -e; ... trap 'rm -f OUTPUT; ...` so an interrupt deletes the output.
-fn untagged_output(line: &str) -> Option<(String, String)> {
+fn untagged_output(line: &str) -> Option<String> {
     const TRAP: &str = "trap 'rm -f ";
     if !line.starts_with("set -e;") {
         return None;
     }
     let start = line.find(TRAP)? + TRAP.len();
     let output = line[start..].split(';').next()?.trim();
-    (!output.is_empty() && !output.contains(' ')).then(|| ("CMD".to_string(), output.to_string()))
+    (!output.is_empty() && !output.contains(' ')).then(|| output.to_string())
 }
 
 /// The `echo '  TAG     output'` of a Kbuild recipe.
@@ -112,6 +123,7 @@ mod tests {
         let text = "make -f scripts/Makefile.build obj=kernel\n:\n\
 set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o fork.c\n\
 set -e;  echo '  CC [M]  lib/test_module.o'; clang -c -o lib/test_module.o x.c\n\
+set -e;    trap 'rm -f lib/test_module.o; trap - HUP; kill -s HUP $$' HUP; genksyms >> lib/.test_module.o.cmd\n\
 if [ -f .config ]; then \\\n\techo >&2 x; \\\nfi\n\
 set -e;    trap 'rm -f fs/efivarfs/efivarfs.mod; trap - HUP; kill -s HUP $$' HUP; printf '%s\\n' file.o > fs/efivarfs/efivarfs.mod\n\
 set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar\n";
@@ -122,6 +134,7 @@ set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf
         assert_eq!(steps[0].dir(), "kernel");
         assert_eq!(steps[1].tag, "CC [M]");
         assert_eq!(steps[1].output, "lib/test_module.o");
+        assert!(steps[1].command.ends_with("x.c\nset -e;    trap 'rm -f lib/test_module.o; trap - HUP; kill -s HUP $$' HUP; genksyms >> lib/.test_module.o.cmd"), "{}", steps[1].command);
         assert_eq!((steps[2].tag.as_str(), steps[2].output.as_str()), ("CMD", "fs/efivarfs/efivarfs.mod"));
         assert_eq!(steps[3].command, "set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar");
     }
