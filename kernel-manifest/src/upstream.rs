@@ -45,6 +45,11 @@ pub struct OptOut {
     pub kbuild: KbuildLto,
 }
 
+const X86_VDSO: &str = "This object is linked into vdso64.so (and, after objcopy -O elf32-x86-64, \
+                        vdsox32.so), a separate shared object mapped into every process and \
+                        embedded by vdso2c. It is not part of vmlinux's LTO link and must be \
+                        native code, so Kbuild filters out $(CC_FLAGS_LTO) for it.";
+
 /// The shipped table of opt-outs, researched in Linux 6.12. Filter it by
 /// architecture with [`Policy::upstream`](crate::Policy::upstream).
 pub static UPSTREAM: &[OptOut] = &[
@@ -69,17 +74,37 @@ pub static UPSTREAM: &[OptOut] = &[
         kbuild: KbuildLto::FiltersLtoFlags,
     },
     // ---- x86_64 ----
+    // Only the objects linked into vdso64.so: the rest of the directory
+    // (vma.o, extable.o, vdso-image-64.o) is ordinary kernel code that
+    // Kbuild LTOs, and so do we: vmlinux keeps Kbuild's symbol set.
     OptOut {
-        // Also covers vma.o, extable.o and vdso-image-*.o, ordinary kernel
-        // objects in the same directory: native code links into an LTO
-        // vmlinux just the same, and one rule keeps the unit uniform.
         unit: "arch/x86/entry/vdso",
+        object: Some("vclock_gettime.o"),
+        arch: Some(Arch::X86_64),
+        reason: X86_VDSO,
+        kbuild: KbuildLto::FiltersLtoFlags,
+    },
+    OptOut {
+        unit: "arch/x86/entry/vdso",
+        object: Some("vgetcpu.o"),
+        arch: Some(Arch::X86_64),
+        reason: X86_VDSO,
+        kbuild: KbuildLto::FiltersLtoFlags,
+    },
+    OptOut {
+        unit: "arch/x86/entry/vdso",
+        object: Some("vgetrandom.o"),
+        arch: Some(Arch::X86_64),
+        reason: X86_VDSO,
+        kbuild: KbuildLto::FiltersLtoFlags,
+    },
+    OptOut {
+        unit: "arch/x86/entry/vdso/vdso32",
         object: None,
         arch: Some(Arch::X86_64),
-        reason: "The vDSO objects are linked into vdso64.so (and vdso32.so, and vdsox32.so \
-                 after objcopy -O elf32-x86-64), separate shared objects mapped into every \
-                 process and embedded by vdso2c. They are not part of vmlinux's LTO link \
-                 and must be native code, so Kbuild filters out $(CC_FLAGS_LTO) for them.",
+        reason: "The 32-bit compat vDSO is compiled with -m32 and linked into vdso32.so, a \
+                 separate shared object embedded by vdso2c; it can never join the 64-bit \
+                 LTO link of vmlinux, so Kbuild filters out $(CC_FLAGS_LTO) for it.",
         kbuild: KbuildLto::FiltersLtoFlags,
     },
     OptOut {
