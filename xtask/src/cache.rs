@@ -128,6 +128,10 @@ impl Cache {
         self.records.lock().unwrap().get(output).cloned()
     }
 
+    pub fn has_output(&self, output: &str) -> bool {
+        self.records.lock().unwrap().contains_key(output)
+    }
+
     pub fn output_hash(&self, output: &str) -> String {
         self.records.lock().unwrap().get(output).map(|r| r.output_hash.clone()).unwrap_or_else(|| ABSENT.into())
     }

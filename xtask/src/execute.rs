@@ -6,7 +6,7 @@
 //! a mutex and a condition variable is all the scheduler needs.
 
 use std::{
-    collections::{BTreeMap, BinaryHeap},
+    collections::{BTreeMap, BinaryHeap, HashSet},
     path::Path,
     process::{Command, Stdio},
     sync::{Condvar, Mutex},
@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     cache::{self, Cache, Record},
-    graph::Graph,
+    graph::{self, Graph},
     plan::Step,
 };
 
@@ -90,9 +90,10 @@ impl Runner<'_> {
         }
         let bar = progress_bar(n as u64, self.label);
         let shared = (Mutex::new(state), Condvar::new());
+        let phase_outputs: HashSet<&str> = steps.iter().map(|s| s.output.as_str()).collect();
         std::thread::scope(|scope| {
             for _ in 0..self.jobs.max(1) {
-                scope.spawn(|| self.worker(steps, graph, &shared, &bar));
+                scope.spawn(|| self.worker(steps, graph, &phase_outputs, &shared, &bar));
             }
         });
         bar.finish_and_clear();
@@ -107,7 +108,14 @@ impl Runner<'_> {
         Ok(state.counts)
     }
 
-    fn worker(&self, steps: &[Step], graph: &Graph, shared: &(Mutex<State>, Condvar), bar: &ProgressBar) {
+    fn worker(
+        &self,
+        steps: &[Step],
+        graph: &Graph,
+        phase_outputs: &HashSet<&str>,
+        shared: &(Mutex<State>, Condvar),
+        bar: &ProgressBar,
+    ) {
         let (lock, cvar) = shared;
         loop {
             let i = {
@@ -128,7 +136,7 @@ impl Runner<'_> {
                 }
             };
             let step = &steps[i];
-            let outcome = self.run_step(step, &graph.deps[i], steps);
+            let outcome = self.run_step(step, &graph.deps[i], steps, phase_outputs);
             let mut state = lock.lock().unwrap();
             state.running -= 1;
             match outcome {
@@ -159,8 +167,26 @@ impl Runner<'_> {
     }
 
     /// Runs one step unless the cache proves it unchanged; true when it ran.
-    fn run_step(&self, step: &Step, deps: &[usize], steps: &[Step]) -> Result<bool, StepFailed> {
-        let upstream: Vec<String> = deps.iter().map(|&d| steps[d].output.clone()).collect();
+    fn run_step(
+        &self,
+        step: &Step,
+        deps: &[usize],
+        steps: &[Step],
+        phase_outputs: &HashSet<&str>,
+    ) -> Result<bool, StepFailed> {
+        // What this step waits for in its phase, and what its command names
+        // from earlier phases (the archives `vmlinux.o` links, the native
+        // initcall script): a change in any of them must rerun it.
+        let mut upstream: Vec<String> = deps.iter().map(|&d| steps[d].output.clone()).collect();
+        // Only earlier phases' outputs: in this phase the graph says what is
+        // an input (a relative `printf` name may look like another output).
+        upstream.extend(
+            graph::tokens(&step.command)
+                .filter(|t| !phase_outputs.contains(t) && self.cache.has_output(t))
+                .map(String::from),
+        );
+        upstream.sort_unstable();
+        upstream.dedup();
         if let Some(record) = self.cache.record(&step.output) {
             let key = self.cache.key(&step.command, &record.inputs, &upstream);
             let output_intact = record.output_hash == cache::ABSENT

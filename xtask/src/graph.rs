@@ -92,7 +92,7 @@ fn cost(step: &Step) -> u64 {
 }
 
 /// Words of a shell command that could name files.
-fn tokens(command: &str) -> impl Iterator<Item = &str> {
+pub fn tokens(command: &str) -> impl Iterator<Item = &str> {
     command
         .split(|c: char| c.is_whitespace() || "'\";|<>()=,".contains(c))
         .map(|t| t.trim_start_matches("./"))
