@@ -177,7 +177,7 @@ pub fn prepared_objects(objtree: &Path, policy: &Policy, planned: &[Decision]) -
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let object = format!("{}/{name}", rule.unit);
-            let wanted = rule.object.as_deref().map_or(true, |o| o == name);
+            let wanted = rule.object.as_deref().is_none_or(|o| o == name);
             let compiled = name.ends_with(".o") && dir.join(format!(".{name}.cmd")).exists();
             if wanted && compiled {
                 found.push(Decision {
