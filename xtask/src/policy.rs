@@ -169,11 +169,11 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
 pub fn prepared_objects(objtree: &Path, policy: &Policy, planned: &[Decision]) -> Vec<Decision> {
     let mut found = Vec::new();
     for rule in policy.rules() {
-        let in_plan = planned.iter().any(|d| d.object.rsplit_once('/').is_some_and(|(dir, _)| dir == rule.unit));
-        let dir = objtree.join(&rule.unit);
-        let Ok(entries) = std::fs::read_dir(&dir).map_err(|_| ()).and_then(|e| if in_plan { Err(()) } else { Ok(e) }) else {
+        if planned.iter().any(|d| d.object.rsplit_once('/').is_some_and(|(dir, _)| dir == rule.unit)) {
             continue;
-        };
+        }
+        let dir = objtree.join(&rule.unit);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let object = format!("{}/{name}", rule.unit);
