@@ -19,7 +19,12 @@ use crate::plan::Step;
 #[derive(Clone, Debug, Serialize)]
 pub struct Decision {
     pub object: String,
+    /// The policy: compiled for the LTO link.
     pub lto: bool,
+    /// The format the object must have on disk. Equal to `lto` except for
+    /// single-object modules, which Kbuild LTOs on its own with `ld -r`
+    /// right after compiling them, so they end up native.
+    pub bitcode: bool,
     pub source: String,
     pub reason: String,
 }
@@ -42,13 +47,17 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
             (None, Some(rule)) => Decision {
                 object: step.output.clone(),
                 lto: false,
+                bitcode: false,
                 source: origin(&rule.origin),
                 reason: format!("{} (LTO is off for the whole build)", rule.reason),
             },
             (None, None) => decision(step, false, DEFAULT_SOURCE, "LTO is off for the whole build"),
+            (Some(_), None) if step.tag.starts_with("AS") => {
+                decision(step, false, DEFAULT_SOURCE, "assembly is always native code")
+            }
             (Some(flags), rule) => {
                 let block = format!(" {flags}");
-                let kbuild_lto = step.command.contains(&block);
+                let kbuild_lto = step.command.contains(&block) && !step.tag.starts_with("AS");
                 match rule {
                     Some(rule) => {
                         let source = if kbuild_lto {
@@ -57,12 +66,9 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
                         } else {
                             format!("{}+{KBUILD_SOURCE}", origin(&rule.origin))
                         };
-                        Decision { object: step.output.clone(), lto: false, source, reason: rule.reason.clone() }
+                        Decision { object: step.output.clone(), lto: false, bitcode: false, source, reason: rule.reason.clone() }
                     }
                     None if kbuild_lto => decision(step, true, DEFAULT_SOURCE, "LTO'd like the rest of the kernel"),
-                    None if step.tag.starts_with("AS") => {
-                        decision(step, false, DEFAULT_SOURCE, "assembly is always native code")
-                    }
                     None => decision(step, false, KBUILD_SOURCE, "Kbuild's Makefile filters $(CC_FLAGS_LTO) here"),
                 }
             }
@@ -73,7 +79,16 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
 }
 
 fn decision(step: &Step, lto: bool, source: &str, reason: &str) -> Decision {
-    Decision { object: step.output.clone(), lto, source: source.into(), reason: reason.into() }
+    let relinked = step.command.contains(&format!(" -r -o {} {}", tmp_target(&step.output), step.output));
+    Decision { object: step.output.clone(), lto, bitcode: lto && !relinked, source: source.into(), reason: reason.into() }
+}
+
+/// Kbuild's `$(tmp-target)`: `dir/.tmp_name`.
+fn tmp_target(output: &str) -> String {
+    match output.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.tmp_{name}"),
+        None => format!(".tmp_{output}"),
+    }
 }
 
 pub fn origin(origin: &Origin) -> String {
@@ -128,7 +143,7 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
     let mut wrong = Vec::new();
     for d in decisions {
         let format = format_of(&objtree.join(&d.object));
-        let expected = if d.lto { Format::Bitcode } else { Format::Elf };
+        let expected = if d.bitcode { Format::Bitcode } else { Format::Elf };
         if format != expected {
             wrong.push(format!("{}: expected {expected:?} ({}), found {format:?}", d.object, d.source));
         }
@@ -183,6 +198,7 @@ pub fn prepared_objects(objtree: &Path, policy: &Policy, planned: &[Decision]) -
                 found.push(Decision {
                     object,
                     lto: false,
+                    bitcode: false,
                     source: format!("{}+prepare", origin(&rule.origin)),
                     reason: rule.reason.clone(),
                 });
