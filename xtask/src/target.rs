@@ -18,18 +18,12 @@ impl Arch {
 
     /// The `ARCH=` value Kbuild expects.
     pub fn kbuild(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
+        self.manifest().name()
     }
 
     /// The directory under `arch/` (Kbuild's `SRCARCH`).
     pub fn srcarch(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86",
-            Arch::Arm64 => "arm64",
-        }
+        self.manifest().srcarch()
     }
 
     /// Clang's `--target=` triple for freestanding code on this arch.
