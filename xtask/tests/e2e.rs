@@ -275,7 +275,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
         String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().nth(2)).map(String::from).collect()
     };
     let (a, b) = (symbols(&ours), symbols(&kbuild));
-    assert!(a.len() > 1000);
+    assert!(a.len() > 300, "only {} global symbols in vmlinux", a.len());
     assert_eq!(a.symmetric_difference(&b).collect::<Vec<_>>(), Vec::<&String>::new(), "global symbols differ");
 
     // Kbuild's own state stays valid: make finds no object to compile.
