@@ -443,16 +443,7 @@ fn link_module(objtree: &Path, env: &BTreeMap<String, String>, cache: &Cache, mo
         inputs.join(" ")
     );
     native_step(cache, &ko, &command, &inputs, || {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .current_dir(objtree)
-            .env_clear()
-            .envs(env)
-            .output()?;
-        if !out.status.success() {
-            bail!("linking {ko} failed\n  command: {command}\n{}", String::from_utf8_lossy(&out.stderr));
-        }
+        link::sh(objtree, env, &command)?;
         fs::write(objtree.join(plan::cmd_file(&ko)), format!("savedcmd_{ko} := {command}\n"))?;
         Ok(())
     })

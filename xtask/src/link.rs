@@ -124,6 +124,27 @@ pub fn write_initcalls(objtree: &Path, nm: &Path, archives: &[&str]) -> Result<(
     crate::cache::write_json(&objtree.join("initcalls.json"), &order)
 }
 
+/// Runs one link command in the object tree with Kbuild's environment; a
+/// failure names the command and shows what it printed.
+pub fn sh(objtree: &Path, env: &BTreeMap<String, String>, command: &str) -> Result<()> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(objtree)
+        .env_clear()
+        .envs(env)
+        .output()
+        .context("running sh")?;
+    if !out.status.success() {
+        bail!(
+            "link step failed\n  command: {command}\n--- output ---\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// The inputs of `link-vmlinux.sh`, from the environment Kbuild exports.
 pub struct VmlinuxLink<'a> {
     pub objtree: &'a Path,
@@ -141,22 +162,7 @@ impl VmlinuxLink<'_> {
     }
 
     fn sh(&self, command: &str) -> Result<()> {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(self.objtree)
-            .env_clear()
-            .envs(self.env)
-            .output()
-            .context("running sh")?;
-        if !out.status.success() {
-            bail!(
-                "link step failed\n  command: {command}\n--- output ---\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        sh(self.objtree, self.env, command)
     }
 
     /// `vmlinux_link` of link-vmlinux.sh.
