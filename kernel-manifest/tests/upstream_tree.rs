@@ -1,21 +1,28 @@
 //! The shipped UPSTREAM table against the real Linux 6.12 tree.
 //!
 //! The tree comes from `KERNEL_SRC`, defaulting to the one `cargo xtask build`
-//! unpacks. A missing tree fails this test: skipping would let the table drift
-//! from the kernel unnoticed.
+//! unpacks (`target/src/linux-source-6.12` of this workspace, or of
+//! `CARGO_TARGET_DIR`). A missing tree fails this test: skipping would let the
+//! table drift from the kernel unnoticed.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use kernel_manifest::{Arch, KbuildLto, Policy, UPSTREAM};
 
-const DEFAULT_TREE: &str = "/work/main/target/src/linux-source-6.12";
+/// Where `cargo xtask` unpacks Debian's 6.12 source (xtask's `paths::target_dir`).
+fn default_tree() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("kernel-manifest is in the workspace").join("target")
+    });
+    target.join("src/linux-source-6.12")
+}
 
 fn kernel_tree() -> PathBuf {
-    let tree = PathBuf::from(std::env::var("KERNEL_SRC").unwrap_or_else(|_| DEFAULT_TREE.into()));
+    let tree = std::env::var_os("KERNEL_SRC").map(PathBuf::from).unwrap_or_else(default_tree);
     assert!(
         tree.join("Makefile").is_file(),
-        "no kernel source tree at {} (set KERNEL_SRC, or run `cargo xtask build` first to unpack Linux 6.12)",
+        "no kernel source tree at {} (run `cargo xtask test`, which unpacks it, or set KERNEL_SRC)",
         tree.display()
     );
     tree
