@@ -14,15 +14,17 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    cache::{self, Cache},
     configure,
-    execute::{Counts, Runner},
-    graph::Graph,
-    kbuild::Kbuild,
+    engine::{
+        cache::{self, Cache},
+        graph::Graph,
+        scheduler::{Counts, Runner},
+    },
+    fs_atomic,
+    kbuild::{cmd_file, dry_run, Kbuild, Step},
     kconfig::DotConfig,
     link,
-    plan::{self, Step},
-    policy,
+    lto::policy,
     report::{self, Phase, Report},
     source,
     target::{Arch, Target},
@@ -93,7 +95,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
 
     let key = plan_key(&target, &source, &toolchain)?;
     let plan_path = objtree.join(".xtask/plan.json");
-    let plan = match cache::read_json::<Plan>(&plan_path) {
+    let plan = match fs_atomic::read_json::<Plan>(&plan_path) {
         Ok(plan) if plan.key == key && plan.makefiles == makefiles_hash(&source.root, &plan.compile) => plan,
         _ => {
             // A dry run prints only what is out of date; a complete plan needs an
@@ -118,7 +120,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
                 link: Vec::new(),
                 stages: BTreeMap::new(),
             };
-            cache::write_json(&plan_path, &plan)?;
+            fs_atomic::write_json(&plan_path, &plan)?;
             phases.push(timer.lap("plan"));
             plan
         }
@@ -179,7 +181,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
             let earlier: Vec<Step> = plan.compile.iter().chain(plan.link.iter().flatten()).cloned().collect();
             let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
             plan.link.push(link_plan(&kbuild, stage, &earlier, config.get("MODULES") == Some("y"))?);
-            cache::write_json(plan_path, &plan)?;
+            fs_atomic::write_json(plan_path, &plan)?;
         }
         let mut steps = plan.link[index].clone();
         decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
@@ -197,7 +199,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
                 plan.stages.retain(|other, _| !other.starts_with(&format!("{kind}@")));
             }
             plan.stages.insert(name.to_string(), planner()?);
-            cache::write_json(plan_path, &plan)?;
+            fs_atomic::write_json(plan_path, &plan)?;
         }
         let mut steps = plan.stages[name].clone();
         decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
@@ -310,7 +312,7 @@ fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
     // With modules, one descent compiles built-in and modular objects alike.
     let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
-    let steps = plan::parse(&kbuild.dry_run(goals)?);
+    let steps = dry_run::parse(&kbuild.dry_run(goals)?);
     if kbuild.objtree.join("vmlinux").exists() {
         bail!("make linked vmlinux during a dry run; refusing to use this plan");
     }
@@ -340,12 +342,12 @@ fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step], modules: bool)
     }
     let mut steps = Vec::new();
     match stage {
-        LinkStage::VmlinuxO => steps.extend(plan::parse(&kbuild.dry_run(goals)?)),
+        LinkStage::VmlinuxO => steps.extend(dry_run::parse(&kbuild.dry_run(goals)?)),
         LinkStage::Modpost => {
             // The single-object goal cannot share a make invocation with modpost.
             let (single, rest): (Vec<&str>, Vec<&str>) = goals.iter().partition(|g| g.ends_with(".o"));
-            steps.extend(plan::parse(&kbuild.dry_run(&rest)?));
-            steps.extend(plan::parse(&kbuild.dry_run(&single)?));
+            steps.extend(dry_run::parse(&kbuild.dry_run(&rest)?));
+            steps.extend(dry_run::parse(&kbuild.dry_run(&single)?));
         }
     }
     // The initcall order is generated natively before this phase runs.
@@ -414,7 +416,7 @@ fn plan_in_objtree(objtree: &Path, env: &BTreeMap<String, String>, makefile: &st
     if !out.status.success() {
         bail!("make -n -f {makefile} {} failed:\n{}", goals.join(" "), String::from_utf8_lossy(&out.stderr));
     }
-    Ok(plan::parse(&String::from_utf8_lossy(&out.stdout)))
+    Ok(dry_run::parse(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The modules of this build, from `modules.order` (`lib/test_module.o`).
@@ -444,7 +446,7 @@ fn link_module(objtree: &Path, env: &BTreeMap<String, String>, cache: &Cache, mo
     );
     native_step(cache, &ko, &command, &inputs, || {
         link::sh(objtree, env, &command)?;
-        fs::write(objtree.join(plan::cmd_file(&ko)), format!("savedcmd_{ko} := {command}\n"))?;
+        fs::write(objtree.join(cmd_file::path(&ko)), format!("savedcmd_{ko} := {command}\n"))?;
         Ok(())
     })
 }

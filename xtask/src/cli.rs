@@ -129,12 +129,12 @@ pub struct CompdbArgs {
 pub fn compdb(args: &CompdbArgs) -> Result<()> {
     for target in args.build.selection.targets() {
         let built = build::build(target, &args.build.options())?;
-        let (path, entries) = crate::compdb::write(&built.objtree, &built.steps)?;
+        let (path, entries) = crate::editor::compdb::write(&built.objtree, &built.steps)?;
         println!("{} ({entries} entries)", path.display());
         if args.link_into_source {
-            println!("{}", crate::compdb::link_into_source(&built.objtree, &built.report.source)?.display());
+            println!("{}", crate::editor::compdb::link_into_source(&built.objtree, &built.report.source)?.display());
         }
-        match crate::compdb::write_rust_project(&built.objtree, &built.report.source) {
+        match crate::editor::compdb::write_rust_project(&built.objtree, &built.report.source) {
             Ok(Some(path)) => println!("{}", path.display()),
             Ok(None) => {}
             Err(error) => eprintln!("warning: no rust-project.json: {error:#}"),

@@ -5,31 +5,29 @@
 //! prepare and plan (kbuild, plan), graph, policy, execute (cache), link,
 //! report; `build` strings them together. Then `units`, `boot` and `compdb`.
 
-pub mod boot;
-pub mod build;
-pub mod cache;
-pub mod cli;
-pub mod compdb;
-pub mod configure;
-pub mod execute;
-pub mod graph;
-pub mod kbuild;
-pub mod kconfig;
-pub mod link;
 pub mod paths;
-pub mod plan;
-pub mod policy;
-pub mod report;
-pub mod source;
 pub mod target;
+pub mod fs_atomic;
+pub mod source;
 pub mod toolchain;
+pub mod kconfig;
+pub mod configure;
+pub mod kbuild;
+pub mod engine;
+pub mod lto;
+pub mod link;
+pub mod report;
+pub mod build;
 pub mod units;
-pub mod test;
+pub mod boot;
 pub mod test_boot;
+pub mod editor;
+pub mod cli;
+pub mod selftest;
 
 /// Stable exit codes, so scripts can tell failures apart.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<execute::StepFailed>().is_some() {
+    if error.downcast_ref::<engine::scheduler::StepFailed>().is_some() {
         10
     } else if error.downcast_ref::<configure::Unmet>().is_some() {
         11

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         },
         Command::Compdb(args) => cli::compdb(args),
         Command::Units(args) => cli::units(args),
-        Command::Test => xtask::test::run(),
+        Command::Test => xtask::selftest::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

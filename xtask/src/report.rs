@@ -7,8 +7,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    execute::Counts,
-    policy::Unit,
+    engine::scheduler::Counts,
+    fs_atomic,
+    kbuild::cmd_file::CmdFile,
+    lto::policy::Unit,
     target::{Arch, Lto, Profile},
     toolchain::Toolchain,
 };
@@ -47,16 +49,13 @@ pub struct Report {
 
 impl Report {
     pub fn write(&self, objtree: &Path) -> Result<()> {
-        fs::write(objtree.join("build-report.json"), serde_json::to_string_pretty(self)?)?;
-        Ok(())
+        fs_atomic::write(&objtree.join("build-report.json"), serde_json::to_string_pretty(self)?.as_bytes())
     }
 }
 
 /// Kbuild's record of how `output` was made, from its `.cmd` file.
 pub fn saved_command(objtree: &Path, output: &str) -> String {
-    let text = fs::read_to_string(objtree.join(crate::plan::cmd_file(output))).unwrap_or_default();
-    let prefix = format!("savedcmd_{output} := ");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_default().to_string()
+    CmdFile::read(objtree, output).and_then(|f| f.command).unwrap_or_default()
 }
 
 pub fn artifacts(objtree: &Path, paths: &[PathBuf]) -> Result<Vec<Artifact>> {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     build::{self, Options},
-    policy::{self, Unit},
+    lto::policy::{self, Unit},
     target::Target,
 };
 

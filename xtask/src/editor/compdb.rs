@@ -18,7 +18,6 @@
 use std::{
     collections::HashSet,
     fs,
-    io::{BufRead, BufReader},
     path::{Component, Path, PathBuf},
     process::Command,
 };
@@ -26,7 +25,11 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{kconfig::DotConfig, plan::Step};
+use crate::{
+    fs_atomic,
+    kbuild::{cmd_file::{self, CmdFile}, Step},
+    kconfig::DotConfig,
+};
 
 /// The database's name, in the object tree (and, linked, in the source tree).
 pub const COMPILE_COMMANDS: &str = "compile_commands.json";
@@ -55,7 +58,7 @@ pub fn write(objtree: &Path, steps: &[Step]) -> Result<(PathBuf, usize)> {
     let path = objtree.join(COMPILE_COMMANDS);
     let mut text = serde_json::to_string_pretty(&entries)?;
     text.push('\n');
-    write_atomically(&path, text.as_bytes())?;
+    fs_atomic::write(&path, text.as_bytes())?;
     Ok((path, entries.len()))
 }
 
@@ -76,7 +79,7 @@ pub fn entries(objtree: &Path, steps: &[Step]) -> Result<Vec<Entry>> {
                 format!(
                     "{}: found no compiler invocation writing it, neither in {} nor in its recipe: {}",
                     step.output,
-                    cmd_file(&step.output),
+                    cmd_file::path(&step.output),
                     step.command
                 )
             })?;
@@ -215,7 +218,7 @@ impl RustTools {
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .with_context(|| format!("{} printed no JSON", script.display()))?;
         let path = objtree.join(RUST_PROJECT);
-        write_atomically(&path, &out.stdout)?;
+        fs_atomic::write(&path, &out.stdout)?;
         Ok(Some(path))
     }
 }
@@ -250,47 +253,9 @@ fn run(program: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Kbuild's `.cmd` file for an output: `kernel/fork.o` -> `kernel/.fork.o.cmd`.
-fn cmd_file(output: &str) -> String {
-    match output.rsplit_once('/') {
-        Some((dir, name)) => format!("{dir}/.{name}.cmd"),
-        None => format!(".{output}.cmd"),
-    }
-}
-
-/// The command of `savedcmd_<output> := <command>` (`cmd_` in older trees),
-/// with make's escapes (`$$`, `$(pound)`) undone: a shell line again.
+/// The command of `savedcmd_<output> := <command>`, a shell line again.
 fn saved_command(objtree: &Path, output: &str) -> Option<String> {
-    let file = fs::File::open(objtree.join(cmd_file(output))).ok()?;
-    let mut first = String::new();
-    BufReader::new(file).read_line(&mut first).ok()?;
-    let line = first.trim_end_matches('\n');
-    let command = ["savedcmd_", "cmd_"].iter().find_map(|prefix| {
-        line.strip_prefix(prefix)?.strip_prefix(output)?.strip_prefix(" := ")
-    })?;
-    Some(unescape_make(command))
-}
-
-/// Undoes Kbuild's `make-cmd`: `$$` -> `$`, `$(pound)` -> `#`.
-fn unescape_make(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(after) = tail.strip_prefix("$$") {
-            out.push('$');
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix("$(pound)") {
-            out.push('#');
-            rest = after;
-        } else {
-            out.push('$');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    out
+    CmdFile::read(objtree, output)?.command
 }
 
 /// The argv of the command in a shell line that compiles `output`: the
@@ -377,14 +342,6 @@ fn utf8(path: &Path) -> Result<String> {
     path.to_str().map(str::to_string).with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temporary = path.with_file_name(format!(".{name}.tmp"));
-    fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-    fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,17 +364,18 @@ mod tests {
         let (dir, name) = output.rsplit_once('/').unwrap();
         let depfile = format!("{dir}/.{name}.d");
         let quoted = command.replace('\'', "'\\''");
-        Step {
-            tag: tag.into(),
-            output: output.into(),
-            command: format!(
+        Step::new(
+            tag,
+            false,
+            output,
+            &format!(
                 "set -e;  echo '  {tag:<8}{output}'; {traps} {command}; scripts/basic/fixdep {depfile} {output} '{quoted}' > {dir}/.{name}.cmd; rm -f {depfile}"
             ),
-        }
+        )
     }
 
     fn write_cmd(objtree: &Path, output: &str, command: &str) {
-        let path = objtree.join(cmd_file(output));
+        let path = objtree.join(cmd_file::path(output));
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, format!("savedcmd_{output} := {command}\n\nsource_{output} := x\n\ndeps_{output} := \\\n  include/linux/kconfig.h \\\n\n{output}: $(deps_{output})\n\n$(deps_{output}):\n")).unwrap();
     }
@@ -447,7 +405,7 @@ mod tests {
         let planned_vdso = vdso.replace("-fno-lto", "-fno-lto -flto=thin -fsplit-lto-unit -fvisibility=hidden");
         let steps = vec![
             recipe("CC", "kernel/fork.o", &fork),
-            Step { tag: "AR".into(), output: "kernel/built-in.a".into(), command: "rm -f kernel/built-in.a; llvm-ar cDPrST kernel/built-in.a kernel/fork.o".into() },
+            Step::new("AR", false, "kernel/built-in.a", "rm -f kernel/built-in.a; llvm-ar cDPrST kernel/built-in.a kernel/fork.o"),
             recipe("CC", "arch/x86/entry/vdso/vclock_gettime.o", &planned_vdso),
             recipe("HOSTCC", "scripts/basic/fixdep", "clang -o scripts/basic/fixdep fixdep.c"),
             recipe("CC", "arch/x86/entry/vdso/vdso64.lds", "clang -E -P -C -o arch/x86/entry/vdso/vdso64.lds vdso.lds.S"),
@@ -515,14 +473,14 @@ mod tests {
     #[test]
     fn a_step_without_a_compiler_invocation_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let step = Step { tag: "CC".into(), output: "kernel/x.o".into(), command: "set -e; echo '  CC      kernel/x.o'; true".into() };
+        let step = Step::new("CC", false, "kernel/x.o", "set -e; echo '  CC      kernel/x.o'; true");
         let error = entries(dir.path(), &[step]).unwrap_err().to_string();
         assert!(error.contains("kernel/x.o") && error.contains("kernel/.x.o.cmd"), "{error}");
     }
 
     #[test]
     fn make_escapes_are_undone() {
-        assert_eq!(unescape_make("-D\"BUILD_STR(s)=$(pound)s\" x$$y $z"), "-D\"BUILD_STR(s)=#s\" x$y $z");
+        assert_eq!(cmd_file::unescape_make("-D\"BUILD_STR(s)=$(pound)s\" x$$y $z"), "-D\"BUILD_STR(s)=#s\" x$y $z");
         let dir = tempfile::tempdir().unwrap();
         let cmd = "clang -D\"STR(s)=$(pound)s\" -DPRICE='\"$$5\"' -c -o lib/x.o /src/lib/x.c";
         write_cmd(dir.path(), "lib/x.o", cmd);

@@ -17,9 +17,11 @@ use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
-    cache::{self, Cache, Record},
-    graph::{self, Graph},
-    plan::Step,
+    engine::{
+        cache::{self, Cache, Record},
+        graph::{self, Graph},
+    },
+    kbuild::Step,
 };
 
 /// How a phase went.

@@ -14,7 +14,12 @@ use std::{
     sync::Mutex,
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+
+use crate::{
+    fs_atomic::{read_json, write_json},
+    kbuild::cmd_file::{CmdFile, Dep},
+};
 use serde::{Deserialize, Serialize};
 
 /// What is remembered about one executed step.
@@ -221,34 +226,17 @@ impl Cache {
     }
 }
 
-/// The inputs Kbuild's fixdep recorded for `output` in its `.cmd` file.
+/// The inputs Kbuild's fixdep recorded for `output` in its `.cmd` file:
+/// paths, and `config:SYMBOL` for Kconfig dependencies.
 pub fn cmd_file_inputs(objtree: &Path, output: &str) -> Vec<String> {
-    let Ok(text) = fs::read_to_string(objtree.join(crate::plan::cmd_file(output))) else { return Vec::new() };
-    let mut inputs = Vec::new();
-    let mut in_list = false;
-    for line in text.lines() {
-        let body = if let Some(rest) = line.strip_prefix(&format!("source_{output} :=")) {
-            rest
-        } else if let Some(rest) = line.strip_prefix(&format!("deps_{output} :=")) {
-            in_list = true;
-            rest
-        } else if in_list {
-            line
-        } else {
-            continue;
-        };
-        let continued = body.trim_end().ends_with('\\');
-        let body = body.trim().trim_end_matches('\\').trim();
-        if let Some(symbol) = body.strip_prefix("$(wildcard include/config/").and_then(|s| s.strip_suffix(')')) {
-            inputs.push(format!("config:{symbol}"));
-        } else if !body.is_empty() {
-            inputs.extend(body.split_whitespace().map(String::from));
-        }
-        if in_list && !continued {
-            in_list = false;
-        }
-    }
-    inputs
+    let Some(file) = CmdFile::read(objtree, output) else { return Vec::new() };
+    file.deps
+        .into_iter()
+        .map(|dep| match dep {
+            Dep::File(path) => path,
+            Dep::Config(symbol) => format!("config:{symbol}"),
+        })
+        .collect()
 }
 
 fn read_auto_conf(path: &Path) -> HashMap<String, String> {
@@ -257,17 +245,4 @@ fn read_auto_conf(path: &Path) -> HashMap<String, String> {
         .filter_map(|l| l.strip_prefix("CONFIG_")?.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-/// Writes through a temporary file so a crash never leaves half a file.
-pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, serde_json::to_vec(value)?)?;
-    fs::rename(&tmp, path)?;
-    Ok(())
 }

@@ -121,7 +121,7 @@ pub fn initcall_lds(order: &[Initcall]) -> String {
 pub fn write_initcalls(objtree: &Path, nm: &Path, archives: &[&str]) -> Result<()> {
     let order = initcall_order(objtree, nm, archives)?;
     fs::write(objtree.join(".tmp_initcalls.lds"), initcall_lds(&order))?;
-    crate::cache::write_json(&objtree.join("initcalls.json"), &order)
+    crate::fs_atomic::write_json(&objtree.join("initcalls.json"), &order)
 }
 
 /// Runs one link command in the object tree with Kbuild's environment; a

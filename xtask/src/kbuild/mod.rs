@@ -12,6 +12,12 @@ use anyhow::{bail, Context, Result};
 
 use crate::{target::Arch, toolchain::Toolchain};
 
+pub mod cmd_file;
+pub mod dry_run;
+pub mod step;
+
+pub use step::{Step, StepKind};
+
 pub struct Kbuild {
     pub srctree: PathBuf,
     pub objtree: PathBuf,

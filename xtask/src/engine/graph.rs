@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::plan::Step;
+use crate::kbuild::{Step, StepKind};
 
 pub struct Graph {
     /// For each step, the steps it waits for.
@@ -83,11 +83,11 @@ fn is_global(dir: &str) -> bool {
 /// Relative cost estimates, so the critical path (long compile chains ending in
 /// the biggest archives) starts first.
 fn cost(step: &Step) -> u64 {
-    match step.tag.as_str() {
-        "CC" | "CC [M]" => 100,
-        "AS" | "AS [M]" => 30,
-        "AR" => 5,
-        _ => 50,
+    match step.kind {
+        StepKind::CompileC => 100,
+        StepKind::CompileAsm => 30,
+        StepKind::Archive => 5,
+        StepKind::Host | StepKind::Generator => 50,
     }
 }
 
@@ -104,7 +104,7 @@ mod tests {
     use super::*;
 
     fn step(tag: &str, output: &str, command: &str) -> Step {
-        Step { tag: tag.into(), output: output.into(), command: command.into() }
+        Step::new(tag, false, output, command)
     }
 
     #[test]

@@ -13,7 +13,7 @@ use anyhow::Result;
 use kernel_manifest::{Origin, Policy};
 use serde::Serialize;
 
-use crate::plan::Step;
+use crate::kbuild::{Step, StepKind};
 
 /// What the build decided for one object.
 #[derive(Clone, Debug, Serialize)]
@@ -52,12 +52,12 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
                 reason: format!("{} (LTO is off for the whole build)", rule.reason),
             },
             (None, None) => decision(step, false, DEFAULT_SOURCE, "LTO is off for the whole build"),
-            (Some(_), None) if step.tag.starts_with("AS") => {
+            (Some(_), None) if step.kind == StepKind::CompileAsm => {
                 decision(step, false, DEFAULT_SOURCE, "assembly is always native code")
             }
             (Some(flags), rule) => {
                 let block = format!(" {flags}");
-                let kbuild_lto = step.command.contains(&block) && !step.tag.starts_with("AS");
+                let kbuild_lto = step.command.contains(&block) && step.kind != StepKind::CompileAsm;
                 match rule {
                     Some(rule) => {
                         let source = if kbuild_lto {
@@ -237,11 +237,7 @@ mod tests {
     fn compile(output: &str, lto: bool) -> Step {
         let flags = if lto { format!("-fno-lto {LTO} -falign-functions=16") } else { "-fno-lto -falign-functions=16".into() };
         let cc = format!("clang -Os {flags} -c -o {output} src.c");
-        Step {
-            tag: "CC".into(),
-            output: output.into(),
-            command: format!("set -e; echo '  CC      {output}'; {cc} ; scripts/basic/fixdep d {output} '{cc}' > x.cmd"),
-        }
+        Step::new("CC", false, output, &format!("set -e; echo '  CC      {output}'; {cc} ; scripts/basic/fixdep d {output} '{cc}' > x.cmd"))
     }
 
     #[test]

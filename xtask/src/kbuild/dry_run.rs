@@ -1,51 +1,16 @@
-//! Plan: turn Kbuild's dry-run output into steps. Every Kbuild recipe that does
+//! The dry run: turn `make -n` output into steps. Every Kbuild recipe that does
 //! real work carries a quiet tag (`echo '  CC      kernel/fork.o'`) naming its
 //! kind and its output; untagged lines (recursive `make -f`, `:`) are not steps.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    /// The quiet tag: `CC`, `AS`, `AR`, `LD`, `GEN`, `HOSTCC`, ...
-    pub tag: String,
-    /// The output as Kbuild names it, relative to the object tree.
-    pub output: String,
-    /// The recipe, one shell line, exactly as Kbuild would run it.
-    pub command: String,
-}
-
-impl Step {
-    /// The directory that owns this step: the unit it belongs to.
-    pub fn dir(&self) -> &str {
-        self.output.rsplit_once('/').map_or("", |(dir, _)| dir)
-    }
-
-    /// A compile of kernel code (not a host tool): `CC` or `AS`, also for modules.
-    pub fn is_compile(&self) -> bool {
-        matches!(self.tag.as_str(), "CC" | "AS" | "CC [M]" | "AS [M]")
-    }
-
-    /// Steps that generate files other steps may include without naming them.
-    pub fn is_generator(&self) -> bool {
-        !self.is_compile() && !matches!(self.tag.as_str(), "AR" | "HOSTCC" | "HOSTLD" | "HOSTCXX")
-    }
-}
-
-/// Where Kbuild records how `output` was made: `dir/.name.cmd`.
-pub fn cmd_file(output: &str) -> String {
-    match output.rsplit_once('/') {
-        Some((dir, name)) => format!("{dir}/.{name}.cmd"),
-        None => format!(".{output}.cmd"),
-    }
-}
+use super::step::Step;
 
 /// Parses `make -n` output. A recipe line continued with backslash-newline is
 /// one step.
 pub fn parse(dry_run: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     for line in logical_lines(dry_run) {
-        if let Some((tag, output)) = quiet_tag(&line) {
-            steps.push(Step { tag, output, command: line });
+        if let Some((tag, module, output)) = quiet_tag(&line) {
+            steps.push(Step::new(&tag, module, &output, &line));
         } else if let Some(output) = untagged_output(&line) {
             // A multi-line recipe (`rule_cc_o_c`: the compile, then objtool
             // deps, genksyms CRCs, ... appended to the `.cmd` file) prints one
@@ -55,7 +20,7 @@ pub fn parse(dry_run: &str) -> Vec<Step> {
                     last.command.push('\n');
                     last.command.push_str(&line);
                 }
-                _ => steps.push(Step { tag: "CMD".into(), output, command: line }),
+                _ => steps.push(Step::new("CMD", false, &output, &line)),
             }
         }
     }
@@ -95,28 +60,31 @@ fn untagged_output(line: &str) -> Option<String> {
 }
 
 /// The `echo '  TAG     output'` of a Kbuild recipe.
-fn quiet_tag(line: &str) -> Option<(String, String)> {
+fn quiet_tag(line: &str) -> Option<(String, bool, String)> {
     const MARK: &str = "echo '  ";
     let start = line.find(MARK)? + MARK.len();
     let rest = &line[start..];
     let end = rest.find('\'')?;
     let text = rest[..end].trim_end();
-    // Tags are padded to 8 columns; `[M]` belongs to the tag for module steps.
+    // Tags are padded to 8 columns; module steps add `[M]` (`CC [M]  x.o`,
+    // or after a long tag, `OBJCOPY [M] x.o`).
     let (tag, output) = if text.len() > 8 && text.is_char_boundary(8) { text.split_at(8) } else { return None };
     let (tag, output) = (tag.trim(), output.trim());
-    let (tag, output) = match output.strip_prefix("[M]") {
-        Some(o) => (format!("{tag} [M]"), o.trim()),
-        None => (tag.to_string(), output),
+    let (tag, module, output) = match (tag.strip_suffix("[M]"), output.strip_prefix("[M]")) {
+        (Some(tag), _) => (tag.trim_end(), true, output),
+        (None, Some(output)) => (tag, true, output.trim()),
+        (None, None) => (tag, false, output),
     };
-    if tag.is_empty() || output.is_empty() || !tag.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || " []_".contains(c)) {
+    if tag.is_empty() || output.is_empty() || !tag.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
         return None;
     }
-    Some((tag, output.to_string()))
+    Some((tag.to_string(), module, output.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kbuild::step::StepKind;
 
     #[test]
     fn parses_tagged_recipes_and_skips_the_rest() {
@@ -132,7 +100,7 @@ set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf
         assert_eq!(steps[0].tag, "CC");
         assert_eq!(steps[0].output, "kernel/fork.o");
         assert_eq!(steps[0].dir(), "kernel");
-        assert_eq!(steps[1].tag, "CC [M]");
+        assert_eq!((steps[1].tag.as_str(), steps[1].module, steps[1].kind), ("CC", true, StepKind::CompileC));
         assert_eq!(steps[1].output, "lib/test_module.o");
         assert!(steps[1].command.ends_with("x.c\nset -e;    trap 'rm -f lib/test_module.o; trap - HUP; kill -s HUP $$' HUP; genksyms >> lib/.test_module.o.cmd"), "{}", steps[1].command);
         assert_eq!((steps[2].tag.as_str(), steps[2].output.as_str()), ("CMD", "fs/efivarfs/efivarfs.mod"));

@@ -1,0 +1,4 @@
+//! What editors read: `compile_commands.json` for clangd, `rust-project.json`
+//! for rust-analyzer.
+
+pub mod compdb;

@@ -1,0 +1,142 @@
+//! Kbuild's `.cmd` files, the one reader: `dir/.name.cmd` records how an output
+//! was made (`savedcmd_<output> := <command>`, make-escaped) and, for compiles,
+//! what fixdep found it read (`source_<output> :=` and `deps_<output> := \ ...`).
+
+use std::{fs, path::Path};
+
+/// Where Kbuild records how `output` was made: `kernel/fork.o` -> `kernel/.fork.o.cmd`.
+pub fn path(output: &str) -> String {
+    match output.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.cmd"),
+        None => format!(".{output}.cmd"),
+    }
+}
+
+/// One input fixdep recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dep {
+    /// A file, absolute (source tree) or relative to the object tree.
+    File(String),
+    /// `$(wildcard include/config/FOO)`: the Kconfig symbol `FOO`.
+    Config(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CmdFile {
+    /// The command, with make's escapes undone: a shell line again.
+    pub command: Option<String>,
+    /// `source_<output>` and `deps_<output>`, in the order fixdep wrote them.
+    pub deps: Vec<Dep>,
+}
+
+impl CmdFile {
+    /// The `.cmd` file of `output` in `objtree`; `None` when there is none.
+    pub fn read(objtree: &Path, output: &str) -> Option<CmdFile> {
+        let text = fs::read_to_string(objtree.join(path(output))).ok()?;
+        Some(CmdFile::parse(&text, output))
+    }
+
+    pub fn parse(text: &str, output: &str) -> CmdFile {
+        let mut file = CmdFile::default();
+        let saved = [format!("savedcmd_{output} := "), format!("cmd_{output} := ")];
+        let (source, deps) = (format!("source_{output} :="), format!("deps_{output} :="));
+        let mut in_list = false;
+        for line in text.lines() {
+            if file.command.is_none() {
+                if let Some(command) = saved.iter().find_map(|p| line.strip_prefix(p.as_str())) {
+                    file.command = Some(unescape_make(command));
+                    continue;
+                }
+            }
+            let body = if let Some(rest) = line.strip_prefix(source.as_str()) {
+                rest
+            } else if let Some(rest) = line.strip_prefix(deps.as_str()) {
+                in_list = true;
+                rest
+            } else if in_list {
+                line
+            } else {
+                continue;
+            };
+            let continued = body.trim_end().ends_with('\\');
+            let body = body.trim().trim_end_matches('\\').trim();
+            if let Some(symbol) = body.strip_prefix("$(wildcard include/config/").and_then(|s| s.strip_suffix(')')) {
+                file.deps.push(Dep::Config(symbol.to_string()));
+            } else {
+                file.deps.extend(body.split_whitespace().map(|f| Dep::File(f.to_string())));
+            }
+            if in_list && !continued {
+                in_list = false;
+            }
+        }
+        file
+    }
+}
+
+/// Undoes Kbuild's `make-cmd`: `$$` -> `$`, `$(pound)` -> `#`.
+pub fn unescape_make(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("$(pound)") {
+            out.push('#');
+            rest = after;
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trimmed from a real 6.12 `kernel/.fork.o.cmd`.
+    const FORK: &str = "savedcmd_kernel/fork.o := clang -Wp,-MMD,kernel/.fork.o.d -DPRICE='\"$$5\"' -D\"STR(s)=$(pound)s\" -c -o kernel/fork.o /src/kernel/fork.c
+
+source_kernel/fork.o := /src/kernel/fork.c
+
+deps_kernel/fork.o := \\
+    $(wildcard include/config/STACKPROTECTOR) \\
+  /src/include/linux/kconfig.h \\
+  include/generated/autoconf.h \\
+
+kernel/fork.o: $(deps_kernel/fork.o)
+
+$(deps_kernel/fork.o):
+";
+
+    #[test]
+    fn command_sources_and_kconfig_dependencies() {
+        let file = CmdFile::parse(FORK, "kernel/fork.o");
+        assert_eq!(
+            file.command.as_deref(),
+            Some("clang -Wp,-MMD,kernel/.fork.o.d -DPRICE='\"$5\"' -D\"STR(s)=#s\" -c -o kernel/fork.o /src/kernel/fork.c")
+        );
+        assert_eq!(
+            file.deps,
+            [
+                Dep::File("/src/kernel/fork.c".into()),
+                Dep::Config("STACKPROTECTOR".into()),
+                Dep::File("/src/include/linux/kconfig.h".into()),
+                Dep::File("include/generated/autoconf.h".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn another_outputs_record_is_not_this_ones() {
+        let file = CmdFile::parse(FORK, "kernel/exit.o");
+        assert_eq!(file, CmdFile::default());
+        assert_eq!(path("kernel/fork.o"), "kernel/.fork.o.cmd");
+        assert_eq!(path("vmlinux.o"), ".vmlinux.o.cmd");
+    }
+}

@@ -1,0 +1,67 @@
+//! A step: one Kbuild recipe, as the dry run printed it. Plain data.
+
+use serde::{Deserialize, Serialize};
+
+/// What a step does, from its quiet tag. Decides graph edges, scheduling
+/// cost and which steps the LTO policy may rewrite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// `CC`: a C compile of kernel or module code.
+    CompileC,
+    /// `AS`: an assembly compile.
+    CompileAsm,
+    /// `AR`: a thin archive (`built-in.a`, `lib.a`, `vmlinux.a`).
+    Archive,
+    /// `HOSTCC`, `HOSTLD`, `HOSTCXX`: a host tool.
+    Host,
+    /// Anything else (`GEN`, `LD`, `UPD`, `OBJCOPY`, untagged `$(cmd)`s): may
+    /// write files other steps read without naming them.
+    Generator,
+}
+
+impl StepKind {
+    pub fn from_tag(tag: &str) -> StepKind {
+        match tag {
+            "CC" => StepKind::CompileC,
+            "AS" => StepKind::CompileAsm,
+            "AR" => StepKind::Archive,
+            "HOSTCC" | "HOSTLD" | "HOSTCXX" => StepKind::Host,
+            _ => StepKind::Generator,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    /// The quiet tag without `[M]` (`CC`, `GEN`, `CMD` when untagged), for people.
+    pub tag: String,
+    /// Kbuild printed `[M]`: the step builds part of a loadable module.
+    pub module: bool,
+    /// The output as Kbuild names it, relative to the object tree.
+    pub output: String,
+    /// The recipe, one shell line, exactly as Kbuild would run it.
+    pub command: String,
+}
+
+impl Step {
+    pub fn new(tag: &str, module: bool, output: &str, command: &str) -> Step {
+        Step { kind: StepKind::from_tag(tag), tag: tag.into(), module, output: output.into(), command: command.into() }
+    }
+
+    /// The directory that owns this step: the unit it belongs to.
+    pub fn dir(&self) -> &str {
+        self.output.rsplit_once('/').map_or("", |(dir, _)| dir)
+    }
+
+    /// A compile of kernel code (not a host tool), built-in or modular.
+    pub fn is_compile(&self) -> bool {
+        matches!(self.kind, StepKind::CompileC | StepKind::CompileAsm)
+    }
+
+    /// Steps that generate files other steps may include without naming them.
+    pub fn is_generator(&self) -> bool {
+        self.kind == StepKind::Generator
+    }
+}

@@ -1,0 +1,4 @@
+//! The per-unit LTO policy: rewrite compile commands, then prove every
+//! object's format.
+
+pub mod policy;
