@@ -20,8 +20,8 @@ use std::{
 
 use serde_json::Value;
 use xtask::{
-    compdb::Entry,
-    policy::{format_of, Format},
+    editor::compdb::Entry,
+    lto::policy::{format_of, Format},
 };
 
 const SELECTION: [&str; 6] = ["--arch", "x86_64", "--lto", "thin", "--profile", "tiny"];
