@@ -1,7 +1,9 @@
-//! `cargo xtask build`: source, configure, prepare, plan, policy, execute,
-//! link, image, verify, report. Each planning phase is cached under the
-//! object tree's `.xtask/` and reused while its inputs are unchanged, so a
-//! no-op build only proves, step by step, that nothing changed.
+//! `cargo xtask build`: the pipeline. Source, configure and prepare give the
+//! compile plan; then each stage (`kbuild::stage::Stage`) is planned when the
+//! build reaches it, its steps go through the LTO policy and the scheduler,
+//! and native stages run the xtask's own link code. Every plan is cached
+//! under `.xtask/` by the inputs that decide it, so a no-op build only
+//! proves, step by step, that nothing changed.
 
 use std::{
     collections::BTreeMap,
@@ -10,33 +12,34 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::{bail, Result};
 
 use crate::{
     configure,
     engine::{
-        cache::{self, Cache},
+        cache::Cache,
         graph::Graph,
+        native::{self, Native},
         scheduler::{Counts, Runner},
     },
-    fs_atomic,
-    kbuild::{cmd_file, dry_run, Kbuild, Step},
+    kbuild::{
+        plan::{self, Cached, Plan, StagePlans},
+        stage::{self, Stage},
+        Kbuild, Step,
+    },
     kconfig::DotConfig,
-    link,
-    lto::policy,
+    link::{self, modules::KoLink, vmlinux::VmlinuxLink},
+    lto::policy::{self, Decision},
     report::{self, Phase, Report},
     source,
-    target::{Arch, Target},
+    target::Target,
     toolchain::{self, Toolchain},
 };
-
-/// Bumped whenever the shape of a cached plan changes.
-const PLAN_FORMAT: &str = "xtask-plan-v4";
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub source: Option<PathBuf>,
+    /// Parallel jobs, already resolved (see `cli::BuildArgs::jobs`).
     pub jobs: usize,
     pub lto_off: Vec<String>,
     pub overlays: Vec<PathBuf>,
@@ -52,75 +55,59 @@ pub struct Built {
     pub steps: Vec<Step>,
 }
 
-/// The cached result of configure, prepare and the dry runs.
-#[derive(Serialize, Deserialize)]
-struct Plan {
-    key: String,
-    makefiles: String,
-    env: BTreeMap<String, String>,
-    compile: Vec<Step>,
-    /// The link stage, planned phase by phase as the build reaches it.
-    link: Vec<Vec<Step>>,
-    /// Later stages (`export`, `modfinal`, `image`), planned once their inputs exist.
-    #[serde(default)]
-    stages: BTreeMap<String, Vec<Step>>,
-}
-
 /// Everything known before the first step runs.
 struct Planned {
     toolchain: Toolchain,
     source: source::Source,
     objtree: PathBuf,
     kbuild: Kbuild,
-    jobs: usize,
     plan: Plan,
     policy: kernel_manifest::Policy,
     warnings: Vec<kernel_manifest::Warning>,
     lto_flags: Option<String>,
 }
 
-/// Source, toolchain, policy, and the plan (cached, or configure + prepare + dry run).
+/// Source, toolchain, policy, and the compile plan (cached, or configure +
+/// prepare + dry run).
 fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &mut Timer) -> Result<Planned> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
     // Bad overrides are rejected before anything is configured or removed.
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     policy.validate(&source.root, &Default::default())?;
-    let objtree = target.obj_dir();
+    let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
     fs::create_dir_all(&objtree)?;
     let objtree = objtree.canonicalize()?;
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain);
-    let jobs = if options.jobs == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { options.jobs };
     phases.push(timer.lap("source"));
 
     let key = plan_key(&target, &source, &toolchain)?;
-    let plan_path = objtree.join(".xtask/plan.json");
-    let plan = match fs_atomic::read_json::<Plan>(&plan_path) {
-        Ok(plan) if plan.key == key && plan.makefiles == makefiles_hash(&source.root, &plan.compile) => plan,
-        _ => {
+    let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, compile));
+    let plan = match cached {
+        Cached::Valid(plan) => *plan,
+        cached => {
             // A dry run prints only what is out of date; a complete plan needs an
             // object tree without objects. A new configuration starts from scratch.
-            if objtree.join(".config").exists() {
-                eprintln!("configuration inputs changed: starting {} afresh", objtree.display());
+            let why = match cached {
+                Cached::Stale => Some("configuration inputs changed".to_string()),
+                Cached::Unreadable(error) => Some(format!("its plan cache is unusable ({error:#})")),
+                _ => None,
+            };
+            if let Some(why) = why.filter(|_| objtree.join(".config").exists()) {
+                eprintln!("{why}: starting {} afresh", objtree.display());
                 fs::remove_dir_all(&objtree)?;
                 fs::create_dir_all(&objtree)?;
             }
             eprintln!("configuring {target} in {}", objtree.display());
-            configure::configure(&kbuild, &target, jobs)?;
+            configure::configure(&kbuild, &target, options.jobs)?;
             phases.push(timer.lap("configure"));
-            kbuild.run("prepare", jobs)?;
+            kbuild.run("prepare", options.jobs)?;
             phases.push(timer.lap("prepare"));
             let env = step_env(&kbuild, &toolchain)?;
-            let compile = plan_compile(&kbuild)?;
-            let plan = Plan {
-                key: key.clone(),
-                makefiles: makefiles_hash(&source.root, &compile),
-                env,
-                compile,
-                link: Vec::new(),
-                stages: BTreeMap::new(),
-            };
-            fs_atomic::write_json(&plan_path, &plan)?;
+            let compile = stage::plan_compile(&kbuild)?;
+            let plan = Plan { format: plan::FORMAT.into(), key, makefiles: makefiles_hash(&source.root, &compile), env, compile };
+            plan.write(&objtree)?;
+            StagePlans::open(&objtree)?.clear()?;
             phases.push(timer.lap("plan"));
             plan
         }
@@ -134,116 +121,158 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
         .collect();
     let lto_flags = plan.env.get("CC_FLAGS_LTO").filter(|_| target.lto.is_lto()).cloned();
     if target.lto.is_lto() && lto_flags.is_none() {
-        bail!("LTO is on but Kbuild exported no CC_FLAGS_LTO");
+        bail!("LTO is on, but Kbuild exported no CC_FLAGS_LTO: is CONFIG_{} set in {}?", target.lto.kconfig_symbol(), objtree.join(".config").display());
     }
-    Ok(Planned { toolchain, source, objtree, kbuild, jobs, plan, policy, warnings, lto_flags })
+    Ok(Planned { toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags })
+}
+
+/// Every object's LTO decision: the planned steps after the policy rewrite,
+/// plus objects of opted-out units that `make prepare` compiled.
+fn decide(objtree: &Path, policy: &kernel_manifest::Policy, lto_flags: Option<&str>, steps: &mut [Step]) -> Vec<Decision> {
+    let mut decisions = policy::apply(steps, policy, lto_flags);
+    decisions.extend(policy::prepared_objects(objtree, policy, &decisions));
+    decisions
 }
 
 /// The units of a target as planned, with object formats if it was built.
 pub fn units(target: Target, options: &Options) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
     let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
     let mut steps = planned.plan.compile.clone();
-    steps.extend(planned.plan.link.iter().flatten().cloned());
-    steps.extend(planned.plan.stages.values().flatten().cloned());
-    let mut decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
-    decisions.extend(policy::prepared_objects(&planned.objtree, &planned.policy, &decisions));
+    let stages = StagePlans::open(&planned.objtree)?;
+    steps.extend(stages.stored()?);
+    let decisions = decide(&planned.objtree, &planned.policy, planned.lto_flags.as_deref(), &mut steps);
     Ok((policy::verify(&planned.objtree, &decisions).0, planned.policy))
 }
+
+/// Runs stages: planned steps through the policy and the scheduler, native
+/// stages through the cache. Collects what ran, the decisions and the counts.
+struct Pipeline<'a> {
+    objtree: &'a Path,
+    env: &'a BTreeMap<String, String>,
+    jobs: usize,
+    cache: &'a Cache,
+    policy: &'a kernel_manifest::Policy,
+    lto_flags: Option<&'a str>,
+    decisions: Vec<Decision>,
+    steps: Vec<Step>,
+    counts: Counts,
+}
+
+impl Pipeline<'_> {
+    fn run(&mut self, stage: Stage, mut steps: Vec<Step>) -> Result<()> {
+        self.decisions.extend(policy::apply(&mut steps, self.policy, self.lto_flags));
+        let label = stage.file_name();
+        let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label };
+        add(&mut self.counts, runner.run(&steps, &Graph::new(&steps))?);
+        self.steps.extend(steps);
+        Ok(())
+    }
+
+    fn native(&mut self, output: &str, command: &str, inputs: &[String], run: impl FnOnce() -> Result<()>) -> Result<()> {
+        let status = native::step(self.cache, output, command, inputs, run)?;
+        self.counts.planned += 1;
+        match status {
+            Native::Ran => self.counts.executed += 1,
+            Native::Cached => self.counts.cached += 1,
+        }
+        Ok(())
+    }
+
+    /// The outputs of `steps` as they are now, for keying what is planned from them.
+    fn outputs_key(&self, steps: &[Step]) -> String {
+        let hashes: Vec<String> = steps.iter().map(|s| format!("{}={}", s.output, self.cache.output_hash(&s.output))).collect();
+        plan::key(&[("outputs", &hashes.join("\n"))])
+    }
+}
+
+/// The image is re-planned after each round until a round plans nothing new.
+const IMAGE_ROUNDS: u8 = 4;
 
 pub fn build(target: Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
     let mut phases = Vec::new();
     let mut timer = Timer::new();
-    let Planned { toolchain, source, objtree, kbuild, jobs, mut plan, policy, warnings, lto_flags } =
+    let Planned { toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags } =
         planned(target, options, &mut phases, &mut timer)?;
-    let plan_path = objtree.join(".xtask/plan.json");
-    let plan_path = &plan_path;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    let mut compile = plan.compile.clone();
-    let mut decisions = policy::apply(&mut compile, &policy, lto_flags.as_deref());
-
+    let env = &plan.env;
     let cache = Cache::open(&objtree)?;
-    let runner = |label: &'static str| Runner { objtree: &objtree, env: &plan.env, jobs, cache: &cache, label };
-    let mut counts = Counts::default();
-    add(&mut counts, runner("compile").run(&compile, &Graph::new(&compile))?);
+    let stages = StagePlans::open(&objtree)?;
+    let mut pipeline = Pipeline {
+        objtree: &objtree,
+        env,
+        jobs: options.jobs,
+        cache: &cache,
+        policy: &policy,
+        lto_flags: lto_flags.as_deref(),
+        decisions: Vec::new(),
+        steps: Vec::new(),
+        counts: Counts::default(),
+    };
+    pipeline.run(Stage::Compile, plan.compile.clone())?;
     phases.push(timer.lap("compile"));
 
     // The initcall order must reflect this build's archives before vmlinux.o links.
     if target.lto.is_lto() {
-        initcalls(&objtree, &toolchain, &plan.env, &cache)?;
+        let archives = archives(env);
+        let nm = toolchain.tool("llvm-nm");
+        pipeline.native(".tmp_initcalls.lds", "xtask initcall-order", &archives, || link::initcalls::write(&objtree, &nm, &archives))?;
     }
-    let mut link_steps = Vec::new();
-    for stage in [LinkStage::VmlinuxO, LinkStage::Modpost] {
-        let index = stage as usize;
-        if plan.link.len() <= index {
-            let earlier: Vec<Step> = plan.compile.iter().chain(plan.link.iter().flatten()).cloned().collect();
-            let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
-            plan.link.push(link_plan(&kbuild, stage, &earlier, config.get("MODULES") == Some("y"))?);
-            fs_atomic::write_json(plan_path, &plan)?;
-        }
-        let mut steps = plan.link[index].clone();
-        decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
-        add(&mut counts, runner("link").run(&steps, &Graph::new(&steps))?);
-        link_steps.extend(steps);
-    }
+    let steps = stages.get(Stage::VmlinuxO, &plan.key, || stage::plan_vmlinux_o(&kbuild, &pipeline.steps))?;
+    pipeline.run(Stage::VmlinuxO, steps)?;
     let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
-    let env = plan.env.clone();
     let modules = config.get("MODULES") == Some("y");
-    let mut later_steps = Vec::new();
-    let mut stage = |name: &str, planner: &dyn Fn() -> Result<Vec<Step>>| -> Result<Counts> {
-        if !plan.stages.contains_key(name) {
-            // `kind@input-hash` stages keep only the plan for the current input.
-            if let Some((kind, _)) = name.split_once('@') {
-                plan.stages.retain(|other, _| !other.starts_with(&format!("{kind}@")));
-            }
-            plan.stages.insert(name.to_string(), planner()?);
-            fs_atomic::write_json(plan_path, &plan)?;
-        }
-        let mut steps = plan.stages[name].clone();
-        decisions.extend(policy::apply(&mut steps, &policy, lto_flags.as_deref()));
-        let counts = Runner { objtree: &objtree, env: &env, jobs, cache: &cache, label: "link" }
-            .run(&steps, &Graph::new(&steps))?;
-        later_steps.extend(steps);
-        Ok(counts)
-    };
+    let steps = stages.get(Stage::Modpost, &plan.key, || stage::plan_modpost(&kbuild, &pipeline.steps, modules))?;
+    pipeline.run(Stage::Modpost, steps)?;
     if modules {
-        // modpost wrote .vmlinux.export.c; Makefile.vmlinux compiles it.
-        add(&mut counts, stage("export", &|| plan_in_objtree(&objtree, &env, "scripts/Makefile.vmlinux", &[".vmlinux.export.o"]))?);
+        let steps = stages.get(Stage::Export, &plan.key, || stage::plan_export(&kbuild, env))?;
+        pipeline.run(Stage::Export, steps)?;
     }
-    link_vmlinux(&objtree, &env, &config, &cache)?;
+    let link = VmlinuxLink { objtree: &objtree, env, config: &config };
+    pipeline.native("vmlinux", &link.command(), &link.inputs(), || link.run())?;
     if modules {
-        let list = module_list(&objtree)?;
-        add(&mut counts, stage("modfinal", &|| {
-            let mut goals: Vec<String> = list.iter().map(|m| m.replace(".o", ".mod.o")).collect();
-            goals.push(".module-common.o".into());
-            for goal in &goals {
-                let _ = fs::remove_file(objtree.join(goal));
-            }
-            let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
-            plan_in_objtree(&objtree, &env, "scripts/Makefile.modfinal", &goals)
-        })?);
+        let list = link::modules::list(&objtree);
+        let key = plan::key(&[("plan", &plan.key), ("modules", &list.join("\n"))]);
+        let steps = stages.get(Stage::Modfinal, &key, || stage::plan_modfinal(&kbuild, env, &list))?;
+        pipeline.run(Stage::Modfinal, steps)?;
         for module in &list {
-            link_module(&objtree, &env, &cache, module)?;
+            let ko = KoLink::new(&objtree, env, module)?;
+            pipeline.native(&ko.ko, &ko.command, &ko.inputs, || ko.run(&objtree, env))?;
         }
     }
     phases.push(timer.lap("link"));
 
-    let arch = target.arch;
-    // The image recipes embed sizes of files made from vmlinux (x86's
-    // `size_append`), so their plan is tied to this vmlinux and made by
-    // running the dry run to a fixed point.
-    let image_stage = format!("image@{}", cache.output_hash("vmlinux"));
-    let image_runner = Runner { objtree: &objtree, env: &env, jobs, cache: &cache, label: "image" };
-    add(&mut counts, stage(&image_stage, &|| image_fixpoint(&objtree, &env, arch, &image_runner))?);
+    let mut image: Vec<Step> = Vec::new();
+    let mut previous = String::new();
+    let mut settled = false;
+    for round in 0..IMAGE_ROUNDS {
+        let key = plan::key(&[("vmlinux", &cache.output_hash("vmlinux")), ("previous round", &previous)]);
+        let steps = stages.get(Stage::Image(round), &key, || stage::plan_image(&kbuild, env, target.arch))?;
+        if round > 0 && steps.iter().all(|s| image.contains(s)) {
+            settled = true;
+            break;
+        }
+        pipeline.run(Stage::Image(round), steps.clone())?;
+        previous = pipeline.outputs_key(&steps);
+        for step in steps {
+            match image.iter_mut().find(|m| m.output == step.output) {
+                Some(existing) => *existing = step,
+                None => image.push(step),
+            }
+        }
+    }
+    if !settled {
+        bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats");
+    }
     phases.push(timer.lap("image"));
 
-    fs::write(objtree.join(".xtask/last-executed.txt"), cache.ran().join("\n") + "\n")?;
+    let Pipeline { mut decisions, steps, counts, .. } = pipeline;
+    crate::fs_atomic::write(&objtree.join(".xtask/last-executed.txt"), (cache.ran().join("\n") + "\n").as_bytes())?;
     decisions.extend(policy::prepared_objects(&objtree, &policy, &decisions));
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
-    let steps: Vec<Step> = compile.into_iter().chain(link_steps).chain(later_steps).collect();
     let report = Report {
         arch: target.arch,
         lto: target.lto,
@@ -284,229 +313,24 @@ fn step_env(kbuild: &Kbuild, toolchain: &Toolchain) -> Result<BTreeMap<String, S
     Ok(env)
 }
 
-fn archives(env: &BTreeMap<String, String>) -> Vec<&str> {
-    let mut list = vec!["vmlinux.a"];
-    list.extend(env.get("KBUILD_VMLINUX_LIBS").map(|l| l.split_whitespace().collect::<Vec<_>>()).unwrap_or_default());
+/// `vmlinux.a` and `KBUILD_VMLINUX_LIBS`, in link order.
+fn archives(env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut list = vec!["vmlinux.a".to_string()];
+    list.extend(env.get("KBUILD_VMLINUX_LIBS").into_iter().flat_map(|l| l.split_whitespace().map(String::from)));
     list
-}
-
-/// Outputs of the link stages, removed before a re-plan so that every dry
-/// run sees them missing and prints their full recipe.
-const VMLINUX_O_OUTPUTS: &[&str] = &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"];
-const MODPOST_OUTPUTS: &[&str] = &[
-    "vmlinux.symvers",
-    "Module.symvers",
-    "modules-only.symvers",
-    ".vmlinux.export.c",
-    ".vmlinux.export.o",
-    "init/version-timestamp.o",
-];
-
-/// `make -n vmlinux`: every compile and archive. Without `vmlinux.a` the dry
-/// run stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link
-/// recipe is marked `+` and make would run it even under `-n`.
-fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
-    for output in ["vmlinux.a", "vmlinux"].iter().chain(VMLINUX_O_OUTPUTS).chain(MODPOST_OUTPUTS) {
-        let _ = fs::remove_file(kbuild.objtree.join(output));
-    }
-    let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
-    // With modules, one descent compiles built-in and modular objects alike.
-    let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
-    let steps = dry_run::parse(&kbuild.dry_run(goals)?);
-    if kbuild.objtree.join("vmlinux").exists() {
-        bail!("make linked vmlinux during a dry run; refusing to use this plan");
-    }
-    if !steps.iter().any(|s| s.output == "vmlinux.a") {
-        bail!("Kbuild's dry run of vmlinux planned no vmlinux.a");
-    }
-    Ok(steps)
-}
-
-/// The link stage as Kbuild would run it, planned in two dry runs because
-/// Makefile.modpost looks for `vmlinux.o` when it is read: `vmlinux_o` once
-/// the archives exist (the LTO link with objtool), then `modpost` and
-/// `init/version-timestamp.o` (which link-vmlinux.sh would have make build)
-/// once `vmlinux.o` exists. Steps the compile phase already holds are dropped.
-///
-/// A dry run only prints what is out of date, so the stage's outputs from an
-/// earlier configuration are removed first: the plan is then the full recipe.
-fn link_plan(kbuild: &Kbuild, stage: LinkStage, earlier: &[Step], modules: bool) -> Result<Vec<Step>> {
-    let (goals, outputs): (&[&str], &[&str]) = match stage {
-        LinkStage::VmlinuxO => (&["vmlinux_o"], VMLINUX_O_OUTPUTS),
-        // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
-        LinkStage::Modpost if modules => (&["modpost", "init/version-timestamp.o", "KBUILD_MODULES=1"], MODPOST_OUTPUTS),
-        LinkStage::Modpost => (&["modpost", "init/version-timestamp.o"], MODPOST_OUTPUTS),
-    };
-    for output in outputs {
-        let _ = fs::remove_file(kbuild.objtree.join(output));
-    }
-    let mut steps = Vec::new();
-    match stage {
-        LinkStage::VmlinuxO => steps.extend(dry_run::parse(&kbuild.dry_run(goals)?)),
-        LinkStage::Modpost => {
-            // The single-object goal cannot share a make invocation with modpost.
-            let (single, rest): (Vec<&str>, Vec<&str>) = goals.iter().partition(|g| g.ends_with(".o"));
-            steps.extend(dry_run::parse(&kbuild.dry_run(&rest)?));
-            steps.extend(dry_run::parse(&kbuild.dry_run(&single)?));
-        }
-    }
-    // The initcall order is generated natively before this phase runs.
-    steps.retain(|s| s.output != ".tmp_initcalls.lds");
-    let mut seen: std::collections::HashSet<(String, String)> =
-        earlier.iter().map(|s| (s.output.clone(), s.command.clone())).collect();
-    steps.retain(|s| seen.insert((s.output.clone(), s.command.clone())));
-    let required = match stage {
-        LinkStage::VmlinuxO => "vmlinux.o",
-        LinkStage::Modpost => "init/version-timestamp.o",
-    };
-    if !steps.iter().any(|s| s.output == required) {
-        bail!("Kbuild's dry run of the link stage planned no {required}");
-    }
-    Ok(steps)
-}
-
-#[derive(Clone, Copy)]
-enum LinkStage {
-    VmlinuxO,
-    Modpost,
-}
-
-/// The boot image: what the arch Makefile's `$(build)=arch/*/boot` recursion
-/// would run, planned with the same environment once vmlinux exists.
-fn image_plan(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch) -> Result<Vec<Step>> {
-    let (dir, image) = match arch {
-        Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
-        Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
-    };
-    plan_in_objtree(objtree, env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])
-}
-
-/// Plans and runs the image until Kbuild's dry run has nothing left to do:
-/// a recipe evaluated before its input existed shows up again, corrected.
-fn image_fixpoint(objtree: &Path, env: &BTreeMap<String, String>, arch: Arch, runner: &Runner) -> Result<Vec<Step>> {
-    let mut merged: Vec<Step> = Vec::new();
-    for _ in 0..4 {
-        let steps = image_plan(objtree, env, arch)?;
-        if steps.iter().all(|s| merged.contains(s)) {
-            return Ok(merged);
-        }
-        runner.run(&steps, &Graph::new(&steps))?;
-        for step in steps {
-            match merged.iter_mut().find(|m| m.output == step.output) {
-                Some(existing) => *existing = step,
-                None => merged.push(step),
-            }
-        }
-    }
-    bail!("the image plan did not settle after 4 dry runs")
-}
-
-/// `make -n -f <srctree>/<makefile> GOALS` in the object tree, with the
-/// environment the top Makefile exports: how Kbuild's own recursion runs them.
-fn plan_in_objtree(objtree: &Path, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<Vec<Step>> {
-    let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
-    let out = std::process::Command::new("make")
-        .args(["-n", "-f", &format!("{srctree}/{makefile}")])
-        .args(goals)
-        .current_dir(objtree)
-        .env_clear()
-        .envs(env)
-        .output()
-        .context("running make -n")?;
-    if !out.status.success() {
-        bail!("make -n -f {makefile} {} failed:\n{}", goals.join(" "), String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(dry_run::parse(&String::from_utf8_lossy(&out.stdout)))
-}
-
-/// The modules of this build, from `modules.order` (`lib/test_module.o`).
-fn module_list(objtree: &Path) -> Result<Vec<String>> {
-    let text = fs::read_to_string(objtree.join("modules.order")).unwrap_or_default();
-    Ok(text.lines().filter(|l| l.ends_with(".o")).map(String::from).collect())
-}
-
-/// Makefile.modfinal's `.ko` link, natively: its recipe is marked `+`, so a
-/// dry run would execute it. The `.cmd` file is written as Kbuild writes it.
-fn link_module(objtree: &Path, env: &BTreeMap<String, String>, cache: &Cache, module: &str) -> Result<()> {
-    let var = |name: &str| env.get(name).map_or("", String::as_str);
-    let arch_lds = format!("arch/{}/module.lds", var("SRCARCH"));
-    let lds = ["scripts/module.lds", arch_lds.as_str()]
-        .into_iter()
-        .find(|p| objtree.join(p).exists())
-        .context("no module linker script (scripts/module.lds)")?;
-    let ko = module.replace(".o", ".ko");
-    let inputs = [module.to_string(), module.replace(".o", ".mod.o"), ".module-common.o".to_string()];
-    let command = format!(
-        "{} -r {} {} {} -T {lds} -o {ko} {}",
-        var("LD"),
-        var("KBUILD_LDFLAGS"),
-        var("KBUILD_LDFLAGS_MODULE"),
-        var("LDFLAGS_MODULE"),
-        inputs.join(" ")
-    );
-    native_step(cache, &ko, &command, &inputs, || {
-        link::sh(objtree, env, &command)?;
-        fs::write(objtree.join(cmd_file::path(&ko)), format!("savedcmd_{ko} := {command}\n"))?;
-        Ok(())
-    })
-}
-
-/// The initcall order, regenerated when an archive changed.
-fn initcalls(objtree: &Path, toolchain: &Toolchain, env: &BTreeMap<String, String>, cache: &Cache) -> Result<()> {
-    let archives = archives(env);
-    let inputs: Vec<String> = archives.iter().map(|a| a.to_string()).collect();
-    native_step(cache, ".tmp_initcalls.lds", "xtask initcall-order", &inputs, || {
-        link::write_initcalls(objtree, &toolchain.tool("llvm-nm"), &archives)
-    })
-}
-
-/// Runs a step the xtask performs itself, unless its inputs are unchanged.
-fn native_step(cache: &Cache, output: &str, command: &str, inputs: &[String], run: impl FnOnce() -> Result<()>) -> Result<()> {
-    let key = cache.key(command, &[], inputs);
-    if let Some(record) = cache.record(output) {
-        if record.key == key && cache.file_hash(Path::new(output)) == record.output_hash {
-            return Ok(());
-        }
-    }
-    run()?;
-    cache.store(cache::Record { output: output.into(), key, output_hash: cache.file_hash(Path::new(output)), inputs: Vec::new() })?;
-    cache.save()
-}
-
-/// link-vmlinux.sh, natively, when any of its inputs changed.
-fn link_vmlinux(objtree: &Path, env: &BTreeMap<String, String>, config: &DotConfig, cache: &Cache) -> Result<()> {
-    let mut inputs = vec!["vmlinux.o".to_string(), "init/version-timestamp.o".to_string()];
-    if config.get("MODULES") == Some("y") {
-        inputs.push(".vmlinux.export.o".into());
-    }
-    if let Some(lds) = env.get("KBUILD_LDS") {
-        inputs.push(lds.clone());
-    }
-    let command = format!(
-        "xtask link-vmlinux {} | {} | {}",
-        env.get("LD").map_or("", |s| s),
-        env.get("KBUILD_LDFLAGS").map_or("", |s| s),
-        env.get("XTASK_LDFLAGS_vmlinux").map_or("", |s| s)
-    );
-    native_step(cache, "vmlinux", &command, &inputs, || link::VmlinuxLink { objtree, env, config }.run())
 }
 
 /// Everything that decides the configuration and the plan, except Makefiles.
 fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain) -> Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    for part in [
-        PLAN_FORMAT,
-        &target.name(),
-        &source.root.display().to_string(),
-        &source.version,
-        &toolchain.clang,
-        &toolchain.lld,
-        &configure::inputs(target)?,
-    ] {
-        hasher.update(part.as_bytes());
-        hasher.update(b"\0");
-    }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(plan::key(&[
+        ("format", plan::FORMAT),
+        ("target", &target.name()),
+        ("source", &source.root.display().to_string()),
+        ("version", &source.version),
+        ("clang", &toolchain.clang),
+        ("lld", &toolchain.lld),
+        ("fragments", &configure::inputs(target)?),
+    ]))
 }
 
 /// The Makefiles that shaped the plan: the top ones and one per planned directory.

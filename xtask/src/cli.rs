@@ -1,12 +1,16 @@
-//! The command line: thin over the engine. Errors map to stable exit codes.
+//! The command line: clap types, the values derived from them, and one
+//! `run` per subcommand that hands over to its phase. Errors become
+//! [`Error`]s with stable exit codes.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    boot::{Firmware, Outcome},
     build::{self, Options},
+    error::Error,
     target::{Arch, Lto, Profile, Target},
 };
 
@@ -29,6 +33,18 @@ pub enum Command {
     Units(UnitsArgs),
     /// Run the whole test suite: cargo test, then the end-to-end builds.
     Test,
+}
+
+impl Command {
+    pub fn run(&self) -> Result<(), Error> {
+        match self {
+            Command::Build(args) => Ok(args.run()?),
+            Command::TestBoot(args) => args.run(),
+            Command::Compdb(args) => Ok(args.run()?),
+            Command::Units(args) => Ok(args.run()?),
+            Command::Test => Ok(crate::selftest::run()?),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -67,7 +83,7 @@ pub struct BuildArgs {
     /// A kernel source tree to build instead of Debian's linux-source-6.12.
     #[arg(long)]
     pub source: Option<PathBuf>,
-    /// Parallel jobs (default: the number of CPUs).
+    /// Parallel jobs (0: the number of CPUs).
     #[arg(short, long, default_value_t = 0)]
     pub jobs: usize,
     /// Build UNIT (a kernel directory) or UNIT/OBJ.o without LTO. Repeatable.
@@ -97,23 +113,29 @@ pub struct TestBootArgs {
     pub timeout: u64,
 }
 
-/// Returns the exit code of the first failed boot (stable: 20 panic,
-/// 21 timeout, 22 no marker, 23 a proof failed).
-pub fn test_boot(args: &TestBootArgs) -> Result<i32> {
-    use crate::boot::Firmware;
-    let firmwares = match args.firmware {
-        FirmwareChoice::Bios => vec![Firmware::Bios],
-        FirmwareChoice::Uefi => vec![Firmware::Uefi],
-        FirmwareChoice::All => Firmware::ALL.to_vec(),
-    };
-    let mut code = 0;
-    for target in args.build.selection.targets() {
-        let result = crate::test_boot::run(target, &args.build.options(), &firmwares, std::time::Duration::from_secs(args.timeout))?;
-        if code == 0 {
-            code = result;
+impl TestBootArgs {
+    fn firmwares(&self) -> Vec<Firmware> {
+        match self.firmware {
+            FirmwareChoice::Bios => vec![Firmware::Bios],
+            FirmwareChoice::Uefi => vec![Firmware::Uefi],
+            FirmwareChoice::All => Firmware::ALL.to_vec(),
         }
     }
-    Ok(code)
+
+    /// Boots every target; the first failed boot decides the exit code.
+    pub fn run(&self) -> Result<(), Error> {
+        let mut first_failure = None;
+        for target in self.build.selection.targets() {
+            let outcome = crate::test_boot::run(target, &self.build.options(), &self.firmwares(), Duration::from_secs(self.timeout))?;
+            if outcome != Outcome::Pass {
+                first_failure.get_or_insert(outcome);
+            }
+        }
+        match first_failure {
+            Some(outcome) => Err(Error::Boot(outcome)),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Args, Clone, Debug)]
@@ -125,22 +147,14 @@ pub struct CompdbArgs {
     pub link_into_source: bool,
 }
 
-/// Builds (a no-op when up to date), then writes the commands that ran.
-pub fn compdb(args: &CompdbArgs) -> Result<()> {
-    for target in args.build.selection.targets() {
-        let built = build::build(target, &args.build.options())?;
-        let (path, entries) = crate::editor::compdb::write(&built.objtree, &built.steps)?;
-        println!("{} ({entries} entries)", path.display());
-        if args.link_into_source {
-            println!("{}", crate::editor::compdb::link_into_source(&built.objtree, &built.report.source)?.display());
+impl CompdbArgs {
+    /// Builds (a no-op when up to date), then writes the commands that ran.
+    pub fn run(&self) -> Result<()> {
+        for target in self.build.selection.targets() {
+            crate::editor::compdb::run(&build::build(target, &self.build.options())?, self.link_into_source)?;
         }
-        match crate::editor::compdb::write_rust_project(&built.objtree, &built.report.source) {
-            Ok(Some(path)) => println!("{}", path.display()),
-            Ok(None) => {}
-            Err(error) => eprintln!("warning: no rust-project.json: {error:#}"),
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[derive(Args, Clone, Debug)]
@@ -152,28 +166,33 @@ pub struct UnitsArgs {
     pub json: bool,
 }
 
-pub fn units(args: &UnitsArgs) -> Result<()> {
-    for target in args.build.selection.targets() {
-        crate::units::run(target, &args.build.options(), args.json)?;
+impl UnitsArgs {
+    pub fn run(&self) -> Result<()> {
+        for target in self.build.selection.targets() {
+            crate::units::run(target, &self.build.options(), self.json)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl BuildArgs {
-    pub fn options(&self) -> Options {
-        Options {
-            source: self.source.clone(),
-            jobs: self.jobs,
-            lto_off: self.lto_off.clone(),
-            overlays: self.overlays.clone(),
+    /// `-j 0` means every CPU.
+    pub fn jobs(&self) -> usize {
+        match self.jobs {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            jobs => jobs,
         }
     }
-}
 
-pub fn build(args: &BuildArgs) -> Result<()> {
-    for target in args.selection.targets() {
-        let built = build::build(target, &args.options())?;
-        crate::report::print_summary(&built.report, &built.objtree);
+    pub fn options(&self) -> Options {
+        Options { source: self.source.clone(), jobs: self.jobs(), lto_off: self.lto_off.clone(), overlays: self.overlays.clone() }
     }
-    Ok(())
+
+    pub fn run(&self) -> Result<()> {
+        for target in self.selection.targets() {
+            let built = build::build(target, &self.options())?;
+            crate::report::print_summary(&built.report, &built.objtree);
+        }
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@
 //! prepare and plan (kbuild, plan), graph, policy, execute (cache), link,
 //! report; `build` strings them together. Then `units`, `boot` and `compdb`.
 
+pub mod error;
 pub mod paths;
 pub mod target;
 pub mod fs_atomic;
@@ -24,18 +25,3 @@ pub mod test_boot;
 pub mod editor;
 pub mod cli;
 pub mod selftest;
-
-/// Stable exit codes, so scripts can tell failures apart.
-pub fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<engine::scheduler::StepFailed>().is_some() {
-        10
-    } else if error.downcast_ref::<configure::Unmet>().is_some() {
-        11
-    } else if error.downcast_ref::<report::PolicyViolation>().is_some() {
-        12
-    } else if error.downcast_ref::<kernel_manifest::Error>().is_some() {
-        13
-    } else {
-        1
-    }
-}

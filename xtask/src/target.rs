@@ -113,9 +113,18 @@ impl Target {
         format!("{}-{}-{}", self.arch, self.lto, self.profile)
     }
 
-    /// The object tree of this build.
-    pub fn obj_dir(&self) -> PathBuf {
-        crate::paths::target_dir().join("kernel").join(self.name())
+    /// The object tree of this build: `target/kernel/x86_64-thin-tiny` for
+    /// the default source, with `-src-<hash of the path>` for a `--source` tree,
+    /// so that trees of different sources live side by side.
+    pub fn obj_dir(&self, source: Option<&std::path::Path>) -> PathBuf {
+        let name = match source {
+            None => self.name(),
+            Some(root) => {
+                let hash = blake3::hash(root.as_os_str().as_encoded_bytes()).to_hex();
+                format!("{}-src-{}", self.name(), &hash[..12])
+            }
+        };
+        crate::paths::target_dir().join("kernel").join(name)
     }
 }
 

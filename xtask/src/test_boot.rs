@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::{
-    boot::{self, BootInput, BootReport, Firmware},
+    boot::{self, BootInput, BootReport, Firmware, Outcome},
     build::{self, Built, Options},
     target::Target,
 };
@@ -57,8 +57,8 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
     }
 }
 
-/// Boots one target on each firmware; the exit code of the first failure, or 0.
-pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<i32> {
+/// Boots one target on each firmware; the outcome of the first failure, or a pass.
+pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<Outcome> {
     crate::toolchain::ensure_boot_tools()?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
@@ -82,6 +82,6 @@ pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: D
             .collect(),
         boots: &reports,
     };
-    std::fs::write(built.objtree.join("boot-report.json"), serde_json::to_string_pretty(&combined)?)?;
-    Ok(failed.map_or(0, |r| r.exit_code()))
+    crate::fs_atomic::write(&built.objtree.join("boot-report.json"), serde_json::to_string_pretty(&combined)?.as_bytes())?;
+    Ok(failed.map_or(Outcome::Pass, |r| r.outcome))
 }

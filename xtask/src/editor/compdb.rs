@@ -52,6 +52,22 @@ pub struct Entry {
 /// Writes `<objtree>/compile_commands.json` with one entry per C or assembly
 /// object of `steps` (the steps as they ran, after the policy rewrite).
 /// Returns its path and the number of entries.
+/// `cargo xtask compdb` for one finished build: the database, the optional
+/// link into the source tree, and `rust-project.json` when the kernel has Rust.
+pub fn run(built: &crate::build::Built, link: bool) -> Result<()> {
+    let (path, entries) = write(&built.objtree, &built.steps)?;
+    println!("{} ({entries} entries)", path.display());
+    if link {
+        println!("{}", link_into_source(&built.objtree, &built.report.source)?.display());
+    }
+    match write_rust_project(&built.objtree, &built.report.source) {
+        Ok(Some(path)) => println!("{}", path.display()),
+        Ok(None) => {}
+        Err(error) => eprintln!("warning: no rust-project.json: {error:#}"),
+    }
+    Ok(())
+}
+
 pub fn write(objtree: &Path, steps: &[Step]) -> Result<(PathBuf, usize)> {
     let objtree = absolute(objtree)?;
     let entries = entries(&objtree, steps)?;
@@ -159,7 +175,7 @@ impl RustTools {
             return Ok(None);
         }
         let mut missing = Vec::new();
-        let sysroot = match run(&self.rustc, &["--print", "sysroot"]) {
+        let sysroot = match stdout_of(&self.rustc, &["--print", "sysroot"]) {
             Some(out) if !out.trim().is_empty() => Some(PathBuf::from(out.trim())),
             _ => {
                 missing.push(format!(
@@ -178,13 +194,13 @@ impl RustTools {
             Some(_) => {}
             None => missing.push("rust-src (its place is found through rustc, which is missing)".into()),
         }
-        if run(&self.bindgen, &["--version"]).is_none() {
+        if stdout_of(&self.bindgen, &["--version"]).is_none() {
             missing.push(format!(
                 "bindgen (`{} --version` did not run; run `cargo install --locked bindgen-cli`, or set BINDGEN)",
                 self.bindgen
             ));
         }
-        if run(&self.python, &["--version"]).is_none() {
+        if stdout_of(&self.python, &["--version"]).is_none() {
             missing.push(format!("{} (`apt-get install python3`)", self.python));
         }
         let script = srctree.join("scripts/generate_rust_analyzer.py");
@@ -248,7 +264,7 @@ fn core_cfgs(srctree: &Path) -> String {
 }
 
 /// Runs a tool; its stdout when it exits 0.
-fn run(program: &str, args: &[&str]) -> Option<String> {
+fn stdout_of(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

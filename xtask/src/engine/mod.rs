@@ -4,3 +4,4 @@
 pub mod cache;
 pub mod graph;
 pub mod scheduler;
+pub mod native;

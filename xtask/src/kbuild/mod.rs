@@ -1,5 +1,7 @@
-//! The only ways this project invokes `make`: configure, `prepare`, capture the
-//! exported environment, and print a plan with `-n`. Make never builds an object.
+//! Kbuild, the kernel's language: the only module that starts `make`. It is
+//! asked to configure, to `prepare`, to show its exported environment and to
+//! print plans with `-n`; it never builds an object. Always under `LC_ALL=C`,
+//! because the expected stop of a dry run is recognised by make's own words.
 
 use std::{
     collections::BTreeMap,
@@ -14,6 +16,8 @@ use crate::{target::Arch, toolchain::Toolchain};
 
 pub mod cmd_file;
 pub mod dry_run;
+pub mod plan;
+pub mod stage;
 pub mod step;
 
 pub use step::{Step, StepKind};
@@ -31,7 +35,7 @@ impl Kbuild {
     }
 
     fn make(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("make");
+        let mut cmd = make_command();
         cmd.arg("-C")
             .arg(&self.srctree)
             .arg(format!("O={}", self.objtree.display()))
@@ -40,8 +44,7 @@ impl Kbuild {
             .args(args)
             .env("PATH", &self.path)
             .env_remove("MAKEFLAGS")
-            .env_remove("MAKELEVEL")
-            .stdin(Stdio::null());
+            .env_remove("MAKELEVEL");
         cmd
     }
 
@@ -60,26 +63,35 @@ impl Kbuild {
     /// `XTASK_LDFLAGS_vmlinux`: Kbuild exports `LDFLAGS_vmlinux` only to the
     /// vmlinux recipe (a private target-specific export), so it is asked for.
     pub fn exported_env(&self) -> Result<BTreeMap<String, String>> {
+        let recipe = format!(
+            "--eval=xtask-env: ; @printf '{ENV_MARK}\\0'; env -0; printf 'XTASK_LDFLAGS_vmlinux=%s\\0' \"$(LDFLAGS_vmlinux)\""
+        );
         let out = self
-            .make(&["-s", "--no-print-directory", "--eval=xtask-env: ; @env -0; printf 'XTASK_LDFLAGS_vmlinux=%s\\0' \"$(LDFLAGS_vmlinux)\"", "xtask-env"])
+            .make(&["-s", "--no-print-directory", &recipe, "xtask-env"])
             .output()
             .context("running make to capture the environment")?;
         check(&out, "make xtask-env")?;
-        let mut env = BTreeMap::new();
-        for entry in out.stdout.split(|&b| b == 0) {
-            let entry = String::from_utf8_lossy(entry);
-            // make's own "Entering directory" chatter precedes the first entry.
-            let entry = entry.rsplit_once('\n').map(|(_, e)| e.to_string()).unwrap_or(entry.into_owned());
-            if let Some((k, v)) = entry.split_once('=') {
-                if !k.is_empty() && !k.contains(char::is_whitespace) {
-                    env.insert(k.to_string(), v.to_string());
-                }
-            }
+        parse_env(&out.stdout)
+    }
+
+    /// `make -n -f <srctree>/<makefile> GOALS` in the object tree, with the
+    /// environment the top Makefile exports: how Kbuild's own recursion runs
+    /// the sub-makes (Makefile.vmlinux, Makefile.modfinal, the boot image).
+    pub fn dry_run_in_objtree(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<String> {
+        let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
+        let out = make_command()
+            .args(["-n", "-f", &format!("{srctree}/{makefile}")])
+            .args(goals)
+            .current_dir(&self.objtree)
+            .env_clear()
+            .envs(env)
+            .env("LC_ALL", "C")
+            .output()
+            .context("running make -n")?;
+        if !out.status.success() {
+            bail!("make -n -f {makefile} {} failed:\n{}", goals.join(" "), String::from_utf8_lossy(&out.stderr));
         }
-        for noise in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"] {
-            env.remove(noise);
-        }
-        Ok(env)
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// `make -n TARGETS`: what Kbuild would run. A dry run of `vmlinux` before the
@@ -103,6 +115,38 @@ impl Kbuild {
     }
 }
 
+/// Every `make` this project runs: no stdin, and make's messages in English.
+fn make_command() -> Command {
+    let mut cmd = Command::new("make");
+    cmd.env("LC_ALL", "C").stdin(Stdio::null());
+    cmd
+}
+
+/// Printed just before `env -0`, so that nothing make prints first is taken
+/// for a variable, and no value is cut at a newline.
+const ENV_MARK: &str = "XTASK_ENV_BEGIN";
+
+fn parse_env(stdout: &[u8]) -> Result<BTreeMap<String, String>> {
+    let mut entries = stdout.split(|&b| b == 0);
+    entries
+        .by_ref()
+        .find(|e| e.ends_with(ENV_MARK.as_bytes()))
+        .context("make printed no environment")?;
+    let mut env = BTreeMap::new();
+    for entry in entries {
+        let entry = String::from_utf8_lossy(entry);
+        if let Some((k, v)) = entry.split_once('=') {
+            if !k.is_empty() && !k.contains(char::is_whitespace) {
+                env.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    for noise in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"] {
+        env.remove(noise);
+    }
+    Ok(env)
+}
+
 /// A dry run cannot link what it did not build: the archives do not exist yet.
 fn is_expected_dry_run_stop(line: &str) -> bool {
     line.contains("needed by '.tmp_initcalls.lds'")
@@ -120,4 +164,26 @@ fn check(out: &Output, what: &str) -> Result<()> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_values_keep_their_newlines_and_chatter_is_not_a_variable() {
+        let stdout = b"make[1]: Entering directory '/obj'\nXTASK_ENV_BEGIN\0srctree=/src\0MULTI=line one\nline two\0MAKEFLAGS=-s\0XTASK_LDFLAGS_vmlinux=--emit-relocs\0";
+        let env = parse_env(stdout).unwrap();
+        assert_eq!(env["srctree"], "/src");
+        assert_eq!(env["MULTI"], "line one\nline two");
+        assert_eq!(env["XTASK_LDFLAGS_vmlinux"], "--emit-relocs");
+        assert!(!env.contains_key("MAKEFLAGS"));
+        assert_eq!(env.len(), 3);
+    }
+
+    #[test]
+    fn a_dry_run_stop_at_the_link_is_expected_other_errors_are_not() {
+        assert!(is_expected_dry_run_stop("make[2]: *** No rule to make target 'vmlinux.a', needed by 'vmlinux.o'.  Stop."));
+        assert!(!is_expected_dry_run_stop("make[3]: *** No rule to make target 'kernel/missing.o', needed by 'kernel/built-in.a'.  Stop."));
+    }
 }

@@ -1,0 +1,103 @@
+//! The errors a user acts on, each with a stable exit code (README "Exit
+//! codes"). The engine returns `anyhow` errors that carry these types; the
+//! CLI turns them into an [`Error`] once, and the match below is exhaustive,
+//! so a new kind of failure cannot silently exit 1.
+
+use crate::{boot::Outcome, configure, engine::scheduler::StepFailed, report::PolicyViolation};
+
+/// Stable process exit codes.
+pub mod code {
+    pub const OTHER: u8 = 1;
+    pub const STEP_FAILED: u8 = 10;
+    pub const UNMET_CONFIG: u8 = 11;
+    pub const POLICY_VIOLATION: u8 = 12;
+    pub const BAD_POLICY: u8 = 13;
+    pub const BOOT_PANIC: u8 = 20;
+    pub const BOOT_TIMEOUT: u8 = 21;
+    pub const BOOT_NO_MARKER: u8 = 22;
+    pub const BOOT_PROOF_FAILED: u8 = 23;
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// A step failed: the unit, the command and its output.
+    StepFailed(Box<StepFailed>),
+    /// A requested Kconfig symbol did not land.
+    Unmet(configure::Unmet),
+    /// An object contradicts the LTO policy.
+    PolicyViolation(PolicyViolation),
+    /// A bad `--lto-off` or policy file entry.
+    Policy(Box<kernel_manifest::Error>),
+    /// A boot ended in something other than a pass.
+    Boot(Outcome),
+    Other(anyhow::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::StepFailed(_) => code::STEP_FAILED,
+            Error::Unmet(_) => code::UNMET_CONFIG,
+            Error::PolicyViolation(_) => code::POLICY_VIOLATION,
+            Error::Policy(_) => code::BAD_POLICY,
+            Error::Boot(outcome) => match outcome {
+                Outcome::Panic => code::BOOT_PANIC,
+                Outcome::Timeout => code::BOOT_TIMEOUT,
+                Outcome::NoMarker => code::BOOT_NO_MARKER,
+                Outcome::ProofFailed => code::BOOT_PROOF_FAILED,
+                Outcome::Pass => unreachable!("a passing boot is not an error"),
+            },
+            Error::Other(_) => code::OTHER,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(error: anyhow::Error) -> Error {
+        let error = match error.downcast::<StepFailed>() {
+            Ok(e) => return Error::StepFailed(Box::new(e)),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<configure::Unmet>() {
+            Ok(e) => return Error::Unmet(e),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<PolicyViolation>() {
+            Ok(e) => return Error::PolicyViolation(e),
+            Err(error) => error,
+        };
+        match error.downcast::<kernel_manifest::Error>() {
+            Ok(e) => Error::Policy(Box::new(e)),
+            Err(error) => Error::Other(error),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::StepFailed(e) => write!(f, "{e}"),
+            Error::Unmet(e) => write!(f, "{e}"),
+            Error::PolicyViolation(e) => write!(f, "{e}"),
+            Error::Policy(e) => write!(f, "{e}"),
+            Error::Boot(outcome) => write!(f, "boot failed: {outcome} (see boot-report.json)"),
+            Error::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_failures_keep_their_codes_through_anyhow_context() {
+        let failed = StepFailed { unit: "kernel".into(), output: "kernel/fork.o".into(), command: "clang".into(), log: "error".into() };
+        let error = anyhow::Error::from(failed).context("building x86_64-thin-tiny");
+        assert_eq!(Error::from(error).exit_code(), code::STEP_FAILED);
+        let violation = anyhow::Error::from(PolicyViolation(vec!["kernel/fork.o".into()]));
+        assert_eq!(Error::from(violation).exit_code(), code::POLICY_VIOLATION);
+        assert_eq!(Error::from(anyhow::anyhow!("disk full")).exit_code(), code::OTHER);
+        assert_eq!(Error::Boot(Outcome::Timeout).exit_code(), code::BOOT_TIMEOUT);
+    }
+}

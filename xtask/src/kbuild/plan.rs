@@ -1,0 +1,132 @@
+//! Plans on disk. The compile plan comes with configure and prepare
+//! (`.xtask/plan.json`); every later stage has its own file
+//! (`.xtask/plans/<stage>.json`), written once per key and only read after.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::{stage::Stage, Step};
+use crate::fs_atomic;
+
+/// Bumped whenever the shape of a plan file changes.
+pub const FORMAT: &str = "xtask-plan-v5";
+
+/// What configure, prepare and the compile dry run produced.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    /// Everything that decides the configuration, except Makefiles.
+    pub key: String,
+    /// The Makefiles that shaped the plan.
+    pub makefiles: String,
+    /// The environment the top Makefile exports to every recipe.
+    pub env: BTreeMap<String, String>,
+    /// Every compile and archive of `make -n vmlinux [modules]`.
+    pub compile: Vec<Step>,
+}
+
+/// Why a cached plan cannot be used.
+pub enum Cached {
+    Valid(Box<Plan>),
+    Missing,
+    /// From an older xtask, or damaged: not a reason to blame the configuration.
+    Unreadable(anyhow::Error),
+    Stale,
+}
+
+impl Plan {
+    pub fn path(objtree: &Path) -> PathBuf {
+        objtree.join(".xtask/plan.json")
+    }
+
+    /// The cached plan, if its key and Makefiles still match.
+    pub fn cached(objtree: &Path, key: &str, makefiles: impl Fn(&[Step]) -> String) -> Cached {
+        let path = Plan::path(objtree);
+        if !path.exists() {
+            return Cached::Missing;
+        }
+        match fs_atomic::read_json::<Plan>(&path) {
+            Err(error) => Cached::Unreadable(error),
+            Ok(plan) if plan.format != FORMAT => Cached::Unreadable(anyhow::anyhow!("format {} is not {FORMAT}", plan.format)),
+            Ok(plan) if plan.key == key && plan.makefiles == makefiles(&plan.compile) => Cached::Valid(Box::new(plan)),
+            Ok(_) => Cached::Stale,
+        }
+    }
+
+    pub fn write(&self, objtree: &Path) -> Result<()> {
+        fs_atomic::write_json(&Plan::path(objtree), self)
+    }
+}
+
+/// A later stage's plan and the key it was made for.
+#[derive(Serialize, Deserialize)]
+struct StagePlan {
+    format: String,
+    key: String,
+    steps: Vec<Step>,
+}
+
+/// The plans of the stages after compile.
+pub struct StagePlans {
+    dir: PathBuf,
+}
+
+impl StagePlans {
+    pub fn open(objtree: &Path) -> Result<StagePlans> {
+        let dir = objtree.join(".xtask/plans");
+        fs::create_dir_all(&dir)?;
+        Ok(StagePlans { dir })
+    }
+
+    /// The plan of `stage` for `key`: the stored one, or `planner`'s, stored.
+    pub fn get(&self, stage: Stage, key: &str, planner: impl FnOnce() -> Result<Vec<Step>>) -> Result<Vec<Step>> {
+        let path = self.dir.join(format!("{}.json", stage.file_name()));
+        if let Ok(stored) = fs_atomic::read_json::<StagePlan>(&path) {
+            if stored.format == FORMAT && stored.key == key {
+                return Ok(stored.steps);
+            }
+        }
+        let steps = planner()?;
+        fs_atomic::write_json(&path, &StagePlan { format: FORMAT.into(), key: key.into(), steps: steps.clone() })?;
+        Ok(steps)
+    }
+
+    /// The steps of every stored stage plan.
+    pub fn stored(&self) -> Result<Vec<Step>> {
+        let mut steps = Vec::new();
+        let mut paths: Vec<PathBuf> = fs::read_dir(&self.dir)?.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            if let Ok(stored) = fs_atomic::read_json::<StagePlan>(&path) {
+                steps.extend(stored.steps);
+            }
+        }
+        Ok(steps)
+    }
+
+    /// Forgets every stage plan (a new configuration).
+    pub fn clear(&self) -> Result<()> {
+        for entry in fs::read_dir(&self.dir)?.flatten() {
+            fs::remove_file(entry.path())?;
+        }
+        Ok(())
+    }
+}
+
+/// A key over named parts, so no two different lists hash alike.
+pub fn key(parts: &[(&str, &str)]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, value) in parts {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(&(value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}

@@ -1,0 +1,163 @@
+//! The stages of a build, in order, and how Kbuild is asked for each plan.
+//!
+//! A dry run prints only what is out of date, and some recipes are expanded
+//! from files that earlier stages write (modpost reads `vmlinux.o`; the x86
+//! image recipes embed file sizes with `$(shell ...)`). So a stage is planned
+//! when the build reaches it, after the stages it reads from have run;
+//! planning itself never runs a step. Native stages are the xtask's own work.
+
+use std::{collections::HashSet, fs};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{dry_run, Kbuild, Step};
+use crate::{kconfig::DotConfig, target::Arch};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// `make -n vmlinux [modules]`: every compile and archive (planned with configure).
+    Compile,
+    /// Native: the initcall-order linker script from the archives' link order.
+    InitcallOrder,
+    /// `vmlinux_o`: the LTO link of the archives, then objtool.
+    VmlinuxO,
+    /// modpost, and `init/version-timestamp.o` that link-vmlinux.sh would build.
+    Modpost,
+    /// `.vmlinux.export.o`, compiled from what modpost wrote.
+    Export,
+    /// Native: link-vmlinux.sh (kallsyms passes, final link, System.map, sorttable).
+    Vmlinux,
+    /// Makefile.modfinal: each module's `.mod.o` and `.module-common.o`.
+    Modfinal,
+    /// Native: the `.ko` links of Makefile.modfinal.
+    Modules,
+    /// The boot image, round N: re-planned until a round plans nothing new.
+    Image(u8),
+}
+
+impl Stage {
+    /// The name of the stage's plan file and progress label.
+    pub fn file_name(self) -> String {
+        match self {
+            Stage::Image(round) => format!("image-{round}"),
+            other => serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        }
+    }
+}
+
+/// Outputs of the link stages, removed before a re-plan so that every dry
+/// run sees them missing and prints their full recipe.
+const VMLINUX_O_OUTPUTS: &[&str] = &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"];
+const MODPOST_OUTPUTS: &[&str] = &[
+    "vmlinux.symvers",
+    "Module.symvers",
+    "modules-only.symvers",
+    ".vmlinux.export.c",
+    ".vmlinux.export.o",
+    "init/version-timestamp.o",
+];
+
+/// `make -n vmlinux`: every compile and archive. Without `vmlinux.a` the dry
+/// run stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link
+/// recipe is marked `+` and make would run it even under `-n`.
+pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
+    for output in ["vmlinux.a", "vmlinux"].iter().chain(VMLINUX_O_OUTPUTS).chain(MODPOST_OUTPUTS) {
+        let _ = fs::remove_file(kbuild.objtree.join(output));
+    }
+    let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
+    // With modules, one descent compiles built-in and modular objects alike.
+    let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
+    let steps = dry_run::parse(&kbuild.dry_run(goals)?);
+    if kbuild.objtree.join("vmlinux").exists() {
+        bail!("make linked vmlinux during a dry run; refusing to use this plan");
+    }
+    if !steps.iter().any(|s| s.output == "vmlinux.a") {
+        bail!("Kbuild's dry run of vmlinux planned no vmlinux.a");
+    }
+    Ok(steps)
+}
+
+/// `vmlinux_o` once the archives exist: the LTO link with objtool.
+pub fn plan_vmlinux_o(kbuild: &Kbuild, earlier: &[Step]) -> Result<Vec<Step>> {
+    remove(kbuild, VMLINUX_O_OUTPUTS);
+    let steps = dry_run::parse(&kbuild.dry_run(&["vmlinux_o"])?);
+    link_steps(steps, earlier, "vmlinux.o")
+}
+
+/// modpost (Makefile.modpost looks for `vmlinux.o` when it is read) and
+/// `init/version-timestamp.o`, once `vmlinux.o` exists.
+pub fn plan_modpost(kbuild: &Kbuild, earlier: &[Step], modules: bool) -> Result<Vec<Step>> {
+    remove(kbuild, MODPOST_OUTPUTS);
+    // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
+    let modpost: &[&str] = if modules { &["modpost", "KBUILD_MODULES=1"] } else { &["modpost"] };
+    // The single-object goal cannot share a make invocation with modpost.
+    let mut steps = dry_run::parse(&kbuild.dry_run(modpost)?);
+    steps.extend(dry_run::parse(&kbuild.dry_run(&["init/version-timestamp.o"])?));
+    link_steps(steps, earlier, "init/version-timestamp.o")
+}
+
+/// `.vmlinux.export.o`: modpost wrote `.vmlinux.export.c`; Makefile.vmlinux compiles it.
+pub fn plan_export(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
+    let _ = fs::remove_file(kbuild.objtree.join(".vmlinux.export.o"));
+    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.vmlinux", &[".vmlinux.export.o"])?))
+}
+
+/// Makefile.modfinal's compiles for the modules in `modules.order`.
+pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, modules: &[String]) -> Result<Vec<Step>> {
+    let mut goals: Vec<String> = modules.iter().map(|m| m.replace(".o", ".mod.o")).collect();
+    goals.push(".module-common.o".into());
+    for goal in &goals {
+        let _ = fs::remove_file(kbuild.objtree.join(goal));
+    }
+    let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
+    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.modfinal", &goals)?))
+}
+
+/// The boot image: what the arch Makefile's `$(build)=arch/*/boot` recursion
+/// would run, planned with the same environment once vmlinux exists.
+pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Vec<Step>> {
+    let (dir, image) = match arch {
+        Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
+        Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
+    };
+    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])?))
+}
+
+type Env = std::collections::BTreeMap<String, String>;
+
+fn remove(kbuild: &Kbuild, outputs: &[&str]) {
+    for output in outputs {
+        let _ = fs::remove_file(kbuild.objtree.join(output));
+    }
+}
+
+/// Drops what earlier stages already hold and the initcall order (native),
+/// and insists on the stage's own output.
+fn link_steps(mut steps: Vec<Step>, earlier: &[Step], required: &str) -> Result<Vec<Step>> {
+    steps.retain(|s| s.output != ".tmp_initcalls.lds");
+    let mut seen: HashSet<(&str, &str)> = earlier.iter().map(|s| (s.output.as_str(), s.command.as_str())).collect();
+    let mut kept = Vec::new();
+    for step in &steps {
+        if seen.insert((&step.output, &step.command)) {
+            kept.push(step.clone());
+        }
+    }
+    if !kept.iter().any(|s| s.output == required) {
+        bail!("Kbuild's dry run of the link stage planned no {required}");
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_names_are_stable_file_names() {
+        assert_eq!(Stage::VmlinuxO.file_name(), "vmlinux_o");
+        assert_eq!(Stage::InitcallOrder.file_name(), "initcall_order");
+        assert_eq!(Stage::Image(2).file_name(), "image-2");
+    }
+}
