@@ -19,6 +19,7 @@ use crate::{
     engine::{
         cache::Cache,
         graph::Graph,
+        lock::TreeLock,
         native::{self, Native},
         scheduler::{Counts, Runner},
     },
@@ -57,6 +58,7 @@ pub struct Built {
 
 /// Everything known before the first step runs.
 struct Planned {
+    lock: TreeLock,
     toolchain: Toolchain,
     source: source::Source,
     objtree: PathBuf,
@@ -76,12 +78,13 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     policy.validate(&source.root, &Default::default())?;
     let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
+    let lock = TreeLock::acquire(&objtree, |holder| eprintln!("waiting for {}: {holder}", objtree.display()))?;
     fs::create_dir_all(&objtree)?;
     let objtree = objtree.canonicalize()?;
-    let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain);
+    let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     phases.push(timer.lap("source"));
 
-    let key = plan_key(&target, &source, &toolchain)?;
+    let key = plan_key(&target, &source, &toolchain, &kbuild)?;
     let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, compile));
     let plan = match cached {
         Cached::Valid(plan) => *plan,
@@ -123,7 +126,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
     if target.lto.is_lto() && lto_flags.is_none() {
         bail!("LTO is on, but Kbuild exported no CC_FLAGS_LTO: is CONFIG_{} set in {}?", target.lto.kconfig_symbol(), objtree.join(".config").display());
     }
-    Ok(Planned { toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags })
+    Ok(Planned { lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags })
 }
 
 /// Every object's LTO decision: the planned steps after the policy rewrite,
@@ -192,7 +195,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
     let mut phases = Vec::new();
     let mut timer = Timer::new();
-    let Planned { toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags } =
+    let Planned { lock: _lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags } =
         planned(target, options, &mut phases, &mut timer)?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
@@ -321,8 +324,10 @@ fn archives(env: &BTreeMap<String, String>) -> Vec<String> {
 }
 
 /// Everything that decides the configuration and the plan, except Makefiles.
-fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain) -> Result<String> {
+fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbuild: &Kbuild) -> Result<String> {
+    let metadata: Vec<String> = kbuild.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(plan::key(&[
+        ("metadata", &metadata.join("\n")),
         ("format", plan::FORMAT),
         ("target", &target.name()),
         ("source", &source.root.display().to_string()),

@@ -11,6 +11,8 @@
 //! (about 50 s for kernel/fork.c on two cores) that exercise clangd, not the
 //! commands.
 
+mod common;
+
 use std::{
     collections::{BTreeMap, HashSet},
     fs,
@@ -18,30 +20,16 @@ use std::{
     process::{Command, Output},
 };
 
-use serde_json::Value;
+use common::{read_json, Xtask};
 use xtask::{
     editor::compdb::Entry,
     lto::policy::{format_of, Format},
 };
 
-const SELECTION: [&str; 6] = ["--arch", "x86_64", "--lto", "thin", "--profile", "tiny"];
 const CLANGD: &str = "/usr/lib/llvm-19/bin/clangd";
 
 fn xtask(command: &str, extra: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg(command)
-        .args(SELECTION)
-        .args(extra)
-        .output()
-        .expect("run xtask");
-    assert!(
-        out.status.success(),
-        "xtask {command} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    Xtask::new(command).selection("x86_64", "thin", "tiny").args(extra).run()
 }
 
 fn clangd_check(objtree: &Path, source: &Path) {
@@ -72,12 +60,12 @@ fn entry<'a>(entries: &'a [Entry], output: &str) -> &'a Entry {
 fn x86_64_thin_compile_commands_are_complete_true_and_serve_clangd() {
     xtask("build", &[]);
     let out = xtask("compdb", &[]);
-    let objtree = xtask::paths::target_dir().join("kernel/x86_64-thin-tiny").canonicalize().unwrap();
+    let objtree = common::objtree("x86_64", "thin", "tiny").canonicalize().unwrap();
     let path = objtree.join("compile_commands.json");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(path.to_str().unwrap()), "compdb did not print {}:\n{stdout}", path.display());
     let entries: Vec<Entry> = serde_json::from_str(&fs::read_to_string(&path).unwrap()).expect("valid compile_commands.json");
-    let report: Value = serde_json::from_str(&fs::read_to_string(objtree.join("build-report.json")).unwrap()).unwrap();
+    let report = read_json(&objtree.join("build-report.json"));
     let srctree = PathBuf::from(report["source"].as_str().unwrap());
 
     // One entry per compiled object: per unit exactly the report's count; the
@@ -133,12 +121,14 @@ fn x86_64_thin_compile_commands_are_complete_true_and_serve_clangd() {
     // tinyconfig has no CONFIG_RUST: no rust-project.json.
     assert!(!objtree.join("rust-project.json").exists());
 
-    // --link-into-source puts a symlink in the source tree; clean up after.
+    // --link-into-source puts a symlink in the (private) source tree; one an
+    // earlier run left behind is removed first, so the link is always made here.
     let link = srctree.join("compile_commands.json");
-    if fs::symlink_metadata(&link).is_err() {
-        xtask("compdb", &["--link-into-source"]);
-        let target = fs::read_link(&link).expect("a symlink in the source tree");
+    if fs::symlink_metadata(&link).is_ok() {
         fs::remove_file(&link).unwrap();
-        assert_eq!(target, path);
     }
+    xtask("compdb", &["--link-into-source"]);
+    let target = fs::read_link(&link).expect("a symlink in the source tree");
+    fs::remove_file(&link).unwrap();
+    assert_eq!(target, path);
 }

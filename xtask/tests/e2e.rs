@@ -1,45 +1,34 @@
 //! End-to-end: real kernels built by the real `xtask` binary with the real
-//! toolchain. Each takes minutes, so they are `#[ignore]`d for `cargo test`
-//! and run by `cargo xtask test` (`--ignored --test-threads=1`), which is
-//! what CI calls. They share warm object trees under `target/kernel/`; the
-//! `tNN_` prefixes order them (libtest runs them by name) so the first cold
-//! x86_64 build is the one observed through a logging `make`.
+//! toolchain, from a private copy of the kernel source (`common::source`).
+//! Each takes minutes, so they are `#[ignore]`d for `cargo test` and run by
+//! `cargo xtask test` (`--ignored --test-threads=1`), which is what CI calls.
+//! Every test builds what it needs itself (a no-op when another test left the
+//! tree warm), so none depends on another having run; the names only make
+//! the cheapest order the one libtest picks.
+
+mod common;
 
 use std::{
     collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Command,
 };
 
+use common::{read_json, Edit, Xtask};
 use serde_json::Value;
 
-fn xtask(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("run xtask");
-    if !out.status.success() {
-        panic!(
-            "xtask {} failed ({}):\n{}\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
 fn build(arch: &str, lto: &str) -> Value {
-    xtask(&["build", "--arch", arch, "--lto", lto, "--profile", "tiny"]);
+    Xtask::new("build").selection(arch, lto, "tiny").run();
     report(arch, lto)
 }
 
 fn objtree(arch: &str, lto: &str) -> PathBuf {
-    xtask::paths::target_dir().join("kernel").join(format!("{arch}-{lto}-tiny"))
+    common::objtree(arch, lto, "tiny")
 }
 
 fn report(arch: &str, lto: &str) -> Value {
-    let text = fs::read_to_string(objtree(arch, lto).join("build-report.json")).expect("build-report.json");
-    serde_json::from_str(&text).expect("valid report")
+    read_json(&objtree(arch, lto).join("build-report.json"))
 }
 
 fn units(report: &Value) -> &Vec<Value> {
@@ -86,9 +75,8 @@ fn check_report(report: &Value, arch: &str, lto: &str) {
 /// `test-boot` boots the tiny kernel with the test init: the kernel reaches
 /// "Run /init", the init prints its marker, QEMU exits by itself.
 fn boots_to_init(arch: &str, lto: &str) {
-    xtask(&["test-boot", "--arch", arch, "--lto", lto, "--profile", "tiny", "--firmware", "bios", "--timeout", "240"]);
-    let tree = objtree(arch, lto);
-    let report: Value = serde_json::from_str(&fs::read_to_string(tree.join("boot-report.json")).unwrap()).unwrap();
+    Xtask::new("test-boot").selection(arch, lto, "tiny").args(&["--firmware", "bios", "--timeout", "240"]).run();
+    let report = read_json(&objtree(arch, lto).join("boot-report.json"));
     assert_eq!(report["outcome"], "pass", "{report:#}");
     let log = report["boots"][0]["log"].as_str().unwrap();
     let log = fs::read_to_string(log).unwrap();
@@ -128,16 +116,16 @@ fn t05_arm64_thin_builds_and_boots() {
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t07_x86_64_full_lto_proof_builds_and_proves() {
-    xtask(&["test-boot", "--arch", "x86_64", "--lto", "full", "--profile", "proof", "--firmware", "bios", "--timeout", "300"]);
-    let tree = xtask::paths::target_dir().join("kernel/x86_64-full-proof");
-    let report: Value = serde_json::from_str(&fs::read_to_string(tree.join("build-report.json")).unwrap()).unwrap();
+    Xtask::new("test-boot").selection("x86_64", "full", "proof").args(&["--firmware", "bios", "--timeout", "300"]).run();
+    let tree = common::objtree("x86_64", "full", "proof");
+    let report = read_json(&tree.join("build-report.json"));
     check_report(&report, "x86_64", "full");
     assert_proofs(&tree, &["vdso", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
 }
 
 /// Every named proof passed in `boot-report.json`.
 fn assert_proofs(tree: &Path, required: &[&str]) {
-    let report: Value = serde_json::from_str(&fs::read_to_string(tree.join("boot-report.json")).unwrap()).unwrap();
+    let report = read_json(&tree.join("boot-report.json"));
     assert_eq!(report["outcome"], "pass", "{report:#}");
     let proofs = report["proofs"].as_array().unwrap();
     for name in required {
@@ -150,10 +138,9 @@ fn assert_proofs(tree: &Path, required: &[&str]) {
 #[test]
 #[ignore = "builds and boots kernels: run with `cargo xtask test`"]
 fn t11_proof_profile_passes_every_proof_on_both_arches() {
-    xtask(&["test-boot", "--arch", "all", "--lto", "thin", "--profile", "proof", "--firmware", "all", "--timeout", "400"]);
-    let target = xtask::paths::target_dir().join("kernel");
-    assert_proofs(&target.join("x86_64-thin-proof"), &["vdso", "efi", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
-    assert_proofs(&target.join("arm64-thin-proof"), &["vdso", "efi", "nvhe", "lkdtm_exec_rodata", "initcall_order", "modversions"]);
+    Xtask::new("test-boot").selection("all", "thin", "proof").args(&["--firmware", "all", "--timeout", "400"]).run();
+    assert_proofs(&common::objtree("x86_64", "thin", "proof"), &["vdso", "efi", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
+    assert_proofs(&common::objtree("arm64", "thin", "proof"), &["vdso", "efi", "nvhe", "lkdtm_exec_rodata", "initcall_order", "modversions"]);
 }
 
 /// A kernel that panics, one that hangs and an init that never prints its
@@ -163,7 +150,8 @@ fn t11_proof_profile_passes_every_proof_on_both_arches() {
 fn t12_boot_failures_are_told_apart() {
     build("x86_64", "thin");
     let target = xtask::target::Target { arch: xtask::target::Arch::X86_64, lto: xtask::target::Lto::Thin, profile: xtask::target::Profile::Tiny };
-    let built = xtask::build::build(target, &Default::default()).unwrap();
+    let options = xtask::build::Options { source: Some(common::source().into()), jobs: 2, ..Default::default() };
+    let built = xtask::build::build(target, &options).unwrap();
     let input = xtask::test_boot::input(&built, xtask::boot::Firmware::Bios, std::time::Duration::from_secs(30));
     xtask::boot::selftest_failure_modes(&input).unwrap();
 }
@@ -177,14 +165,13 @@ fn t08_x86_64_without_lto_builds_and_boots() {
 }
 
 /// Editing one C file recompiles that object, its archives and the link;
-/// nothing else. The edit is undone (bytes and mtime) even if the test fails.
+/// nothing else. The edit is undone even if the test fails.
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t03_editing_one_file_rebuilds_that_object_and_relinks() {
     build("x86_64", "thin");
-    let file = xtask::source::unpack_default().unwrap().join("kernel/sys_ni.c");
     // A new function, so the object really changes and the change reaches vmlinux.
-    let edit = Edit::append(&file, "\nvoid xtask_probe(void);\nvoid xtask_probe(void) {}\n");
+    let edit = Edit::append("kernel/sys_ni.c", "\nvoid xtask_probe(void);\nvoid xtask_probe(void) {}\n");
     let report = build("x86_64", "thin");
     drop(edit);
     let executed = report["steps"]["executed"].as_u64().unwrap();
@@ -206,31 +193,6 @@ fn t03_editing_one_file_rebuilds_that_object_and_relinks() {
     assert!(report["steps"]["executed"].as_u64().unwrap() < 60);
 }
 
-struct Edit {
-    path: PathBuf,
-    original: Vec<u8>,
-    mtime: fs::FileTimes,
-}
-
-impl Edit {
-    fn append(path: &Path, text: &str) -> Edit {
-        let original = fs::read(path).unwrap();
-        let meta = fs::metadata(path).unwrap();
-        let mtime = fs::FileTimes::new().set_modified(meta.modified().unwrap()).set_accessed(meta.accessed().unwrap());
-        let mut edited = original.clone();
-        edited.extend_from_slice(text.as_bytes());
-        fs::write(path, edited).unwrap();
-        Edit { path: path.into(), original, mtime }
-    }
-}
-
-impl Drop for Edit {
-    fn drop(&mut self) {
-        fs::write(&self.path, &self.original).unwrap();
-        fs::File::options().write(true).open(&self.path).unwrap().set_times(self.mtime).unwrap();
-    }
-}
-
 /// Every compile command equals the one Kbuild runs for the same `.config`
 /// (from its `.cmd` files), except objects whose policy the manifest changes;
 /// vmlinux has Kbuild's global symbols; Kbuild itself finds nothing to compile
@@ -246,7 +208,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     }
     assert!(log.lines().any(|l| l.starts_with("0 ") && l.contains(" -n ")), "no dry run was logged:\n{log}");
 
-    let kbuild = xtask::paths::target_dir().join("kernel/x86_64-thin-tiny-kbuild");
+    let kbuild = xtask::paths::target_dir().join("e2e/x86_64-thin-tiny-kbuild");
     kbuild_build(&ours, &kbuild);
     let report = report("x86_64", "thin");
     let changed: BTreeSet<String> = units(&report)
@@ -306,12 +268,7 @@ fn logging_make_build(objtree: &Path) -> String {
     // A fresh object tree, so configure, prepare and the dry runs all happen.
     let _ = fs::remove_dir_all(objtree);
     let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["build", "--arch", "x86_64", "--lto", "thin", "--profile", "tiny"])
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Xtask::new("build").selection("x86_64", "thin", "tiny").env("PATH", &path).run();
     fs::read_to_string(log).unwrap()
 }
 
@@ -325,10 +282,9 @@ fn kbuild_build(ours: &Path, kbuild: &Path) {
 }
 
 fn make(objtree: &Path, args: &[&str]) -> String {
-    let src = xtask::source::unpack_default().unwrap();
     let out = Command::new("make")
         .arg("-C")
-        .arg(&src)
+        .arg(common::source())
         .arg(format!("O={}", objtree.display()))
         .args(["ARCH=x86_64", "LLVM=1"])
         .args(args)
@@ -351,11 +307,11 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
             if path.is_dir() && !path.is_symlink() && name != "tools" && name != ".xtask" {
                 stack.push(path);
             } else if name.ends_with(".o.cmd") {
-                let text = fs::read_to_string(&path).unwrap_or_default();
-                if let Some((object, command)) = text.lines().next().and_then(|l| l.strip_prefix("savedcmd_")).and_then(|l| l.split_once(" := ")) {
-                    if command.starts_with("clang ") && object.ends_with(".o") && !object.starts_with("scripts/") {
-                        found.push((object.to_string(), command.to_string()));
-                    }
+                let object = path.strip_prefix(tree).unwrap().with_file_name(&name[1..name.len() - 4]);
+                let object = object.to_str().unwrap();
+                let command = xtask::kbuild::cmd_file::CmdFile::read(tree, object).and_then(|f| f.command).unwrap_or_default();
+                if command.starts_with("clang ") && !object.starts_with("scripts/") {
+                    found.push((object.to_string(), command));
                 }
             }
         }
@@ -367,7 +323,7 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
 /// A user opt-out of a unit that is LTO'd by default makes all its objects
 /// ELF; the kernel still links and boots. Removing it restores bitcode.
 fn opt_out_kernel_time(arch: &str) {
-    xtask(&["build", "--arch", arch, "--lto", "thin", "--profile", "tiny", "--lto-off", "kernel/time"]);
+    Xtask::new("build").selection(arch, "thin", "tiny").args(&["--lto-off", "kernel/time"]).run();
     let report = report(arch, "thin");
     check_report(&report, arch, "thin");
     let time = unit(&report, "kernel/time");
@@ -396,7 +352,7 @@ fn t06_arm64_opt_out_of_kernel_time_boots() {
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t09_lto_none_reports_policy_without_stripping() {
-    let out = xtask(&["units", "--arch", "x86_64", "--lto", "none", "--json"]);
+    let out = Xtask::new("units").selection("x86_64", "none", "tiny").arg("--json").run();
     let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rm = listing["units"].as_array().unwrap().iter().find(|u| u["path"] == "arch/x86/realmode/rm").unwrap();
     assert_eq!(rm["source"], "manifest");
@@ -404,18 +360,11 @@ fn t09_lto_none_reports_policy_without_stripping() {
     assert!(listing["rules"].as_array().unwrap().iter().any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
 }
 
-fn xtask_fails(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().unwrap();
-    assert!(!out.status.success(), "xtask {args:?} should fail");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
 /// Bad overrides are rejected with exit code 13 and a message that names the fix.
 #[test]
 #[ignore = "needs the unpacked kernel source: run with `cargo xtask test`"]
 fn t10_bad_overrides_are_rejected_before_configuring() {
-    let base = ["build", "--arch", "x86_64", "--lto", "thin", "--profile", "tiny"];
-    let run = |extra: &[&str]| xtask_fails(&[&base[..], extra].concat());
+    let run = |extra: &[&str]| Xtask::new("build").selection("x86_64", "thin", "tiny").args(extra).fails();
     let (code, err) = run(&["--lto-off", "kernel/tme"]);
     assert_eq!(code, 13, "{err}");
     assert!(err.contains("kernel/time"), "no suggestion: {err}");

@@ -5,3 +5,4 @@ pub mod cache;
 pub mod graph;
 pub mod scheduler;
 pub mod native;
+pub mod lock;

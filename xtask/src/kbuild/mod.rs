@@ -16,6 +16,7 @@ use crate::{target::Arch, toolchain::Toolchain};
 
 pub mod cmd_file;
 pub mod dry_run;
+pub mod metadata;
 pub mod plan;
 pub mod stage;
 pub mod step;
@@ -27,11 +28,15 @@ pub struct Kbuild {
     pub objtree: PathBuf,
     pub arch: Arch,
     pub path: OsString,
+    /// `KBUILD_BUILD_*`, fixed for reproducible builds; recipes inherit them
+    /// through the exported environment.
+    pub metadata: Vec<(&'static str, String)>,
 }
 
 impl Kbuild {
-    pub fn new(srctree: &Path, objtree: &Path, arch: Arch, toolchain: &Toolchain) -> Kbuild {
-        Kbuild { srctree: srctree.into(), objtree: objtree.into(), arch, path: toolchain.path_env() }
+    pub fn new(srctree: &Path, objtree: &Path, arch: Arch, toolchain: &Toolchain) -> Result<Kbuild> {
+        let metadata = metadata::variables(srctree)?;
+        Ok(Kbuild { srctree: srctree.into(), objtree: objtree.into(), arch, path: toolchain.path_env(), metadata })
     }
 
     fn make(&self, args: &[&str]) -> Command {
@@ -42,6 +47,7 @@ impl Kbuild {
             .arg(format!("ARCH={}", self.arch.kbuild()))
             .arg("LLVM=1")
             .args(args)
+            .envs(self.metadata.iter().map(|(k, v)| (k, v)))
             .env("PATH", &self.path)
             .env_remove("MAKEFLAGS")
             .env_remove("MAKELEVEL");
