@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kernel_manifest::{Arch, Error, Origin, Policy, Rule};
+use kernel_manifest::{Arch, Error, Origin, Policy, Rule, WarningKind};
 use tempfile::TempDir;
 
 /// A tiny kernel tree: a few directories with a few sources.
@@ -472,7 +472,7 @@ fn redundant_user_rule_warns() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0]
-            .0
+            .message
             .contains("already built without LTO by the rule for kernel"),
         "{warnings:?}"
     );
@@ -488,7 +488,70 @@ fn manifest_entries_missing_from_another_tree_only_warn() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.0.contains("manifest entry arch/arm64/kernel/vdso")),
+            .any(|w| w.message.contains("manifest entry arch/arm64/kernel/vdso")),
         "{warnings:?}"
+    );
+}
+
+#[test]
+fn warnings_carry_the_origin_and_kind_of_their_rule() {
+    let tree = tree();
+    let mut policy = Policy::upstream(Arch::Arm64);
+    // The manifest already opts out all of nvhe.
+    policy
+        .add_command_line("arch/arm64/kvm/hyp/nvhe/switch.o")
+        .unwrap();
+    let warnings = policy
+        .validate(tree.path(), &built(&["arch/arm64/kvm/hyp/nvhe"]))
+        .unwrap();
+
+    let redundant: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::Redundant)
+        .collect();
+    assert_eq!(redundant.len(), 1, "{warnings:?}");
+    // The user's rule, even though the message names the manifest rule.
+    assert_eq!(redundant[0].origin, Origin::CommandLine, "{warnings:?}");
+    assert!(redundant[0].message.contains("(manifest)"), "{warnings:?}");
+    assert_eq!(redundant[0].to_string(), redundant[0].message);
+
+    let not_built: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::NotBuilt)
+        .collect();
+    assert_eq!(not_built.len(), 1, "{warnings:?}");
+    assert_eq!(not_built[0].origin, Origin::Manifest, "{warnings:?}");
+    assert!(
+        not_built[0]
+            .message
+            .starts_with("drivers/misc/lkdtm/rodata.o is not built"),
+        "{warnings:?}"
+    );
+
+    // The manifest units this tiny tree lacks.
+    assert!(warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::MissingFromTree)
+        .all(|w| w.origin == Origin::Manifest && w.message.contains("manifest entry")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.kind == WarningKind::MissingFromTree));
+}
+
+#[test]
+fn a_user_rule_not_built_warns_with_its_own_origin() {
+    let tree = tree();
+    let path = overlay(tree.path(), "[[lto-off]]\nunit = \"mm\"\nreason = \"x\"\n");
+    let mut policy = Policy::default();
+    policy.add_overlay(&path).unwrap();
+    let warnings = policy.validate(tree.path(), &built(&["kernel"])).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].kind, WarningKind::NotBuilt);
+    assert_eq!(
+        warnings[0].origin,
+        Origin::Overlay {
+            file: path.clone(),
+            line: 2
+        }
     );
 }
