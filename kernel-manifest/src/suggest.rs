@@ -1,27 +1,7 @@
 //! "Did you mean ...?" for unit paths and object names that do not exist.
-//!
-//! A small Levenshtein distance is enough here; it saves a dependency.
 
 use std::fs;
 use std::path::Path;
-
-/// The edit distance (insertions, deletions, substitutions) between two
-/// strings, by characters.
-pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    // One row of the classic dynamic-programming table is enough.
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
-}
 
 /// The candidate closest to `wanted`, if it is close enough to be a typo
 /// rather than a different name. Ties go to the alphabetically first.
@@ -30,7 +10,7 @@ fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> O
     let limit = (wanted.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (levenshtein(wanted, c), c))
+        .map(|c| (strsim::levenshtein(wanted, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c)
@@ -92,16 +72,6 @@ pub(crate) fn source_stem(file: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn levenshtein_basics() {
-        assert_eq!(levenshtein("", ""), 0);
-        assert_eq!(levenshtein("abc", ""), 3);
-        assert_eq!(levenshtein("", "abc"), 3);
-        assert_eq!(levenshtein("tme", "time"), 1);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-        assert_eq!(levenshtein("flaw", "lawn"), 2);
-    }
 
     #[test]
     fn closest_respects_the_limit_and_ties() {
