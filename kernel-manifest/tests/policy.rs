@@ -223,6 +223,33 @@ fn suggestion_repairs_several_components() {
 }
 
 #[test]
+fn missing_unit_suggests_the_nearest_path_not_the_parent() {
+    let tree = tree();
+    // Two swapped letters are one edit.
+    let err = validation_error(&command_line(&["kernel/tiem"]), tree.path());
+    assert!(err.contains("did you mean kernel/time?"), "{err}");
+    // A typo in a middle component, below the deepest existing ancestor.
+    let err = validation_error(&command_line(&["drivers/msic/lkdtm"]), tree.path());
+    assert!(err.contains("did you mean drivers/misc/lkdtm?"), "{err}");
+    let err = validation_error(&command_line(&["arch/arm64/kvm/hpy/nvhe"]), tree.path());
+    assert!(
+        err.contains("did you mean arch/arm64/kvm/hyp/nvhe?"),
+        "{err}"
+    );
+    // An object rule's unit gets the same suggestion.
+    let err = validation_error(&command_line(&["kernel/tiem/ntp.o"]), tree.path());
+    assert!(err.contains("did you mean kernel/time?"), "{err}");
+}
+
+#[test]
+fn suggestion_of_a_long_name_is_bounded() {
+    let tree = tree();
+    // Four edits from `drivers/misc/lkdtm`: too far to be a typo.
+    let err = validation_error(&command_line(&["drivers/misc/lkdtmzzzz"]), tree.path());
+    assert!(err.contains("did you mean drivers/misc?"), "{err}");
+}
+
+#[test]
 fn a_file_is_not_a_unit() {
     let tree = tree();
     let err = validation_error(&command_line(&["kernel/fork.c"]), tree.path());
