@@ -444,6 +444,20 @@ fn unreadable_overlay_names_the_path() {
 }
 
 #[test]
+fn missing_overlay_prints_the_os_error_once() {
+    let path = Path::new("/nonexistent/o.toml");
+    let os_error = fs::read_to_string(path).unwrap_err().to_string();
+    let err = Policy::default().add_overlay(path).unwrap_err();
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(chain.matches(&os_error).count(), 1, "{chain}");
+    assert!(chain.contains("/nonexistent/o.toml"), "{chain}");
+    assert!(
+        chain.contains("check the path given to --policy"),
+        "{chain}"
+    );
+}
+
+#[test]
 fn overlay_with_an_error_adds_nothing() {
     let tree = tree();
     let path = overlay(
