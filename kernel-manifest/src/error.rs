@@ -10,12 +10,19 @@ use crate::Origin;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An overlay file could not be read.
-    #[error("cannot read LTO overlay {}: {source}; check the overlay path", .path.display())]
+    ///
+    /// The message includes the I/O error, so it is not also the
+    /// [`source`](std::error::Error::source) (a chain printer such as
+    /// anyhow's `{:#}` would show it twice); the field still holds it.
+    #[error(
+        "cannot read LTO overlay {}: {error}; check the path given to --policy",
+        .path.display()
+    )]
     ReadOverlay {
         /// The overlay file.
         path: PathBuf,
         /// Why reading failed.
-        source: io::Error,
+        error: io::Error,
     },
 
     /// An overlay file is not valid TOML or does not fit the schema

@@ -142,13 +142,47 @@ impl Rule {
     }
 }
 
+/// What a [`Warning`] is about, so callers can filter warnings by type
+/// rather than by their text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WarningKind {
+    /// A valid rule covers nothing that this configuration compiles, so it
+    /// has no effect.
+    NotBuilt,
+    /// A user rule that a shallower unit rule already covers; it can go.
+    Redundant,
+    /// A manifest entry whose unit or object source this kernel tree lacks
+    /// (the manifest was written for Linux 6.12), so it has no effect.
+    MissingFromTree,
+}
+
 /// A problem that does not stop the build, such as an opt-out of a unit that
 /// this configuration does not build.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Warning(pub String);
+pub struct Warning {
+    /// Where the rule the warning is about was declared. For
+    /// [`WarningKind::Redundant`] that is the redundant (user's) rule, not
+    /// the rule that already covers it.
+    pub origin: Origin,
+    /// What the warning is about.
+    pub kind: WarningKind,
+    /// The whole message, as [`Display`](fmt::Display) prints it.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning about `rule`, which gives the warning its origin.
+    pub(crate) fn about(rule: &Rule, kind: WarningKind, message: String) -> Warning {
+        Warning {
+            origin: rule.origin.clone(),
+            kind,
+            message,
+        }
+    }
+}
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }

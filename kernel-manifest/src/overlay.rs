@@ -37,9 +37,9 @@ struct Entry {
 
 /// Reads and parses the overlay at `file` into rules, in file order.
 pub(crate) fn load(file: &Path) -> Result<Vec<Rule>, Error> {
-    let text = std::fs::read_to_string(file).map_err(|source| Error::ReadOverlay {
+    let text = std::fs::read_to_string(file).map_err(|error| Error::ReadOverlay {
         path: file.to_path_buf(),
-        source,
+        error,
     })?;
     parse(file, &text)
 }

@@ -85,9 +85,11 @@ impl Policy {
     /// user learns it is already off.
     ///
     /// `built_units` holds every directory with at least one compiled object
-    /// in this configuration. A valid rule with nothing built under it is a
-    /// [`Warning`], as is a user rule already covered by a shallower unit
-    /// rule, and a manifest entry that this (non-6.12) tree lacks.
+    /// in this configuration. Each [`Warning`] carries the [`Origin`] of the
+    /// rule it is about and a [`WarningKind`](crate::WarningKind): `NotBuilt`
+    /// for a valid rule with nothing built under it, `Redundant` for a user
+    /// rule already covered by a shallower unit rule, and `MissingFromTree`
+    /// for a manifest entry that this (non-6.12) tree lacks.
     pub fn validate(
         &self,
         srctree: &Path,

@@ -1,36 +1,28 @@
 //! "Did you mean ...?" for unit paths and object names that do not exist.
-//!
-//! A small Levenshtein distance is enough here; it saves a dependency.
 
 use std::fs;
 use std::path::Path;
 
-/// The edit distance (insertions, deletions, substitutions) between two
-/// strings, by characters.
-pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    // One row of the classic dynamic-programming table is enough.
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
+/// The most edits a suggestion may be away from what the user typed; further
+/// than this it is another name, not a typo (hubris's xtask uses the same 3).
+const MAX_DISTANCE: usize = 3;
+
+/// The edits, by characters, between what was typed and a candidate:
+/// insertions, deletions, substitutions and swaps of two neighbours, so the
+/// common transposition `tiem` is one edit from `time`.
+fn distance(typed: &str, candidate: &str) -> usize {
+    strsim::osa_distance(typed, candidate)
 }
 
 /// The candidate closest to `wanted`, if it is close enough to be a typo
-/// rather than a different name. Ties go to the alphabetically first.
+/// rather than a different name: at most a third of `wanted` (at least one
+/// edit, `tme` -> `time`) and at most [`MAX_DISTANCE`]. Ties go to the
+/// alphabetically first.
 fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    // A third of the name, at least one edit: `tme` -> `time`, `drivrs` -> `drivers`.
-    let limit = (wanted.chars().count() / 3).max(1);
+    let limit = (wanted.chars().count() / 3).clamp(1, MAX_DISTANCE);
     candidates
         .into_iter()
-        .map(|c| (levenshtein(wanted, c), c))
+        .map(|c| (distance(wanted, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c)
@@ -50,26 +42,53 @@ fn child_dirs(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The existing unit nearest to `unit`, which does not exist: walk down from
-/// the top of the tree, keeping each component that exists and replacing a
-/// missing one by the closest sibling directory, until no sibling is close.
-/// The result is at least the deepest existing ancestor; `None` if not even
-/// the first component is close to anything.
-pub(crate) fn nearest_unit(srctree: &Path, unit: &str) -> Option<String> {
-    let mut found: Vec<String> = Vec::new();
-    for wanted in unit.split('/') {
-        let dir = srctree.join(found.join("/"));
-        if dir.join(wanted).is_dir() {
-            found.push(wanted.to_string());
-            continue;
-        }
-        let children = child_dirs(&dir);
-        match closest(wanted, children.iter().map(String::as_str)) {
-            Some(child) => found.push(child.to_string()),
-            None => break,
-        }
+/// Every directory below `dir` down to `depth` levels, as `/`-separated paths
+/// relative to `dir` (`time`, `time/vdso`).
+fn dirs_below(dir: &Path, depth: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut level = vec![String::new()];
+    for _ in 0..depth {
+        let next: Vec<String> = level
+            .iter()
+            .flat_map(|parent| {
+                child_dirs(&dir.join(parent))
+                    .into_iter()
+                    .map(move |name| match parent.as_str() {
+                        "" => name,
+                        parent => format!("{parent}/{name}"),
+                    })
+            })
+            .collect();
+        found.extend(next.iter().cloned());
+        level = next;
     }
-    (!found.is_empty()).then(|| found.join("/"))
+    found
+}
+
+/// The existing unit nearest to `unit`, which does not exist.
+///
+/// The part of `unit` below its deepest existing ancestor is compared as a
+/// whole with every directory below that ancestor, as deep as the part plus
+/// one level, so a typo anywhere in it is repaired (`kernel/tiem` ->
+/// `kernel/time`, `drivers/msic/lkdtm` -> `drivers/misc/lkdtm`). If none is
+/// close, the ancestor itself is the suggestion; `None` if that is the top
+/// of the tree.
+pub(crate) fn nearest_unit(srctree: &Path, unit: &str) -> Option<String> {
+    let components: Vec<&str> = unit.split('/').collect();
+    let existing = (0..components.len())
+        .rev()
+        .find(|&n| srctree.join(components[..n].join("/")).is_dir())
+        .unwrap_or(0);
+    let (ancestor, rest) = (
+        components[..existing].join("/"),
+        components[existing..].join("/"),
+    );
+    let candidates = dirs_below(&srctree.join(&ancestor), components.len() - existing + 1);
+    match closest(&rest, candidates.iter().map(String::as_str)) {
+        Some(found) if ancestor.is_empty() => Some(found.to_string()),
+        Some(found) => Some(format!("{ancestor}/{found}")),
+        None => (!ancestor.is_empty()).then_some(ancestor),
+    }
 }
 
 /// The object in `unit` whose `.c` or `.S` source name is closest to `stem`,
@@ -94,19 +113,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn levenshtein_basics() {
-        assert_eq!(levenshtein("", ""), 0);
-        assert_eq!(levenshtein("abc", ""), 3);
-        assert_eq!(levenshtein("", "abc"), 3);
-        assert_eq!(levenshtein("tme", "time"), 1);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-        assert_eq!(levenshtein("flaw", "lawn"), 2);
-    }
-
-    #[test]
     fn closest_respects_the_limit_and_ties() {
         assert_eq!(closest("tme", ["time", "trace", "sched"]), Some("time"));
         assert_eq!(closest("zzzzzz", ["time", "trace"]), None);
         assert_eq!(closest("ab", ["ac", "aa"]), Some("aa"));
+    }
+
+    #[test]
+    fn a_swap_of_neighbours_is_one_edit() {
+        assert_eq!(closest("tiem", ["time", "timex", "trace"]), Some("time"));
+    }
+
+    #[test]
+    fn long_names_stop_at_max_distance() {
+        // A third of 16 characters would allow 5 edits; the cap is 3.
+        assert_eq!(closest("abcdefghijklmnop", ["abcdefghijklWXYZ"]), None);
+        assert_eq!(
+            closest("abcdefghijklmnop", ["abcdefghijklmXYZ"]),
+            Some("abcdefghijklmXYZ")
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::suggest::{nearest_object, nearest_unit};
-use crate::{path, Error, Origin, Rule, Warning};
+use crate::{path, Error, Origin, Rule, Warning, WarningKind};
 
 /// All checks of [`Policy::validate`](crate::Policy::validate).
 pub(crate) fn validate(
@@ -81,9 +81,13 @@ fn check_in_tree(rule: &Rule, srctree: &Path) -> Result<Option<Warning>, Error> 
         return Ok(None);
     };
     if rule.origin == Origin::Manifest {
-        Ok(Some(Warning(format!(
-            "{problem} (the manifest was written for Linux 6.12; this entry has no effect here)"
-        ))))
+        Ok(Some(Warning::about(
+            rule,
+            WarningKind::MissingFromTree,
+            format!(
+                "{problem} (the manifest was written for Linux 6.12; this entry has no effect here)"
+            ),
+        )))
     } else {
         Err(problem)
     }
@@ -131,11 +135,15 @@ fn not_built(rule: &Rule, built: &BTreeSet<String>) -> Option<Warning> {
         None => built.iter().any(|dir| path::is_within(dir, &rule.unit)),
     };
     (!is_built).then(|| {
-        Warning(format!(
-            "{} is not built in this configuration ({}), so its LTO opt-out has no effect",
-            rule.spec(),
-            rule.origin
-        ))
+        Warning::about(
+            rule,
+            WarningKind::NotBuilt,
+            format!(
+                "{} is not built in this configuration ({}), so its LTO opt-out has no effect",
+                rule.spec(),
+                rule.origin
+            ),
+        )
     })
 }
 
@@ -152,14 +160,18 @@ fn redundant(rules: &[Rule]) -> Vec<Warning> {
         .filter(|inner| inner.origin != Origin::Manifest)
         .filter_map(|inner| {
             let outer = rules.iter().find(|outer| covers(outer, inner))?;
-            Some(Warning(format!(
-                "{} ({}) is already built without LTO by the rule for {} ({}); \
-                 remove the redundant entry",
-                inner.spec(),
-                inner.origin,
-                outer.spec(),
-                outer.origin
-            )))
+            Some(Warning::about(
+                inner,
+                WarningKind::Redundant,
+                format!(
+                    "{} ({}) is already built without LTO by the rule for {} ({}); \
+                     remove the redundant entry",
+                    inner.spec(),
+                    inner.origin,
+                    outer.spec(),
+                    outer.origin
+                ),
+            ))
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kernel_manifest::{Arch, Error, Origin, Policy, Rule};
+use kernel_manifest::{Arch, Error, Origin, Policy, Rule, WarningKind};
 use tempfile::TempDir;
 
 /// A tiny kernel tree: a few directories with a few sources.
@@ -223,6 +223,33 @@ fn suggestion_repairs_several_components() {
 }
 
 #[test]
+fn missing_unit_suggests_the_nearest_path_not_the_parent() {
+    let tree = tree();
+    // Two swapped letters are one edit.
+    let err = validation_error(&command_line(&["kernel/tiem"]), tree.path());
+    assert!(err.contains("did you mean kernel/time?"), "{err}");
+    // A typo in a middle component, below the deepest existing ancestor.
+    let err = validation_error(&command_line(&["drivers/msic/lkdtm"]), tree.path());
+    assert!(err.contains("did you mean drivers/misc/lkdtm?"), "{err}");
+    let err = validation_error(&command_line(&["arch/arm64/kvm/hpy/nvhe"]), tree.path());
+    assert!(
+        err.contains("did you mean arch/arm64/kvm/hyp/nvhe?"),
+        "{err}"
+    );
+    // An object rule's unit gets the same suggestion.
+    let err = validation_error(&command_line(&["kernel/tiem/ntp.o"]), tree.path());
+    assert!(err.contains("did you mean kernel/time?"), "{err}");
+}
+
+#[test]
+fn suggestion_of_a_long_name_is_bounded() {
+    let tree = tree();
+    // Four edits from `drivers/misc/lkdtm`: too far to be a typo.
+    let err = validation_error(&command_line(&["drivers/misc/lkdtmzzzz"]), tree.path());
+    assert!(err.contains("did you mean drivers/misc?"), "{err}");
+}
+
+#[test]
 fn a_file_is_not_a_unit() {
     let tree = tree();
     let err = validation_error(&command_line(&["kernel/fork.c"]), tree.path());
@@ -417,6 +444,20 @@ fn unreadable_overlay_names_the_path() {
 }
 
 #[test]
+fn missing_overlay_prints_the_os_error_once() {
+    let path = Path::new("/nonexistent/o.toml");
+    let os_error = fs::read_to_string(path).unwrap_err().to_string();
+    let err = Policy::default().add_overlay(path).unwrap_err();
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(chain.matches(&os_error).count(), 1, "{chain}");
+    assert!(chain.contains("/nonexistent/o.toml"), "{chain}");
+    assert!(
+        chain.contains("check the path given to --policy"),
+        "{chain}"
+    );
+}
+
+#[test]
 fn overlay_with_an_error_adds_nothing() {
     let tree = tree();
     let path = overlay(
@@ -472,7 +513,7 @@ fn redundant_user_rule_warns() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0]
-            .0
+            .message
             .contains("already built without LTO by the rule for kernel"),
         "{warnings:?}"
     );
@@ -488,7 +529,70 @@ fn manifest_entries_missing_from_another_tree_only_warn() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.0.contains("manifest entry arch/arm64/kernel/vdso")),
+            .any(|w| w.message.contains("manifest entry arch/arm64/kernel/vdso")),
         "{warnings:?}"
+    );
+}
+
+#[test]
+fn warnings_carry_the_origin_and_kind_of_their_rule() {
+    let tree = tree();
+    let mut policy = Policy::upstream(Arch::Arm64);
+    // The manifest already opts out all of nvhe.
+    policy
+        .add_command_line("arch/arm64/kvm/hyp/nvhe/switch.o")
+        .unwrap();
+    let warnings = policy
+        .validate(tree.path(), &built(&["arch/arm64/kvm/hyp/nvhe"]))
+        .unwrap();
+
+    let redundant: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::Redundant)
+        .collect();
+    assert_eq!(redundant.len(), 1, "{warnings:?}");
+    // The user's rule, even though the message names the manifest rule.
+    assert_eq!(redundant[0].origin, Origin::CommandLine, "{warnings:?}");
+    assert!(redundant[0].message.contains("(manifest)"), "{warnings:?}");
+    assert_eq!(redundant[0].to_string(), redundant[0].message);
+
+    let not_built: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::NotBuilt)
+        .collect();
+    assert_eq!(not_built.len(), 1, "{warnings:?}");
+    assert_eq!(not_built[0].origin, Origin::Manifest, "{warnings:?}");
+    assert!(
+        not_built[0]
+            .message
+            .starts_with("drivers/misc/lkdtm/rodata.o is not built"),
+        "{warnings:?}"
+    );
+
+    // The manifest units this tiny tree lacks.
+    assert!(warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::MissingFromTree)
+        .all(|w| w.origin == Origin::Manifest && w.message.contains("manifest entry")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.kind == WarningKind::MissingFromTree));
+}
+
+#[test]
+fn a_user_rule_not_built_warns_with_its_own_origin() {
+    let tree = tree();
+    let path = overlay(tree.path(), "[[lto-off]]\nunit = \"mm\"\nreason = \"x\"\n");
+    let mut policy = Policy::default();
+    policy.add_overlay(&path).unwrap();
+    let warnings = policy.validate(tree.path(), &built(&["kernel"])).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].kind, WarningKind::NotBuilt);
+    assert_eq!(
+        warnings[0].origin,
+        Origin::Overlay {
+            file: path.clone(),
+            line: 2
+        }
     );
 }

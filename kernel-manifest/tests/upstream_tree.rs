@@ -117,3 +117,12 @@ fn no_entry_is_listed_twice_for_one_arch() {
         assert_eq!(specs.len(), policy.rules().len(), "{arch}");
     }
 }
+
+#[test]
+fn a_typo_in_a_unit_suggests_the_nearest_directory() {
+    let tree = kernel_tree();
+    let mut policy = Policy::default();
+    policy.add_command_line("kernel/tiem").unwrap();
+    let err = policy.validate(&tree, &BTreeSet::new()).unwrap_err().to_string();
+    assert!(err.contains("did you mean kernel/time?"), "{err}");
+}
