@@ -1,0 +1,3 @@
+mod reader;
+
+pub use reader::*;
