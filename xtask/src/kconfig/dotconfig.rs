@@ -16,10 +16,21 @@ pub struct DotConfig {
 }
 
 impl DotConfig {
+    /// Reads and parses `path`; a missing file is an error.
     pub fn read(path: &Path) -> Result<DotConfig> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Ok(Self::parse(&text))
+    }
+
+    /// Like [`DotConfig::read`], but a file that does not exist (yet) reads
+    /// as an empty config; any other error is still one.
+    pub fn read_or_empty(path: &Path) -> Result<DotConfig> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Self::parse(&text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(DotConfig::default()),
+            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+        }
     }
 
     /// Lines that are not settings are ignored: `.config` is written by
@@ -42,6 +53,19 @@ impl DotConfig {
     /// when unset or absent: "n" is never returned.
     pub fn get(&self, symbol: &str) -> Option<&str> {
         self.values.get(symbol).map(String::as_str)
+    }
+
+    /// Every set symbol (without `CONFIG_`) and its value as [`DotConfig::get`]
+    /// returns it, in symbol order, so anything keyed on it is stable.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values
+            .iter()
+            .map(|(symbol, value)| (symbol.as_str(), value.as_str()))
+    }
+
+    /// True when no symbol is set, e.g. for a file that does not exist yet.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 }
 
@@ -131,5 +155,28 @@ mod tests {
         assert_eq!(config.get("S"), Some("say \"hi\" \\o/"));
         assert_eq!(config.get("N"), Some("0x10"));
         assert_eq!(config.get("CONFIG_A"), None);
+        let all: Vec<(&str, &str)> = config.iter().collect();
+        assert_eq!(
+            all,
+            [
+                ("A", "y"),
+                ("B", "m"),
+                ("N", "0x10"),
+                ("S", "say \"hi\" \\o/")
+            ]
+        );
+    }
+
+    #[test]
+    fn read_or_empty_only_forgives_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".config");
+        let missing = DotConfig::read_or_empty(&path).unwrap();
+        assert!(missing.is_empty());
+        assert!(DotConfig::read(&path).is_err());
+        std::fs::write(&path, "CONFIG_A=y\n").unwrap();
+        assert_eq!(DotConfig::read_or_empty(&path).unwrap().get("A"), Some("y"));
+        // A directory is not a missing file: that error still surfaces.
+        assert!(DotConfig::read_or_empty(dir.path()).is_err());
     }
 }
