@@ -29,7 +29,7 @@ pub mod selftest;
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<engine::scheduler::StepFailed>().is_some() {
         10
-    } else if error.downcast_ref::<configure::Unmet>().is_some() {
+    } else if error.downcast_ref::<configure::UnmetRequests>().is_some() {
         11
     } else if error.downcast_ref::<report::PolicyViolation>().is_some() {
         12
