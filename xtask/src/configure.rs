@@ -1,10 +1,7 @@
 //! Configure: `tinyconfig`, then the `targets/` fragments and the LTO choice,
 //! then `olddefconfig`, then proof that every requested symbol landed.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-};
+use std::{fmt, fs, path::PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -45,21 +42,21 @@ pub fn inputs(target: &Target) -> Result<String> {
     Ok(text)
 }
 
-/// An error whose message lists the requested symbols that did not land.
+/// The error when requested symbols did not land, each with its reasons.
 #[derive(Debug)]
-pub struct Unmet(pub Vec<String>);
+pub struct UnmetRequests(pub Vec<kconfig::Unmet>);
 
-impl std::fmt::Display for Unmet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for UnmetRequests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "the configuration is missing requested symbols:")?;
-        for line in &self.0 {
-            writeln!(f, "  {line}")?;
+        for unmet in &self.0 {
+            writeln!(f, "  {unmet}")?;
         }
         write!(f, "fix the fragment (enable the dependency too) and rebuild")
     }
 }
 
-impl std::error::Error for Unmet {}
+impl std::error::Error for UnmetRequests {}
 
 pub fn configure(kbuild: &Kbuild, target: &Target, jobs: usize) -> Result<()> {
     let state = kbuild.objtree.join(".xtask");
@@ -84,12 +81,34 @@ pub fn configure(kbuild: &Kbuild, target: &Target, jobs: usize) -> Result<()> {
     let result = DotConfig::read(&dot_config)?;
     let unmet = kconfig::verify(&kbuild.srctree, kbuild.arch.srcarch(), &result, &requests)?;
     if !unmet.is_empty() {
-        return Err(Unmet(unmet.iter().map(|u| u.to_string()).collect()).into());
+        return Err(UnmetRequests(unmet).into());
     }
     Ok(())
 }
 
-/// The `.config` of an object tree, for cache keys.
-pub fn config_path(objtree: &Path) -> PathBuf {
-    objtree.join(".config")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmet_requests_list_one_miss_a_line() {
+        let request = kconfig::Request {
+            symbol: "LKDTM".to_string(),
+            value: "y".to_string(),
+            file: PathBuf::from("targets/common/proof.config"),
+            line: 7,
+        };
+        let unmet = kconfig::Unmet {
+            request,
+            actual: None,
+            reasons: vec!["if RUNTIME_TESTING_MENU [=n] (lib/Kconfig.debug:2167)".to_string()],
+        };
+        assert_eq!(
+            UnmetRequests(vec![unmet]).to_string(),
+            "the configuration is missing requested symbols:\n  \
+             CONFIG_LKDTM=y (targets/common/proof.config:7) did not land (is not set): \
+             if RUNTIME_TESTING_MENU [=n] (lib/Kconfig.debug:2167)\n\
+             fix the fragment (enable the dependency too) and rebuild"
+        );
+    }
 }

@@ -23,7 +23,7 @@ pub enum Error {
     /// A step failed: the unit, the command and its output.
     StepFailed(Box<StepFailed>),
     /// A requested Kconfig symbol did not land.
-    Unmet(configure::Unmet),
+    Unmet(configure::UnmetRequests),
     /// An object contradicts the LTO policy.
     PolicyViolation(PolicyViolation),
     /// A bad `--lto-off` or policy file entry.
@@ -58,7 +58,7 @@ impl From<anyhow::Error> for Error {
             Ok(e) => return Error::StepFailed(Box::new(e)),
             Err(error) => error,
         };
-        let error = match error.downcast::<configure::Unmet>() {
+        let error = match error.downcast::<configure::UnmetRequests>() {
             Ok(e) => return Error::Unmet(e),
             Err(error) => error,
         };
