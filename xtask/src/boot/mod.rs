@@ -209,7 +209,7 @@ fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> 
             scratch: initrd.parent().unwrap_or(&input.obj_dir),
         };
         let (program, args) = qemu::command(&spec)?;
-        let command = qemu::display(&program, &args);
+        let command = qemu::display(&program, &args)?;
         println!("$ {command}");
         match qemu::run(&program, &args, accel, input.timeout, stderr_log) {
             Ok(run) => {
