@@ -1,14 +1,21 @@
-//! Just enough ELF64 (little-endian) for the modversions proof: the CRCs a
-//! module's `__versions` section expects, and the CRCs vmlinux exports.
+//! Just enough ELF for the modversions proof: the CRCs a module's
+//! `__versions` section expects, and the CRCs vmlinux exports.
 //!
 //! A successful `finit_module` alone proves little: `check_version()` accepts
 //! any symbol for which the kernel has no CRC, and losing the CRCs is exactly
 //! the LTO breakage the proof is about. So the host also shows that both
 //! sides carry CRCs and that they agree.
+//!
+//! The `object` crate does the parsing, so a truncated or corrupt file is an
+//! error, never a panic.
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
+use object::{
+    read::elf::ElfFile64, Endian, Endianness, Object, ObjectSection, ObjectSymbol, ReadRef,
+    U32Bytes,
+};
 
 /// One `struct modversion_info` entry (include/linux/module.h in 6.12:
 /// `unsigned long crc; char name[64 - sizeof(unsigned long)]`).
@@ -20,140 +27,79 @@ pub struct Version {
 
 const MODVERSION_INFO_SIZE: usize = 64;
 
+type Elf<'a> = ElfFile64<'a, Endianness>;
+
+fn parse(bytes: &[u8]) -> Result<Elf<'_>> {
+    Elf::parse(bytes).context("not a readable ELF64 file")
+}
+
 /// The entries of the `__versions` section of a `.ko`; empty if the module
 /// has no such section (built without CONFIG_MODVERSIONS).
 pub fn module_versions(ko: &[u8]) -> Result<Vec<Version>> {
-    let Some(section) = section(ko, "__versions")? else {
+    let elf = parse(ko)?;
+    let Some(section) = elf.section_by_name("__versions") else {
         return Ok(Vec::new());
     };
+    let data = section.data().context("reading __versions")?;
     ensure!(
-        section.len() % MODVERSION_INFO_SIZE == 0,
+        data.len() % MODVERSION_INFO_SIZE == 0,
         "__versions is {} bytes, not a multiple of 64",
-        section.len()
+        data.len()
     );
-    let versions = section
-        .chunks(MODVERSION_INFO_SIZE)
+    data.chunks_exact(MODVERSION_INFO_SIZE)
         .map(|entry| {
-            // The CRC is 32 bits in an unsigned long; little-endian keeps it first.
-            Version {
-                crc: u32_at(entry, 0),
-                symbol: String::from_utf8_lossy(c_str(&entry[8..])).into_owned(),
-            }
+            let (crc, name) = entry.split_at(8);
+            Ok(Version {
+                // CRCs are 32 bits, stored in an unsigned long.
+                crc: elf.endian().read_u64_bytes(crc.try_into()?) as u32,
+                symbol: String::from_utf8_lossy(c_str(name)).into_owned(),
+            })
         })
-        .collect();
-    Ok(versions)
+        .collect()
 }
 
 /// The CRCs vmlinux exports: `__crc_<symbol>` labels that modpost's
 /// `.vmlinux.export.c` places in `___kcrctab*` sections, one `.long` each.
 /// System.map leaves them out (scripts/mksysmap), so read the symbol table.
 pub fn kernel_crcs(vmlinux: &[u8]) -> Result<HashMap<String, u32>> {
-    let elf = Elf::parse(vmlinux)?;
-    let symtab = (0..elf.shnum)
-        .map(|i| elf.header(i))
-        .find(|h| u32_at(h, 4) == SHT_SYMTAB);
-    let Some(symtab) = symtab else {
-        bail!("vmlinux has no symbol table")
-    };
-    let strings = elf.contents(elf.header(u32_at(symtab, 0x28) as usize))?;
+    let elf = parse(vmlinux)?;
+    ensure!(elf.symbol_table().is_some(), "vmlinux has no symbol table");
     let mut crcs = HashMap::new();
-    for sym in elf.contents(symtab)?.chunks_exact(24) {
-        let name = c_str(strings.get(u32_at(sym, 0) as usize..).unwrap_or_default());
-        let Some(symbol) = name.strip_prefix(b"__crc_") else {
+    for sym in elf.symbols() {
+        let Some(symbol) = sym
+            .name_bytes()
+            .ok()
+            .and_then(|n| n.strip_prefix(b"__crc_"))
+        else {
             continue;
         };
-        let (shndx, value) = (u16_at(sym, 6) as usize, u64_at(sym, 8));
-        if shndx == 0 || shndx >= elf.shnum {
-            continue;
-        }
-        let section = elf.header(shndx);
-        let offset = value.wrapping_sub(u64_at(section, 0x10)) as usize;
-        let Some(crc) = elf.contents(section)?.get(offset..offset + 4) else {
+        let Some(section) = sym
+            .section_index()
+            .and_then(|i| elf.section_by_index(i).ok())
+        else {
             continue;
         };
-        crcs.insert(String::from_utf8_lossy(symbol).into_owned(), u32_at(crc, 0));
+        let data = section.data().with_context(|| {
+            format!(
+                "reading the section of __crc_{}",
+                String::from_utf8_lossy(symbol)
+            )
+        })?;
+        let offset = sym.address().wrapping_sub(section.address());
+        let Ok(crc) = data.read_at::<U32Bytes<Endianness>>(offset) else {
+            continue;
+        };
+        crcs.insert(
+            String::from_utf8_lossy(symbol).into_owned(),
+            crc.get(elf.endian()),
+        );
     }
     Ok(crcs)
 }
 
-const SHT_SYMTAB: u32 = 2;
-
-/// The section header table of an ELF64 little-endian file.
-struct Elf<'a> {
-    bytes: &'a [u8],
-    shoff: usize,
-    shnum: usize,
-    shstrndx: usize,
-}
-
-impl<'a> Elf<'a> {
-    fn parse(bytes: &'a [u8]) -> Result<Elf<'a>> {
-        ensure!(
-            bytes.len() >= 64 && bytes[..4] == *b"\x7fELF",
-            "not an ELF file"
-        );
-        ensure!(
-            bytes[4] == 2 && bytes[5] == 1,
-            "not a little-endian ELF64 file"
-        );
-        let elf = Elf {
-            bytes,
-            shoff: u64_at(bytes, 0x28) as usize,
-            shnum: u16_at(bytes, 0x3c) as usize,
-            shstrndx: u16_at(bytes, 0x3e) as usize,
-        };
-        let table_end = elf.shoff.checked_add(elf.shnum * 64);
-        ensure!(
-            u16_at(bytes, 0x3a) == 64 && table_end.is_some_and(|end| end <= bytes.len()),
-            "bad section header table"
-        );
-        ensure!(elf.shstrndx < elf.shnum, "bad section name table index");
-        Ok(elf)
-    }
-
-    fn header(&self, i: usize) -> &'a [u8] {
-        &self.bytes[self.shoff + i * 64..self.shoff + (i + 1) * 64]
-    }
-
-    fn contents(&self, header: &[u8]) -> Result<&'a [u8]> {
-        let (off, size) = (u64_at(header, 0x18) as usize, u64_at(header, 0x20) as usize);
-        self.bytes
-            .get(off..off.saturating_add(size))
-            .context("section outside the file")
-    }
-}
-
-/// The contents of the section called `name`, if any.
-fn section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
-    let elf = Elf::parse(bytes)?;
-    let names = elf.contents(elf.header(elf.shstrndx))?;
-    for i in 0..elf.shnum {
-        let h = elf.header(i);
-        let Some(rest) = names.get(u32_at(h, 0) as usize..) else {
-            bail!("bad section name offset")
-        };
-        if c_str(rest) == name.as_bytes() {
-            return elf.contents(h).map(Some);
-        }
-    }
-    Ok(None)
-}
-
 /// The bytes up to the first NUL.
 fn c_str(bytes: &[u8]) -> &[u8] {
-    &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())]
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    bytes.split(|&b| b == 0).next().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -171,23 +117,28 @@ mod tests {
         }
         let names = b"\0__versions\0.shstrtab\0";
         let mut elf = vec![0u8; 64];
-        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        // ELFCLASS64, ELFDATA2LSB, EV_CURRENT.
+        elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        elf[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
         let versions_off = elf.len();
         elf.extend(&versions);
         let names_off = elf.len();
         elf.extend(names);
         elf.resize(elf.len().next_multiple_of(8), 0);
         let shoff = elf.len();
-        let mut section = |name: u32, off: usize, size: usize| {
+        let mut section = |name: u32, kind: u32, off: usize, size: usize| {
             let mut h = vec![0u8; 64];
             h[0..4].copy_from_slice(&name.to_le_bytes());
+            h[4..8].copy_from_slice(&kind.to_le_bytes());
             h[0x18..0x20].copy_from_slice(&(off as u64).to_le_bytes());
             h[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
             elf.extend(h);
         };
-        section(0, 0, 0);
-        section(1, versions_off, versions.len());
-        section(12, names_off, names.len());
+        const SHT_PROGBITS: u32 = 1;
+        const SHT_STRTAB: u32 = 3;
+        section(0, 0, 0, 0);
+        section(1, SHT_PROGBITS, versions_off, versions.len());
+        section(12, SHT_STRTAB, names_off, names.len());
         elf[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
         elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
         elf[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
@@ -219,5 +170,81 @@ mod tests {
             b"not an elf file at all, but long enough to have a header......."
         )
         .is_err());
+    }
+
+    /// A real object from the real compiler, with a `__versions` entry and
+    /// a `__crc_` label as a module and vmlinux carry them.
+    fn real_object() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("crcs.c");
+        std::fs::write(
+            &source,
+            r#"
+struct modversion_info { unsigned long crc; char name[56]; };
+__attribute__((section("__versions"), used))
+static const struct modversion_info versions[] = { { 0x12345678, "module_layout" } };
+__attribute__((section("___kcrctab+answer"), used))
+const unsigned int __crc_answer = 0xdeadbeef;
+"#,
+        )
+        .unwrap();
+        let clang = "/usr/lib/llvm-19/bin/clang";
+        let out = dir.path().join("crcs.o");
+        let status = std::process::Command::new(clang)
+            .args(["--target=x86_64-linux-gnu", "-c", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .status()
+            .unwrap_or_else(|e| panic!("{clang}: {e}; install it with: apt-get install clang-19"));
+        assert!(status.success());
+        std::fs::read(&out).unwrap()
+    }
+
+    #[test]
+    fn reads_a_real_object() {
+        let elf = real_object();
+        assert_eq!(
+            module_versions(&elf).unwrap(),
+            [Version {
+                crc: 0x1234_5678,
+                symbol: "module_layout".into()
+            }]
+        );
+        assert_eq!(
+            kernel_crcs(&elf).unwrap(),
+            HashMap::from([("answer".to_string(), 0xdead_beef)])
+        );
+    }
+
+    /// Cut anywhere (the section headers come last), a file is an error.
+    #[test]
+    fn truncated_files_are_errors_not_panics() {
+        let elf = real_object();
+        let n = elf.len();
+        for len in [0, 1, 4, 16, 63, 64, 65, n / 4, n / 2, n - 65, n - 64, n - 1] {
+            let cut = &elf[..len];
+            assert!(
+                module_versions(cut).is_err(),
+                "module_versions, {len} of {n} bytes"
+            );
+            assert!(kernel_crcs(cut).is_err(), "kernel_crcs, {len} of {n} bytes");
+        }
+    }
+
+    /// Wild offsets and sizes are errors; any single corrupt byte is at
+    /// worst an error.
+    #[test]
+    fn corrupt_files_do_not_panic() {
+        let elf = real_object();
+        let mut wild = elf.clone();
+        wild[0x28..0x40].fill(0xff); // e_shoff, e_flags, e_ehsize ... e_shstrndx
+        assert!(module_versions(&wild).is_err());
+        assert!(kernel_crcs(&wild).is_err());
+        for i in 0..elf.len() {
+            let mut bytes = elf.clone();
+            bytes[i] ^= 0xff;
+            let _ = module_versions(&bytes);
+            let _ = kernel_crcs(&bytes);
+        }
     }
 }

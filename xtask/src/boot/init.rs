@@ -29,9 +29,6 @@ pub enum InitVariant {
 }
 
 impl InitVariant {
-    pub const BROKEN: [InitVariant; 3] =
-        [InitVariant::Exit, InitVariant::Hang, InitVariant::Silent];
-
     /// The `-D` that selects the variant in init.c.
     fn define(self) -> Option<&'static str> {
         match self {

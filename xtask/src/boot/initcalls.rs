@@ -10,24 +10,16 @@
 //! `__initstub__kmod_vt__320_3687_con_initcon`: we match those by
 //! function and level, which is also less ambiguous than the name alone.
 
-use std::{collections::HashMap, fs, path::Path};
+use std::{collections::HashMap, path::Path};
 
-use anyhow::{Context, Result};
-use serde::Deserialize;
+use anyhow::Result;
 
 use super::judge::lines;
+use crate::link::Initcall;
 
-/// One entry of `initcalls.json`, in link order. Extra fields are allowed:
-/// the link stage may record more (the object file, say).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct Initcall {
-    pub level: String,
-    pub function: String,
-}
-
+/// The link order [`crate::link::write_initcalls`] recorded.
 pub fn load(path: &Path) -> Result<Vec<Initcall>> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    crate::fs_atomic::read_json(path)
 }
 
 /// The functions the kernel called, in order, from `initcall_debug` lines.
@@ -136,6 +128,7 @@ mod tests {
             .map(|(l, f)| Initcall {
                 level: l.to_string(),
                 function: f.to_string(),
+                section: String::new(),
             })
             .collect()
     }
@@ -229,7 +222,8 @@ mod tests {
     #[test]
     fn reads_the_json_format() {
         let list: Vec<Initcall> =
-            serde_json::from_str(r#"[{"level": "6", "function": "foo_init"}]"#).unwrap();
+            serde_json::from_str(r#"[{"level": "6", "function": "foo_init", "section": ""}]"#)
+                .unwrap();
         assert_eq!(list, calls(&[("6", "foo_init")]));
     }
 }

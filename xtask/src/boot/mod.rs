@@ -38,7 +38,10 @@ pub use init::InitVariant;
 pub use judge::Outcome;
 pub use qemu::Accel;
 
-use crate::target::{Arch, Lto, Profile, Target};
+use crate::{
+    kconfig::DotConfig,
+    target::{Arch, Lto, Profile, Target},
+};
 
 /// How the kernel is started. For arm64, `bios` means QEMU's direct
 /// `-kernel` boot without UEFI firmware.
@@ -209,7 +212,7 @@ fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> 
             scratch: initrd.parent().unwrap_or(&input.obj_dir),
         };
         let (program, args) = qemu::command(&spec)?;
-        let command = qemu::display(&program, &args);
+        let command = qemu::display(&program, &args)?;
         println!("$ {command}");
         match qemu::run(&program, &args, accel, input.timeout, stderr_log) {
             Ok(run) => {
@@ -281,8 +284,8 @@ fn check_kernel(input: &BootInput) -> Result<()> {
         t.profile
     );
     if input.firmware == Firmware::Uefi {
-        let config = fs::read_to_string(input.obj_dir.join(".config")).unwrap_or_default();
-        if !config.is_empty() && !config.lines().any(|l| l == "CONFIG_EFI_STUB=y") {
+        let config = DotConfig::read(&input.obj_dir.join(".config"))?;
+        if config.get("EFI_STUB") != Some("y") {
             bail!("{} has no EFI stub (CONFIG_EFI_STUB), so UEFI cannot boot it: use --firmware bios or --profile proof", t);
         }
     }

@@ -11,11 +11,14 @@ use std::collections::HashMap;
 
 use super::{
     elf::Version,
-    initcalls::{self, Initcall},
+    initcalls,
     judge::{find, from, init_proof},
     Firmware, Proof, ProofStatus,
 };
-use crate::target::{Arch, Profile, Target};
+use crate::{
+    link::Initcall,
+    target::{Arch, Profile, Target},
+};
 
 /// A module put into the initramfs, as the host sees it.
 #[derive(Clone, Debug)]

@@ -256,22 +256,9 @@ fn copy_vars(template: &Path, scratch: &Path) -> Result<PathBuf> {
 }
 
 /// The command as one shell-pasteable line.
-pub fn display(program: &str, args: &[String]) -> String {
-    let quote = |a: &str| {
-        if !a.is_empty()
-            && a.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_./=,:+@".contains(&b))
-        {
-            a.to_string()
-        } else {
-            format!("'{}'", a.replace('\'', r"'\''"))
-        }
-    };
-    std::iter::once(program)
-        .chain(args.iter().map(String::as_str))
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ")
+pub fn display(program: &str, args: &[String]) -> Result<String> {
+    shlex::try_join(std::iter::once(program).chain(args.iter().map(String::as_str)))
+        .context("quoting the QEMU command line")
 }
 
 /// How a run ended.
@@ -387,7 +374,7 @@ mod tests {
             scratch: Path::new("/nonexistent"),
         };
         let (program, args) = command(&spec).unwrap();
-        display(&program, &args)
+        display(&program, &args).unwrap()
     }
 
     #[test]
@@ -405,7 +392,7 @@ mod tests {
         let cmd = spec_cmd(Arch::Arm64, Profile::Proof, Firmware::Bios);
         assert!(
             cmd.starts_with(
-                "qemu-system-aarch64 -M virt,virtualization=on -cpu max,pauth-impdef=on"
+                "qemu-system-aarch64 -M 'virt,virtualization=on' -cpu 'max,pauth-impdef=on'"
             ),
             "{cmd}"
         );
@@ -416,17 +403,20 @@ mod tests {
     fn arm64_uefi_hands_the_kernel_a_device_tree() {
         let cmd = spec_cmd(Arch::Arm64, Profile::Proof, Firmware::Uefi);
         assert!(
-            cmd.starts_with("qemu-system-aarch64 -M virt,virtualization=on,acpi=off "),
+            cmd.starts_with("qemu-system-aarch64 -M 'virt,virtualization=on,acpi=off' "),
             "{cmd}"
         );
         assert!(cmd.contains(" -bios /usr/share/"), "{cmd}");
     }
 
+    /// shlex quotes `=` and `,` too (harmless), and the line splits back
+    /// into the same words.
     #[test]
     fn quoting() {
-        assert_eq!(
-            display("q", &["a b".into(), "it's".into(), "x=1,y".into()]),
-            r"q 'a b' 'it'\''s' x=1,y"
-        );
+        let args = ["a b".to_string(), "it's".into(), "x=1,y".into()];
+        let line = display("q", &args).unwrap();
+        assert_eq!(line, r#"q 'a b' "it's" 'x=1,y'"#);
+        assert_eq!(shlex::split(&line).unwrap(), ["q", "a b", "it's", "x=1,y"]);
+        assert!(display("q", &["nul\0".into()]).is_err());
     }
 }
