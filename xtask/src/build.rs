@@ -13,6 +13,7 @@ use std::{
 };
 
 use anyhow::{bail, Result};
+use kernel_manifest::{Origin, WarningKind};
 
 use crate::{
     configure,
@@ -120,7 +121,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
         .validate(&source.root, &policy::built_units(&plan.compile))?
         .into_iter()
         // Only the user's own rules deserve a warning when their unit is not built.
-        .filter(|w| !w.to_string().contains("(manifest)"))
+        .filter(|w| !(w.kind == WarningKind::NotBuilt && w.origin == Origin::Manifest))
         .collect();
     let lto_flags = plan.env.get("CC_FLAGS_LTO").filter(|_| target.lto.is_lto()).cloned();
     if target.lto.is_lto() && lto_flags.is_none() {

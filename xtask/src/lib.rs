@@ -1,9 +1,12 @@
 //! The engine of `cargo xtask`: builds a Linux kernel with Clang LTO through
 //! its own build graph. Kbuild is asked what to run; this crate runs it.
 //!
-//! The modules follow the pipeline: source, toolchain, configure (kconfig),
-//! prepare and plan (kbuild, plan), graph, policy, execute (cache), link,
-//! report; `build` strings them together. Then `units`, `boot` and `compdb`.
+//! The modules follow the pipeline: source and toolchain; configure (with
+//! `kconfig`, the `.config`/fragment/Kconfig readers); `kbuild` (the only
+//! `make`, dry runs, `.cmd` files, stages and their plans); `engine` (graph,
+//! scheduler, cache, lock); `lto` (policy rewrite and format proof); `link`;
+//! `report`. `build` runs the stages in order. Then the other subcommands:
+//! `units`, `boot` + `test_boot`, `editor` (compdb), `selftest`.
 
 pub mod error;
 pub mod paths;

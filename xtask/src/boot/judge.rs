@@ -28,14 +28,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Stable process exit codes for `cargo xtask test-boot`.
+    /// Stable process exit codes for `cargo xtask test-boot` (`error::code`).
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Pass => 0,
-            Outcome::Panic => 20,
-            Outcome::Timeout => 21,
-            Outcome::NoMarker => 22,
-            Outcome::ProofFailed => 23,
+            failure => i32::from(crate::error::Error::Boot(failure).exit_code()),
         }
     }
 }
