@@ -368,6 +368,15 @@ fn t10_bad_overrides_are_rejected_before_configuring() {
     let (code, err) = run(&["--lto-off", "kernel/tme"]);
     assert_eq!(code, 13, "{err}");
     assert!(err.contains("kernel/time"), "no suggestion: {err}");
+    // The nearest existing unit, not the parent directory.
+    let (code, err) = run(&["--lto-off", "kernel/tiem"]);
+    assert_eq!(code, 13, "{err}");
+    assert!(err.contains("did you mean kernel/time?"), "{err}");
+    // A missing policy file: the OS error once, the file and the fix named.
+    let (code, err) = run(&["--policy", "/nonexistent/policy.toml"]);
+    assert_eq!(code, 13, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/policy.toml") && err.contains("--policy"), "{err}");
     let (code, err) = run(&["--lto-off", "../etc"]);
     assert_eq!(code, 13, "{err}");
     let (code, err) = run(&["--lto-off", "/usr"]);
