@@ -17,6 +17,7 @@ use std::{
 use anyhow::Result;
 
 use crate::{
+    engine::{cache_key::CacheKey, cache_status::CacheStatus},
     fs_atomic::{read_json, write_json},
     kbuild::cmd_file::{CmdFile, Dep},
 };
@@ -142,21 +143,31 @@ impl Cache {
     }
 
     /// The key of a step: its command, the hashes of the given inputs, and the
-    /// output hashes of the steps it waits for.
+    /// output hashes of the steps it waits for, hashed (see `CacheKey`).
     pub fn key(&self, command: &str, inputs: &[String], upstream: &[String]) -> String {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(command.as_bytes());
-        for input in inputs {
-            hasher.update(b"\0in:");
-            hasher.update(input.as_bytes());
-            hasher.update(self.input_hash(input).as_bytes());
+        self.cache_key(command, inputs, upstream).hash()
+    }
+
+    /// The key of a step with each part named, hashed as it stands now.
+    pub fn cache_key<'a>(&self, command: &'a str, inputs: &'a [String], upstream: &'a [String]) -> CacheKey<'a> {
+        CacheKey {
+            command,
+            inputs: inputs.iter().map(|input| (input.as_str(), self.input_hash(input))).collect(),
+            upstream: upstream.iter().map(|output| (output.as_str(), self.output_hash(output))).collect(),
         }
-        for output in upstream {
-            hasher.update(b"\0up:");
-            hasher.update(output.as_bytes());
-            hasher.update(self.output_hash(output).as_bytes());
+    }
+
+    /// Whether the step making `output` with `command`, after the steps that
+    /// made `upstream`, can be skipped: its key is unchanged and its output is
+    /// still the bytes it wrote.
+    pub fn status(&self, output: &str, command: &str, upstream: &[String]) -> CacheStatus {
+        let Some(record) = self.record(output) else { return CacheStatus::Miss };
+        let output_intact = record.output_hash == ABSENT || self.file_hash(Path::new(output)) == record.output_hash;
+        if output_intact && self.key(command, &record.inputs, upstream) == record.key {
+            CacheStatus::Hit
+        } else {
+            CacheStatus::Miss
         }
-        hasher.finalize().to_hex().to_string()
     }
 
     /// Kconfig dependencies (`include/config/FOO`) are empty files that Kconfig
