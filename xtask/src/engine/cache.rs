@@ -12,6 +12,7 @@ use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Result;
@@ -89,6 +90,14 @@ impl Snapshot {
             })
             .collect()
     }
+}
+
+/// How long after its last write a file's stamp is trusted: more than any
+/// file system's timestamp granularity (a jiffy on Linux, 2 s on FAT).
+const RACY_NS: i128 = 2_000_000_000;
+
+fn now_ns() -> i128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
 }
 
 /// A file's identity as last hashed, so unchanged files are not read again.
@@ -201,9 +210,14 @@ impl Cache {
             Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
             Err(_) => return ABSENT.into(),
         };
-        let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
-        self.stamps.lock().unwrap().insert(path, stamp);
-        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        // A file written moments ago may be written again within the same
+        // clock tick, keeping its size, inode and mtime: such a stamp would
+        // vouch for stale bytes, so it is not kept and the file is read again.
+        if mtime_ns < now_ns() - RACY_NS {
+            let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
+            self.stamps.lock().unwrap().insert(path, stamp);
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         hash
     }
 
@@ -256,4 +270,25 @@ fn read_auto_conf(path: &Path) -> HashMap<String, String> {
         .filter_map(|l| l.strip_prefix("CONFIG_")?.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_rewritten_within_a_clock_tick_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let out = dir.path().join("out");
+        fs::write(&out, "one").unwrap();
+        let mtime = fs::metadata(&out).unwrap().modified().unwrap();
+        let before = cache.file_hash(Path::new("out"));
+        // Same size, same inode and, as on a coarse clock, the same mtime.
+        fs::write(&out, "two").unwrap();
+        File::options().write(true).open(&out).unwrap().set_modified(mtime).unwrap();
+        assert_ne!(cache.file_hash(Path::new("out")), before);
+        fs::remove_file(&out).unwrap();
+        assert_eq!(cache.file_hash(Path::new("out")), ABSENT);
+    }
 }
