@@ -9,3 +9,6 @@ pub mod cache_status;
 pub mod event;
 pub mod graph;
 pub mod scheduler;
+
+#[cfg(test)]
+mod tests;
