@@ -12,13 +12,16 @@ use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Result;
 
 use crate::{
+    engine::{cache_key::CacheKey, cache_status::CacheStatus},
     fs_atomic::{read_json, write_json},
     kbuild::cmd_file::{CmdFile, Dep},
+    kconfig::DotConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +43,7 @@ pub struct Cache {
     records: Mutex<HashMap<String, Record>>,
     journal: Mutex<File>,
     stamps: Mutex<HashMap<PathBuf, Stamp>>,
-    config: HashMap<String, String>,
+    config: DotConfig,
     dir: PathBuf,
     /// Hashes of source files (absolute paths) seen in this run: the source
     /// tree does not change under a build, so each is stat'ed once.
@@ -90,6 +93,14 @@ impl Snapshot {
     }
 }
 
+/// How long after its last write a file's stamp is trusted: more than any
+/// file system's timestamp granularity (a jiffy on Linux, 2 s on FAT).
+const RACY_NS: i128 = 2_000_000_000;
+
+fn now_ns() -> i128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
+}
+
 /// A file's identity as last hashed, so unchanged files are not read again.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Stamp {
@@ -115,7 +126,7 @@ impl Cache {
         }
         let stamps = read_json(&dir.join("stamps.json")).unwrap_or_default();
         let journal = OpenOptions::new().create(true).append(true).open(dir.join("steps.journal"))?;
-        let config = read_auto_conf(&objtree.join("include/config/auto.conf"));
+        let config = DotConfig::read_or_empty(&objtree.join("include/config/auto.conf"))?;
         Ok(Cache {
             objtree: objtree.into(),
             records: Mutex::new(records),
@@ -142,28 +153,38 @@ impl Cache {
     }
 
     /// The key of a step: its command, the hashes of the given inputs, and the
-    /// output hashes of the steps it waits for.
+    /// output hashes of the steps it waits for, hashed (see `CacheKey`).
     pub fn key(&self, command: &str, inputs: &[String], upstream: &[String]) -> String {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(command.as_bytes());
-        for input in inputs {
-            hasher.update(b"\0in:");
-            hasher.update(input.as_bytes());
-            hasher.update(self.input_hash(input).as_bytes());
+        self.cache_key(command, inputs, upstream).hash()
+    }
+
+    /// The key of a step with each part named, hashed as it stands now.
+    pub fn cache_key<'a>(&self, command: &'a str, inputs: &'a [String], upstream: &'a [String]) -> CacheKey<'a> {
+        CacheKey {
+            command,
+            inputs: inputs.iter().map(|input| (input.as_str(), self.input_hash(input))).collect(),
+            upstream: upstream.iter().map(|output| (output.as_str(), self.output_hash(output))).collect(),
         }
-        for output in upstream {
-            hasher.update(b"\0up:");
-            hasher.update(output.as_bytes());
-            hasher.update(self.output_hash(output).as_bytes());
+    }
+
+    /// Whether the step making `output` with `command`, after the steps that
+    /// made `upstream`, can be skipped: its key is unchanged and its output is
+    /// still the bytes it wrote.
+    pub fn status(&self, output: &str, command: &str, upstream: &[String]) -> CacheStatus {
+        let Some(record) = self.record(output) else { return CacheStatus::Miss };
+        let output_intact = record.output_hash == ABSENT || self.file_hash(Path::new(output)) == record.output_hash;
+        if output_intact && self.key(command, &record.inputs, upstream) == record.key {
+            CacheStatus::Hit
+        } else {
+            CacheStatus::Miss
         }
-        hasher.finalize().to_hex().to_string()
     }
 
     /// Kconfig dependencies (`include/config/FOO`) are empty files that Kconfig
     /// touches; their meaning is the symbol's value, so that is what is hashed.
     fn input_hash(&self, input: &str) -> String {
         match input.strip_prefix("config:") {
-            Some(symbol) => self.config.get(symbol).cloned().unwrap_or_else(|| "n".into()),
+            Some(symbol) => self.config.get(symbol).unwrap_or("n").to_string(),
             None if input.starts_with('/') => {
                 if let Some(hash) = self.sources.lock().unwrap().get(Path::new(input)) {
                     return hash.clone();
@@ -190,9 +211,14 @@ impl Cache {
             Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
             Err(_) => return ABSENT.into(),
         };
-        let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
-        self.stamps.lock().unwrap().insert(path, stamp);
-        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        // A file written moments ago may be written again within the same
+        // clock tick, keeping its size, inode and mtime: such a stamp would
+        // vouch for stale bytes, so it is not kept and the file is read again.
+        if mtime_ns < now_ns() - RACY_NS {
+            let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
+            self.stamps.lock().unwrap().insert(path, stamp);
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         hash
     }
 
@@ -239,10 +265,23 @@ pub fn cmd_file_inputs(objtree: &Path, output: &str) -> Vec<String> {
         .collect()
 }
 
-fn read_auto_conf(path: &Path) -> HashMap<String, String> {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("CONFIG_")?.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_rewritten_within_a_clock_tick_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let out = dir.path().join("out");
+        fs::write(&out, "one").unwrap();
+        let mtime = fs::metadata(&out).unwrap().modified().unwrap();
+        let before = cache.file_hash(Path::new("out"));
+        // Same size, same inode and, as on a coarse clock, the same mtime.
+        fs::write(&out, "two").unwrap();
+        File::options().write(true).open(&out).unwrap().set_modified(mtime).unwrap();
+        assert_ne!(cache.file_hash(Path::new("out")), before);
+        fs::remove_file(&out).unwrap();
+        assert_eq!(cache.file_hash(Path::new("out")), ABSENT);
+    }
 }

@@ -1,8 +1,17 @@
 //! The engine: edges between steps (`graph`), a critical-path-first worker
-//! pool (`scheduler`) and the content-hash cache that lets it skip work.
+//! pool (`scheduler`) that reports `event`s, the content-hash cache
+//! (`cache`, keyed by `cache_key`, answering a `cache_status`) that lets it
+//! skip work, the xtask's own cached steps (`native`), and one build per
+//! object tree (`lock`).
 
 pub mod cache;
+pub mod cache_key;
+pub mod cache_status;
+pub mod event;
 pub mod graph;
-pub mod scheduler;
-pub mod native;
 pub mod lock;
+pub mod native;
+pub mod scheduler;
+
+#[cfg(test)]
+mod tests;

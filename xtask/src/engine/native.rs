@@ -19,10 +19,9 @@ pub enum Native {
 /// `inputs` is unchanged.
 pub fn step(cache: &Cache, output: &str, command: &str, inputs: &[String], run: impl FnOnce() -> Result<()>) -> Result<Native> {
     let key = cache.key(command, inputs, &[]);
-    if let Some(record) = cache.record(output) {
-        if record.key == key && cache.file_hash(Path::new(output)) == record.output_hash {
-            return Ok(Native::Cached);
-        }
+    let recorded = cache.record(output).is_some_and(|r| r.key == key && cache.file_hash(Path::new(output)) == r.output_hash);
+    if recorded {
+        return Ok(Native::Cached);
     }
     run()?;
     cache.store(Record { output: output.into(), key, output_hash: cache.file_hash(Path::new(output)), inputs: Vec::new() })?;

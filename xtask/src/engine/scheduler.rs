@@ -4,21 +4,25 @@
 //! Rayon has no notion of priority, and the order in which ready steps start
 //! decides the wall time of a 2-core kernel build; a heap of ready steps behind
 //! a mutex and a condition variable is all the scheduler needs.
+//!
+//! The scheduler prints nothing: workers send `Event`s, and the caller's
+//! thread hands them to a `Reporter` (by default the progress bar).
 
 use std::{
+    cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, HashSet},
     path::Path,
     process::{Command, Stdio},
-    sync::{Condvar, Mutex},
-    time::{Duration, Instant},
+    sync::{mpsc, Condvar, Mutex},
 };
 
 use anyhow::{anyhow, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     engine::{
         cache::{self, Cache, Record},
+        cache_status::CacheStatus,
+        event::{Event, Progress, Reporter},
         graph::{self, Graph},
     },
     kbuild::Step,
@@ -66,7 +70,7 @@ pub struct Runner<'a> {
 }
 
 struct State {
-    ready: BinaryHeap<(u64, std::cmp::Reverse<usize>)>,
+    ready: BinaryHeap<(u64, Reverse<usize>)>,
     waiting: Vec<usize>,
     running: usize,
     done: usize,
@@ -74,8 +78,23 @@ struct State {
     counts: Counts,
 }
 
+/// How a step that did not fail ended.
+enum Outcome {
+    Cached,
+    Ran { stderr: String },
+}
+
 impl Runner<'_> {
+    /// Runs the steps with a progress bar labelled `self.label`.
     pub fn run(&self, steps: &[Step], graph: &Graph) -> Result<Counts> {
+        let mut progress = Progress::new(steps.len(), self.label);
+        let counts = self.run_with(steps, graph, &mut progress);
+        progress.finish();
+        counts
+    }
+
+    /// Runs the steps, handing every event to `reporter` on this thread.
+    pub fn run_with(&self, steps: &[Step], graph: &Graph, reporter: &mut dyn Reporter) -> Result<Counts> {
         let n = steps.len();
         let mut state = State {
             ready: BinaryHeap::new(),
@@ -87,18 +106,23 @@ impl Runner<'_> {
         };
         for i in 0..n {
             if state.waiting[i] == 0 {
-                state.ready.push((graph.priority[i], std::cmp::Reverse(i)));
+                state.ready.push((graph.priority[i], Reverse(i)));
             }
         }
-        let bar = progress_bar(n as u64, self.label);
         let shared = (Mutex::new(state), Condvar::new());
         let phase_outputs: HashSet<&str> = steps.iter().map(|s| s.output.as_str()).collect();
+        let (events, received) = mpsc::channel();
         std::thread::scope(|scope| {
             for _ in 0..self.jobs.max(1) {
-                scope.spawn(|| self.worker(steps, graph, &phase_outputs, &shared, &bar));
+                let (events, shared, phase_outputs) = (events.clone(), &shared, &phase_outputs);
+                scope.spawn(move || self.worker(steps, graph, phase_outputs, shared, events));
+            }
+            drop(events);
+            // Ends when the last worker returns and drops its sender.
+            for event in received {
+                reporter.report(event);
             }
         });
-        bar.finish_and_clear();
         self.cache.save()?;
         let state = shared.0.into_inner().unwrap();
         if let Some(failure) = state.failure {
@@ -110,15 +134,17 @@ impl Runner<'_> {
         Ok(state.counts)
     }
 
-    fn worker(
+    fn worker<'s>(
         &self,
-        steps: &[Step],
+        steps: &'s [Step],
         graph: &Graph,
         phase_outputs: &HashSet<&str>,
         shared: &(Mutex<State>, Condvar),
-        bar: &ProgressBar,
+        events: mpsc::Sender<Event<'s>>,
     ) {
         let (lock, cvar) = shared;
+        // A closed channel only means the reporter is gone; the build goes on.
+        let send = |event| drop(events.send(event));
         loop {
             let i = {
                 let mut state = lock.lock().unwrap();
@@ -127,38 +153,45 @@ impl Runner<'_> {
                         cvar.notify_all();
                         return;
                     }
-                    if let Some((_, std::cmp::Reverse(i))) = state.ready.pop() {
+                    if let Some((_, Reverse(i))) = state.ready.pop() {
                         state.running += 1;
                         break i;
                     }
                     if state.running == 0 {
-                        return; // nothing ready and nothing running: a cycle, reported by run()
+                        // Nothing ready and nothing running: a cycle, reported by run_with().
+                        cvar.notify_all();
+                        return;
                     }
                     state = cvar.wait(state).unwrap();
                 }
             };
             let step = &steps[i];
+            send(Event::Started { step });
             let outcome = self.run_step(step, &graph.deps[i], steps, phase_outputs);
             let mut state = lock.lock().unwrap();
             state.running -= 1;
             match outcome {
-                Ok(ran) => {
-                    if ran {
-                        state.counts.executed += 1;
-                        bar.set_message(format!("{:<7} {}", step.tag, step.output));
-                    } else {
-                        state.counts.cached += 1;
+                Ok(outcome) => {
+                    match outcome {
+                        Outcome::Cached => {
+                            state.counts.cached += 1;
+                            send(Event::Cached { step });
+                        }
+                        Outcome::Ran { stderr } => {
+                            state.counts.executed += 1;
+                            send(Event::Ran { step, stderr });
+                        }
                     }
                     state.done += 1;
-                    bar.inc(1);
                     for &r in &graph.rdeps[i] {
                         state.waiting[r] -= 1;
                         if state.waiting[r] == 0 {
-                            state.ready.push((graph.priority[r], std::cmp::Reverse(r)));
+                            state.ready.push((graph.priority[r], Reverse(r)));
                         }
                     }
                 }
                 Err(failure) => {
+                    send(Event::Failed { step });
                     if state.failure.is_none() {
                         state.failure = Some(failure);
                     }
@@ -168,14 +201,14 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs one step unless the cache proves it unchanged; true when it ran.
+    /// Runs one step unless the cache proves it unchanged.
     fn run_step(
         &self,
         step: &Step,
         deps: &[usize],
         steps: &[Step],
         phase_outputs: &HashSet<&str>,
-    ) -> Result<bool, StepFailed> {
+    ) -> Result<Outcome, StepFailed> {
         // What this step waits for in its phase, and what its command names
         // from earlier phases (the archives `vmlinux.o` links, the native
         // initcall script): a change in any of them must rerun it.
@@ -189,14 +222,14 @@ impl Runner<'_> {
         );
         upstream.sort_unstable();
         upstream.dedup();
-        if let Some(record) = self.cache.record(&step.output) {
-            let key = self.cache.key(&step.command, &record.inputs, &upstream);
-            let output_intact = record.output_hash == cache::ABSENT
-                || self.cache.file_hash(Path::new(&step.output)) == record.output_hash;
-            if key == record.key && output_intact {
-                return Ok(false);
-            }
+        match self.cache.status(&step.output, &step.command, &upstream) {
+            CacheStatus::Hit => Ok(Outcome::Cached),
+            CacheStatus::Miss => self.execute(step, &upstream).map(|stderr| Outcome::Ran { stderr }),
         }
+    }
+
+    /// Runs the step's command and records its result; returns its stderr.
+    fn execute(&self, step: &Step, upstream: &[String]) -> Result<String, StepFailed> {
         let failed = |log: String| StepFailed {
             unit: step.dir().to_string(),
             output: step.output.clone(),
@@ -212,39 +245,23 @@ impl Runner<'_> {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| failed(format!("could not start sh: {e}")))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
             return Err(failed(format!("{}{stderr}", quiet(&String::from_utf8_lossy(&out.stdout)))));
-        }
-        if !stderr.trim().is_empty() {
-            eprintln!("{}", stderr.trim_end());
         }
         let inputs = cache::cmd_file_inputs(self.objtree, &step.output);
         let record = Record {
             output: step.output.clone(),
-            key: self.cache.key(&step.command, &inputs, &upstream),
+            key: self.cache.key(&step.command, &inputs, upstream),
             output_hash: self.cache.file_hash(Path::new(&step.output)),
             inputs,
         };
         self.cache.store(record).map_err(|e| failed(format!("recording the result: {e}")))?;
-        Ok(true)
+        Ok(stderr)
     }
 }
 
 /// Drops Kbuild's own quiet echo lines from a failed step's output.
 fn quiet(stdout: &str) -> String {
     stdout.lines().filter(|l| !l.starts_with("  ")).map(|l| format!("{l}\n")).collect()
-}
-
-fn progress_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    bar.enable_steady_tick(Duration::from_millis(200));
-    let _ = Instant::now();
-    bar
 }

@@ -1,0 +1,302 @@
+//! The engine on tiny `sh -c` steps in a temporary object tree: one test per
+//! rule of the cache and the scheduler, each a few milliseconds. Every build
+//! opens the cache afresh, as a new `cargo xtask build` would.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::Path,
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+
+use crate::{
+    engine::{
+        cache::Cache,
+        event::Event,
+        graph::Graph,
+        scheduler::{Counts, Runner, StepFailed},
+    },
+    kbuild::{cmd_file, Step},
+};
+
+struct Tree {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+/// What one build did: its counts and the outputs whose steps ran, sorted.
+#[derive(Debug)]
+struct Build {
+    counts: Counts,
+    ran: Vec<String>,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let env = BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]);
+        Tree { dir: tempfile::tempdir().unwrap(), env }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        let path = self.path().join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn read(&self, file: &str) -> String {
+        fs::read_to_string(self.path().join(file)).unwrap_or_default()
+    }
+
+    /// Records, as fixdep would, that `output` was made from `source` and read `deps`
+    /// (paths under the tree, written absolute as Kbuild does; `config:FOO` for a symbol).
+    fn cmd_file(&self, output: &str, command: &str, source: &str, deps: &[&str]) {
+        let abs = |file: &str| self.path().join(file).display().to_string();
+        let mut text = format!("savedcmd_{output} := {command}\n\nsource_{output} := {}\n\ndeps_{output} := \\\n", abs(source));
+        for dep in deps {
+            match dep.strip_prefix("config:") {
+                Some(symbol) => text += &format!("    $(wildcard include/config/{symbol}) \\\n"),
+                None => text += &format!("  {} \\\n", abs(dep)),
+            }
+        }
+        text += &format!("\n{output}: $(deps_{output})\n\n$(deps_{output}):\n");
+        self.write(&cmd_file::path(output), &text);
+    }
+
+    fn runner<'a>(&'a self, cache: &'a Cache, jobs: usize) -> Runner<'a> {
+        Runner { objtree: self.path(), env: &self.env, jobs, cache, label: "test" }
+    }
+
+    /// Creates the steps' directories, as Kbuild's `prepare` does.
+    fn mkdirs(&self, steps: &[Step]) {
+        for step in steps {
+            fs::create_dir_all(self.path().join(step.dir())).unwrap();
+        }
+    }
+
+    fn build_with(&self, steps: &[Step], graph: &Graph, jobs: usize) -> Result<Build> {
+        self.mkdirs(steps);
+        let cache = Cache::open(self.path())?;
+        let counts = self.runner(&cache, jobs).run(steps, graph)?;
+        let mut ran = cache.ran();
+        ran.sort();
+        Ok(Build { counts, ran })
+    }
+
+    fn build(&self, steps: &[Step]) -> Build {
+        self.build_with(steps, &Graph::new(steps), 2).unwrap()
+    }
+}
+
+fn step(tag: &str, output: &str, command: &str) -> Step {
+    Step::new(tag, false, output, command)
+}
+
+/// Two independent chains, each a compile whose `.cmd` file lists its
+/// sources, linked into a file of its own:
+/// `src/a.c + src/a.h -> a/a.o -> c/a.out` and `src/b.c -> b/b.o -> d/b.out`.
+fn two_chains(tree: &Tree) -> Vec<Step> {
+    tree.write("src/a.c", "int a;\n");
+    tree.write("src/a.h", "#define A 1\n");
+    tree.write("src/b.c", "int b;\n");
+    tree.write("include/config/auto.conf", "CONFIG_FOO=y\n");
+    let steps = vec![
+        step("CC", "a/a.o", "cat src/a.c src/a.h > a/a.o"),
+        step("CC", "b/b.o", "cat src/b.c > b/b.o"),
+        step("LD", "c/a.out", "cat a/a.o > c/a.out"),
+        step("LD", "d/b.out", "cat b/b.o > d/b.out"),
+    ];
+    tree.cmd_file("a/a.o", &steps[0].command, "src/a.c", &["config:FOO", "src/a.h"]);
+    tree.cmd_file("b/b.o", &steps[1].command, "src/b.c", &[]);
+    steps
+}
+
+#[test]
+fn a_second_build_runs_nothing() {
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    let first = tree.build(&steps);
+    assert_eq!((first.counts.planned, first.counts.executed, first.counts.cached), (4, 4, 0));
+    assert_eq!(tree.read("c/a.out"), "int a;\n#define A 1\n");
+    let second = tree.build(&steps);
+    assert_eq!((second.counts.planned, second.counts.executed, second.counts.cached), (4, 0, 4));
+    assert!(second.ran.is_empty(), "{second:?}");
+}
+
+#[test]
+fn a_changed_input_in_the_cmd_file_reruns_its_step_and_only_the_steps_below() {
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    tree.build(&steps);
+    tree.write("src/a.h", "#define A 2\n");
+    assert_eq!(tree.build(&steps).ran, ["a/a.o", "c/a.out"]);
+    assert_eq!(tree.read("c/a.out"), "int a;\n#define A 2\n");
+}
+
+#[test]
+fn a_changed_kconfig_symbol_reruns_the_steps_that_read_it() {
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    tree.build(&steps);
+    tree.write("include/config/auto.conf", "CONFIG_FOO=m\n");
+    // a/a.o depends on FOO but its bytes do not: c/a.out is cut off.
+    assert_eq!(tree.build(&steps).ran, ["a/a.o"]);
+}
+
+#[test]
+fn a_changed_command_reruns_the_step() {
+    let tree = Tree::new();
+    let mut steps = two_chains(&tree);
+    tree.build(&steps);
+    steps[3].command = "cat b/b.o b/b.o > d/b.out".into();
+    assert_eq!(tree.build(&steps).ran, ["d/b.out"]);
+}
+
+#[test]
+fn early_cutoff_a_rerun_that_writes_the_same_bytes_wakes_no_dependent() {
+    let tree = Tree::new();
+    tree.write("src/words", "b\na\n");
+    let steps = vec![
+        step("GEN", "gen/words.h", "sort -u src/words > gen/words.h"),
+        step("LD", "out/words", "cat gen/words.h > out/words"),
+    ];
+    tree.cmd_file("gen/words.h", &steps[0].command, "src/words", &[]);
+    tree.build(&steps);
+    tree.write("src/words", "a\nb\na\n");
+    let build = tree.build(&steps);
+    assert_eq!(build.ran, ["gen/words.h"]);
+    assert_eq!((build.counts.executed, build.counts.cached), (1, 1));
+}
+
+#[test]
+fn the_journal_is_replayed_after_a_crash_before_the_snapshot() {
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    // The first build got as far as a/a.o.
+    tree.build(&steps[..1]);
+    let record = Cache::open(tree.path()).unwrap().record("a/a.o").unwrap();
+    // Crash: the record reached the journal, but no snapshot was written.
+    fs::remove_file(tree.path().join(".xtask/steps.json")).unwrap();
+    let cache = Cache::open(tree.path()).unwrap();
+    assert!(cache.record("a/a.o").is_none(), "no snapshot and an empty journal");
+    cache.store(record).unwrap();
+    drop(cache);
+    assert!(!tree.read(".xtask/steps.journal").is_empty());
+    assert!(!tree.path().join(".xtask/steps.json").exists());
+    // The next build resumes where the first stopped.
+    assert_eq!(tree.build(&steps).ran, ["b/b.o", "c/a.out", "d/b.out"]);
+}
+
+#[test]
+fn a_deleted_output_reruns_its_step() {
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    tree.build(&steps);
+    fs::remove_file(tree.path().join("c/a.out")).unwrap();
+    assert_eq!(tree.build(&steps).ran, ["c/a.out"]);
+    assert_eq!(tree.read("c/a.out"), "int a;\n#define A 1\n");
+}
+
+#[test]
+fn an_output_changed_by_hand_reruns_its_step() {
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    tree.build(&steps);
+    tree.write("a/a.o", "tampered\n");
+    // The rerun writes the old bytes back, so c/a.out is cut off.
+    assert_eq!(tree.build(&steps).ran, ["a/a.o"]);
+    assert_eq!(tree.read("a/a.o"), "int a;\n#define A 1\n");
+}
+
+#[test]
+fn a_failing_step_names_its_unit_command_and_output_and_its_dependents_do_not_run() {
+    let tree = Tree::new();
+    let steps = vec![
+        step("CC", "drivers/bad/x.o", "echo compiling x.c; echo 'x.c:1: error: oops' >&2; exit 1"),
+        step("LD", "top/y", "cat drivers/bad/x.o > top/y"),
+    ];
+    let error = tree.build_with(&steps, &Graph::new(&steps), 2).unwrap_err();
+    let failed = error.downcast_ref::<StepFailed>().expect("a StepFailed");
+    assert_eq!(failed.unit, "drivers/bad");
+    assert_eq!(failed.output, "drivers/bad/x.o");
+    assert_eq!(failed.command, steps[0].command);
+    assert_eq!(failed.log, "compiling x.c\nx.c:1: error: oops\n");
+    assert!(error.to_string().starts_with("building drivers/bad/x.o failed in unit drivers/bad\n"));
+    assert!(!tree.path().join("top/y").exists());
+    // Nothing was recorded, so the next build tries again.
+    assert!(Cache::open(tree.path()).unwrap().record("drivers/bad/x.o").is_none());
+}
+
+#[test]
+fn a_cycle_is_an_error_not_a_hang() {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let tree = Tree::new();
+        let steps = vec![
+            step("GEN", "a/free", "echo > a/free"),
+            step("GEN", "b/one", "echo > b/one"),
+            step("GEN", "c/two", "echo > c/two"),
+        ];
+        let graph = Graph { deps: vec![vec![], vec![2], vec![1]], rdeps: vec![vec![], vec![2], vec![1]], priority: vec![1; 3] };
+        let _ = sender.send(tree.build_with(&steps, &graph, 2).map_err(|e| e.to_string()));
+    });
+    let result = receiver.recv_timeout(Duration::from_secs(3)).expect("run returns within 3 s");
+    assert_eq!(result.unwrap_err(), "2 of 3 steps never became ready: the graph has a cycle");
+}
+
+#[test]
+fn with_one_job_the_step_heading_the_longer_chain_starts_first() {
+    let tree = Tree::new();
+    let steps = vec![
+        step("CC", "short/s.o", "echo short >> log; echo s > short/s.o"),
+        step("CC", "long/l.o", "echo long >> log; echo l > long/l.o"),
+        step("LD", "link/l.ko", "echo link >> log; cat long/l.o > link/l.ko"),
+    ];
+    let graph = Graph::new(&steps);
+    assert_eq!(graph.deps, [vec![], vec![], vec![1]], "two independent ready steps");
+    assert!(graph.priority[1] > graph.priority[0]);
+    tree.build_with(&steps, &graph, 1).unwrap();
+    assert_eq!(tree.read("log"), "long\nshort\nlink\n");
+}
+
+#[test]
+fn events_carry_a_steps_stderr_to_the_reporter() {
+    let tree = Tree::new();
+    let steps = vec![step("CC", "a/a.o", "echo 'warning: unused' >&2; echo a > a/a.o")];
+    tree.mkdirs(&steps);
+    let graph = Graph::new(&steps);
+    let events = |tree: &Tree| {
+        let cache = Cache::open(tree.path()).unwrap();
+        let mut seen = Vec::new();
+        let mut reporter = |event: Event| {
+            seen.push(match event {
+                Event::Started { step } => format!("started {}", step.output),
+                Event::Cached { step } => format!("cached {}", step.output),
+                Event::Ran { step, stderr } => format!("ran {}: {stderr}", step.output),
+                Event::Failed { step } => format!("failed {}", step.output),
+            })
+        };
+        tree.runner(&cache, 1).run_with(&steps, &graph, &mut reporter).unwrap();
+        seen
+    };
+    assert_eq!(events(&tree), ["started a/a.o", "ran a/a.o: warning: unused\n"]);
+    assert_eq!(events(&tree), ["started a/a.o", "cached a/a.o"]);
+}
+
+#[test]
+fn all_of_the_above_is_fast() {
+    // A guard against a step that sleeps or a scheduler that polls.
+    let start = Instant::now();
+    let tree = Tree::new();
+    let steps = two_chains(&tree);
+    for _ in 0..5 {
+        tree.build(&steps);
+    }
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
