@@ -34,7 +34,7 @@ use crate::{
     lto::policy::{self, Decision},
     report::{self, Phase, Report},
     source,
-    target::Target,
+    target::{Arch, Target},
     toolchain::{self, Toolchain},
 };
 
@@ -192,6 +192,30 @@ impl Pipeline<'_> {
 /// The image is re-planned after each round until a round plans nothing new.
 const IMAGE_ROUNDS: u8 = 4;
 
+/// Plans and runs the image in rounds until a dry run plans nothing new: a
+/// recipe that make expanded before its input existed (x86's `size_append`)
+/// comes back corrected. Returns the settled plan: the last version of each step.
+fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, arch: Arch, vmlinux: &str) -> Result<Vec<Step>> {
+    let mut image: Vec<Step> = Vec::new();
+    let mut previous = String::new();
+    for round in 0..IMAGE_ROUNDS {
+        let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &previous)]);
+        let steps = stages.get(Stage::ImageRound(round), &key, || stage::plan_image(kbuild, pipeline.env, arch))?;
+        if round > 0 && steps.iter().all(|s| image.contains(s)) {
+            return Ok(image);
+        }
+        pipeline.run(Stage::ImageRound(round), steps.clone())?;
+        previous = pipeline.outputs_key(&steps);
+        for step in steps {
+            match image.iter_mut().find(|m| m.output == step.output) {
+                Some(existing) => *existing = step,
+                None => image.push(step),
+            }
+        }
+    }
+    bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats")
+}
+
 pub fn build(target: Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
     let mut phases = Vec::new();
@@ -248,31 +272,20 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     }
     phases.push(timer.lap("link"));
 
-    let mut image: Vec<Step> = Vec::new();
-    let mut previous = String::new();
-    let mut settled = false;
-    for round in 0..IMAGE_ROUNDS {
-        let key = plan::key(&[("vmlinux", &cache.output_hash("vmlinux")), ("previous round", &previous)]);
-        let steps = stages.get(Stage::Image(round), &key, || stage::plan_image(&kbuild, env, target.arch))?;
-        if round > 0 && steps.iter().all(|s| image.contains(s)) {
-            settled = true;
-            break;
+    let vmlinux = cache.output_hash("vmlinux");
+    match stages.stored_for(Stage::Image, &vmlinux) {
+        Some(steps) => pipeline.run(Stage::Image, steps)?,
+        None => {
+            let settled = image_rounds(&mut pipeline, &stages, &kbuild, target.arch, &vmlinux)?;
+            stages.store(Stage::Image, &vmlinux, &settled)?;
         }
-        pipeline.run(Stage::Image(round), steps.clone())?;
-        previous = pipeline.outputs_key(&steps);
-        for step in steps {
-            match image.iter_mut().find(|m| m.output == step.output) {
-                Some(existing) => *existing = step,
-                None => image.push(step),
-            }
-        }
-    }
-    if !settled {
-        bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats");
     }
     phases.push(timer.lap("image"));
 
-    let Pipeline { mut decisions, steps, counts, .. } = pipeline;
+    let Pipeline { decisions, steps, counts, .. } = pipeline;
+    // Image rounds re-run corrected versions of earlier steps: the last one counts.
+    let steps = last_of_each(steps, |s| s.output.clone());
+    let mut decisions = last_of_each(decisions, |d| d.object.clone());
     crate::fs_atomic::write(&objtree.join(".xtask/last-executed.txt"), (cache.ran().join("\n") + "\n").as_bytes())?;
     decisions.extend(policy::prepared_objects(&objtree, &policy, &decisions));
     let (units, wrong) = policy::verify(&objtree, &decisions);
@@ -297,6 +310,22 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         return Err(report::PolicyViolation(wrong).into());
     }
     Ok(Built { target, objtree, toolchain, report, steps })
+}
+
+/// The last item for each key, in the order the keys first appeared.
+fn last_of_each<T>(items: Vec<T>, key: impl Fn(&T) -> String) -> Vec<T> {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        match index.get(&key(&item)) {
+            Some(&at) => kept[at] = item,
+            None => {
+                index.insert(key(&item), kept.len());
+                kept.push(item);
+            }
+        }
+    }
+    kept
 }
 
 fn add(total: &mut Counts, phase: Counts) {

@@ -86,24 +86,39 @@ impl StagePlans {
 
     /// The plan of `stage` for `key`: the stored one, or `planner`'s, stored.
     pub fn get(&self, stage: Stage, key: &str, planner: impl FnOnce() -> Result<Vec<Step>>) -> Result<Vec<Step>> {
-        let path = self.dir.join(format!("{}.json", stage.file_name()));
-        if let Ok(stored) = fs_atomic::read_json::<StagePlan>(&path) {
-            if stored.format == FORMAT && stored.key == key {
-                return Ok(stored.steps);
-            }
+        if let Some(steps) = self.stored_for(stage, key) {
+            return Ok(steps);
         }
         let steps = planner()?;
-        fs_atomic::write_json(&path, &StagePlan { format: FORMAT.into(), key: key.into(), steps: steps.clone() })?;
+        self.store(stage, key, &steps)?;
         Ok(steps)
     }
 
-    /// The steps of every stored stage plan.
+    /// The stored plan of `stage` for `key`, if there is one.
+    pub fn stored_for(&self, stage: Stage, key: &str) -> Option<Vec<Step>> {
+        let stored = fs_atomic::read_json::<StagePlan>(&self.path(stage)).ok()?;
+        (stored.format == FORMAT && stored.key == key).then_some(stored.steps)
+    }
+
+    /// Stores the plan of `stage` for `key`.
+    pub fn store(&self, stage: Stage, key: &str, steps: &[Step]) -> Result<()> {
+        fs_atomic::write_json(&self.path(stage), &StagePlan { format: FORMAT.into(), key: key.into(), steps: steps.to_vec() })
+    }
+
+    fn path(&self, stage: Stage) -> PathBuf {
+        self.dir.join(format!("{}.json", stage.file_name()))
+    }
+
+    /// The steps of every stored stage plan but the image rounds (the
+    /// settled image plan holds what they ran).
     pub fn stored(&self) -> Result<Vec<Step>> {
         let mut steps = Vec::new();
         let mut paths: Vec<PathBuf> = fs::read_dir(&self.dir)?.flatten().map(|e| e.path()).collect();
         paths.sort();
-        for path in paths {
-            if let Ok(stored) = fs_atomic::read_json::<StagePlan>(&path) {
+        let rounds = Stage::ImageRound(0).file_name();
+        let rounds = rounds.trim_end_matches('0');
+        for path in paths.iter().filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(rounds))) {
+            if let Ok(stored) = fs_atomic::read_json::<StagePlan>(path) {
                 steps.extend(stored.steps);
             }
         }

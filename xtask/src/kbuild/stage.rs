@@ -34,14 +34,17 @@ pub enum Stage {
     /// Native: the `.ko` links of Makefile.modfinal.
     Modules,
     /// The boot image, round N: re-planned until a round plans nothing new.
-    Image(u8),
+    ImageRound(u8),
+    /// The boot image as the rounds settled it: what a rebuild for the same
+    /// `vmlinux` runs.
+    Image,
 }
 
 impl Stage {
     /// The name of the stage's plan file and progress label.
     pub fn file_name(self) -> String {
         match self {
-            Stage::Image(round) => format!("image-{round}"),
+            Stage::ImageRound(round) => format!("image-round-{round}"),
             other => serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
         }
     }
@@ -158,6 +161,7 @@ mod tests {
     fn stage_names_are_stable_file_names() {
         assert_eq!(Stage::VmlinuxO.file_name(), "vmlinux_o");
         assert_eq!(Stage::InitcallOrder.file_name(), "initcall_order");
-        assert_eq!(Stage::Image(2).file_name(), "image-2");
+        assert_eq!(Stage::ImageRound(2).file_name(), "image-round-2");
+        assert_eq!(Stage::Image.file_name(), "image");
     }
 }
