@@ -12,7 +12,7 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use kernel_manifest::{Origin, WarningKind};
 
 use crate::{
@@ -31,10 +31,13 @@ use crate::{
     },
     kconfig::DotConfig,
     link::{self, modules::KoLink, vmlinux::VmlinuxLink},
-    lto::policy::{self, Decision},
+    lto::{
+        policy::{self, Decision},
+        thin,
+    },
     report::{self, Phase, Report},
     source,
-    target::{Arch, Target},
+    target::{Arch, Lto, Target},
     toolchain::{self, Toolchain},
 };
 
@@ -160,6 +163,7 @@ struct Pipeline<'a> {
     decisions: Vec<Decision>,
     steps: Vec<Step>,
     counts: Counts,
+    stages: Vec<report::StageRun>,
 }
 
 impl Pipeline<'_> {
@@ -167,7 +171,10 @@ impl Pipeline<'_> {
         self.decisions.extend(policy::apply(&mut steps, self.policy, self.lto_flags));
         let label = stage.file_name();
         let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label };
-        add(&mut self.counts, runner.run(&steps, &Graph::new(&steps))?);
+        let started = Instant::now();
+        let counts = runner.run(&steps, &Graph::new(&steps))?;
+        add(&mut self.counts, counts);
+        self.stages.push(report::StageRun { stage, counts, seconds: started.elapsed().as_secs_f64() });
         self.steps.extend(steps);
         Ok(())
     }
@@ -194,7 +201,9 @@ const IMAGE_ROUNDS: u8 = 4;
 
 /// Plans and runs the image in rounds until a dry run plans nothing new: a
 /// recipe that make expanded before its input existed (x86's `size_append`)
-/// comes back corrected. Returns the settled plan: the last version of each step.
+/// comes back corrected. Each round runs the whole image plan so far, with
+/// the latest version of each step, so the settled plan is exactly what ran
+/// last and a rebuild finds every step of it cached.
 fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, arch: Arch, vmlinux: &str) -> Result<Vec<Step>> {
     let mut image: Vec<Step> = Vec::new();
     let mut previous = String::new();
@@ -204,14 +213,14 @@ fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, a
         if round > 0 && steps.iter().all(|s| image.contains(s)) {
             return Ok(image);
         }
-        pipeline.run(Stage::ImageRound(round), steps.clone())?;
-        previous = pipeline.outputs_key(&steps);
         for step in steps {
             match image.iter_mut().find(|m| m.output == step.output) {
                 Some(existing) => *existing = step,
                 None => image.push(step),
             }
         }
+        pipeline.run(Stage::ImageRound(round), image.clone())?;
+        previous = pipeline.outputs_key(&image);
     }
     bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats")
 }
@@ -238,6 +247,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         decisions: Vec::new(),
         steps: Vec::new(),
         counts: Counts::default(),
+        stages: Vec::new(),
     };
     pipeline.run(Stage::Compile, plan.compile.clone())?;
     phases.push(timer.lap("compile"));
@@ -249,7 +259,20 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         pipeline.native(".tmp_initcalls.lds", "xtask initcall-order", &archives, || link::initcalls::write(&objtree, &nm, &archives))?;
     }
     let steps = stages.get(Stage::VmlinuxO, &plan.key, || stage::plan_vmlinux_o(&kbuild, &pipeline.steps))?;
-    pipeline.run(Stage::VmlinuxO, steps)?;
+    match (target.lto, pipeline.lto_flags) {
+        (Lto::Thin, Some(lto_flags)) => {
+            let (link, rest): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.output == "vmlinux.o");
+            let link = link.first().context("Kbuild planned no vmlinux.o link")?;
+            let link = thin::KbuildLink::parse(link, env.get("LD").map_or("ld.lld", String::as_str))?;
+            let members = thin::Members::read(&objtree, &toolchain.tool("llvm-ar"), &link)?;
+            pipeline.run(Stage::ThinLink, vec![thin::thin_link(&link, &members)])?;
+            let indexed = thin::indexed(&objtree)?;
+            pipeline.run(Stage::Backends, thin::backends(&objtree, &indexed, lto_flags, "llvm-dis")?)?;
+            pipeline.run(Stage::FinalLink, vec![thin::final_link(&objtree, &link, &members, &indexed)?])?;
+            pipeline.run(Stage::VmlinuxO, rest)?;
+        }
+        _ => pipeline.run(Stage::VmlinuxO, steps)?,
+    }
     let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
     let modules = config.get("MODULES") == Some("y");
     let steps = stages.get(Stage::Modpost, &plan.key, || stage::plan_modpost(&kbuild, &pipeline.steps, modules))?;
@@ -282,7 +305,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     }
     phases.push(timer.lap("image"));
 
-    let Pipeline { decisions, steps, counts, .. } = pipeline;
+    let Pipeline { decisions, steps, counts, stages: stage_runs, .. } = pipeline;
     // Image rounds re-run corrected versions of earlier steps: the last one counts.
     let steps = last_of_each(steps, |s| s.output.clone());
     let mut decisions = last_of_each(decisions, |d| d.object.clone());
@@ -299,6 +322,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         toolchain: toolchain.clone(),
         units,
         steps: counts,
+        stages: stage_runs,
         phases,
         seconds: started.elapsed().as_secs_f64(),
         artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,

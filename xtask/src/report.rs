@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     engine::scheduler::Counts,
     fs_atomic,
-    kbuild::cmd_file::CmdFile,
+    kbuild::{cmd_file::CmdFile, stage::Stage},
     lto::policy::Unit,
     target::{Arch, Lto, Profile},
     toolchain::Toolchain,
@@ -18,6 +18,15 @@ use crate::{
 #[derive(Clone, Debug, Serialize)]
 pub struct Phase {
     pub name: String,
+    pub seconds: f64,
+}
+
+/// How one stage of the pipeline went.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageRun {
+    pub stage: Stage,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub seconds: f64,
 }
 
@@ -38,6 +47,9 @@ pub struct Report {
     pub toolchain: Toolchain,
     pub units: Vec<Unit>,
     pub steps: Counts,
+    /// Each planned stage as it ran: `thin_link`, `backends` and `final_link`
+    /// show how much of the ThinLTO link an edit cost.
+    pub stages: Vec<StageRun>,
     pub phases: Vec<Phase>,
     pub seconds: f64,
     pub artifacts: Vec<Artifact>,

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     fs_atomic,
-    kbuild::{cmd_file::{self, CmdFile}, Step},
+    kbuild::{cmd_file::{self, CmdFile}, recipe::simple_commands, Step},
     kconfig::DotConfig,
 };
 
@@ -282,38 +282,6 @@ pub fn compiler_invocation(shell_line: &str, output: &str) -> Option<Vec<String>
         argv.iter().any(|a| a == "-c")
             && argv.windows(2).any(|w| w[0] == "-o" && normalize(Path::new(&w[1])) == output)
     })
-}
-
-/// Splits a shell line at its unquoted command separators (`;`, `&`, `|`,
-/// newlines), keeping quotes and escapes for shlex. A backslash-newline is a
-/// line continuation, not a separator.
-fn simple_commands(line: &str) -> Vec<String> {
-    let mut commands = Vec::new();
-    let mut current = String::new();
-    let mut chars = line.chars();
-    let (mut single, mut double) = (false, false);
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' if !double => single = !single,
-            '"' if !single => double = !double,
-            '\\' if !single => {
-                current.push(c);
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                }
-                continue;
-            }
-            ';' | '&' | '|' | '\n' if !single && !double => {
-                commands.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    commands.push(current);
-    commands.retain(|c| !c.trim().is_empty());
-    commands
 }
 
 const SOURCE_EXTENSIONS: &[&str] = &["c", "S", "s"];

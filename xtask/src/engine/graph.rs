@@ -30,13 +30,14 @@ impl Graph {
         let mut globals: Vec<usize> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             let mut mine: Vec<usize> = globals.clone();
-            for token in tokens(&step.command) {
+            for token in tokens(&step.command).chain(step.needs.iter().map(String::as_str)) {
                 if let Some(&p) = producer.get(token) {
                     mine.push(p);
                 }
             }
             let dir = step.dir();
-            for (j, earlier) in steps[..i].iter().enumerate() {
+            let barrier = step.kind != StepKind::Backend;
+            for (j, earlier) in steps[..i].iter().enumerate().filter(|_| barrier) {
                 if !is_within(earlier.dir(), dir) {
                     continue;
                 }
@@ -84,7 +85,7 @@ fn is_global(dir: &str) -> bool {
 /// the biggest archives) starts first.
 fn cost(step: &Step) -> u64 {
     match step.kind {
-        StepKind::CompileC => 100,
+        StepKind::CompileC | StepKind::Backend => 100,
         StepKind::CompileAsm => 30,
         StepKind::Archive => 5,
         StepKind::Host | StepKind::Generator => 50,

@@ -18,6 +18,7 @@ pub mod cmd_file;
 pub mod dry_run;
 pub mod metadata;
 pub mod plan;
+pub mod recipe;
 pub mod stage;
 pub mod step;
 

@@ -21,8 +21,15 @@ pub enum Stage {
     Compile,
     /// Native: the initcall-order linker script from the archives' link order.
     InitcallOrder,
-    /// `vmlinux_o`: the LTO link of the archives, then objtool.
+    /// `vmlinux_o`: the LTO link of the archives, then objtool. Under
+    /// ThinLTO its link step becomes the three stages below.
     VmlinuxO,
+    /// ThinLTO: the thin link, which writes the index shards (`lto::thin`).
+    ThinLink,
+    /// ThinLTO: one backend per bitcode object.
+    Backends,
+    /// ThinLTO: `ld -r` of the native objects, then objtool.
+    FinalLink,
     /// modpost, and `init/version-timestamp.o` that link-vmlinux.sh would build.
     Modpost,
     /// `.vmlinux.export.o`, compiled from what modpost wrote.

@@ -18,6 +18,9 @@ pub enum StepKind {
     /// Anything else (`GEN`, `LD`, `UPD`, `OBJCOPY`, untagged `$(cmd)`s): may
     /// write files other steps read without naming them.
     Generator,
+    /// A ThinLTO backend: one bitcode object to native code, by its index shard.
+    /// It reads only what it declares, so no directory barrier applies.
+    Backend,
 }
 
 impl StepKind {
@@ -27,6 +30,7 @@ impl StepKind {
             "AS" => StepKind::CompileAsm,
             "AR" => StepKind::Archive,
             "HOSTCC" | "HOSTLD" | "HOSTCXX" => StepKind::Host,
+            "BACKEND" => StepKind::Backend,
             _ => StepKind::Generator,
         }
     }
@@ -43,11 +47,15 @@ pub struct Step {
     pub output: String,
     /// The recipe, one shell line, exactly as Kbuild would run it.
     pub command: String,
+    /// Outputs of other steps this one reads without naming them in its
+    /// command (the xtask's own steps declare them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
 }
 
 impl Step {
     pub fn new(tag: &str, module: bool, output: &str, command: &str) -> Step {
-        Step { kind: StepKind::from_tag(tag), tag: tag.into(), module, output: output.into(), command: command.into() }
+        Step { kind: StepKind::from_tag(tag), tag: tag.into(), module, output: output.into(), command: command.into(), needs: Vec::new() }
     }
 
     /// The directory that owns this step: the unit it belongs to.

@@ -2,3 +2,4 @@
 //! object's format.
 
 pub mod policy;
+pub mod thin;
