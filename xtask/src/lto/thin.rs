@@ -88,9 +88,8 @@ impl KbuildLink {
     /// `member(archive)`'s words, and `extra` appended.
     fn render(&self, output: &str, members: &mut dyn FnMut(&str, bool) -> Vec<String>, extra: &[&str]) -> Vec<String> {
         let mut argv = vec![self.ld.clone()];
-        let mut inputs = self.inputs.iter().peekable();
         let mut previous_was_o = false;
-        while let Some(input) = inputs.next() {
+        for input in &self.inputs {
             match input {
                 Input::Flag(flag) if previous_was_o => {
                     argv.push(if flag == "vmlinux.o" { output.to_string() } else { flag.clone() });
