@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::{stage::Stage, Step};
 use crate::fs_atomic;
 
-/// Bumped whenever the shape of a plan file changes.
+/// Bumped whenever the shape of the compile plan changes (the tree restarts).
 pub const FORMAT: &str = "xtask-plan-v5";
+/// Bumped whenever the shape or the planning of a later stage changes (only
+/// those stages are planned again).
+const STAGE_FORMAT: &str = "xtask-stage-v2";
 
 /// What configure, prepare and the compile dry run produced.
 #[derive(Clone, Serialize, Deserialize)]
@@ -97,12 +100,12 @@ impl StagePlans {
     /// The stored plan of `stage` for `key`, if there is one.
     pub fn stored_for(&self, stage: Stage, key: &str) -> Option<Vec<Step>> {
         let stored = fs_atomic::read_json::<StagePlan>(&self.path(stage)).ok()?;
-        (stored.format == FORMAT && stored.key == key).then_some(stored.steps)
+        (stored.format == STAGE_FORMAT && stored.key == key).then_some(stored.steps)
     }
 
     /// Stores the plan of `stage` for `key`.
     pub fn store(&self, stage: Stage, key: &str, steps: &[Step]) -> Result<()> {
-        fs_atomic::write_json(&self.path(stage), &StagePlan { format: FORMAT.into(), key: key.into(), steps: steps.to_vec() })
+        fs_atomic::write_json(&self.path(stage), &StagePlan { format: STAGE_FORMAT.into(), key: key.into(), steps: steps.to_vec() })
     }
 
     fn path(&self, stage: Stage) -> PathBuf {

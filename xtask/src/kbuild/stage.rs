@@ -143,17 +143,13 @@ fn remove(kbuild: &Kbuild, outputs: &[&str]) {
     }
 }
 
-/// Drops what earlier stages already hold and the initcall order (native),
-/// and insists on the stage's own output.
-fn link_steps(mut steps: Vec<Step>, earlier: &[Step], required: &str) -> Result<Vec<Step>> {
-    steps.retain(|s| s.output != ".tmp_initcalls.lds");
-    let mut seen: HashSet<(&str, &str)> = earlier.iter().map(|s| (s.output.as_str(), s.command.as_str())).collect();
-    let mut kept = Vec::new();
-    for step in &steps {
-        if seen.insert((&step.output, &step.command)) {
-            kept.push(step.clone());
-        }
-    }
+/// Drops the initcall order (native) and every step whose output an earlier
+/// stage makes: a dry run re-prints a link whose `.cmd` record differs from
+/// its own recipe (the xtask's ThinLTO `vmlinux.o`), and that output is not
+/// this stage's to make. Insists on the stage's own output.
+fn link_steps(steps: Vec<Step>, earlier: &[Step], required: &str) -> Result<Vec<Step>> {
+    let made: HashSet<&str> = earlier.iter().map(|s| s.output.as_str()).collect();
+    let kept: Vec<Step> = steps.into_iter().filter(|s| s.output != ".tmp_initcalls.lds" && !made.contains(s.output.as_str())).collect();
     if !kept.iter().any(|s| s.output == required) {
         bail!("Kbuild's dry run of the link stage planned no {required}");
     }
@@ -163,6 +159,19 @@ fn link_steps(mut steps: Vec<Step>, earlier: &[Step], required: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_stage_keeps_only_outputs_no_earlier_stage_makes() {
+        let earlier = [Step::new("LD", false, "vmlinux.o", "ld.lld -r -o vmlinux.o .xtask/thin/init/main.o")];
+        let printed = vec![
+            Step::new("LD", false, "vmlinux.o", "ld.lld -r -o vmlinux.o --whole-archive vmlinux.a"),
+            Step::new("GEN", false, ".tmp_initcalls.lds", "perl generate_initcall_order.pl"),
+            Step::new("MODPOST", false, "vmlinux.symvers", "scripts/mod/modpost vmlinux.o"),
+        ];
+        let kept = link_steps(printed.clone(), &earlier, "vmlinux.symvers").unwrap();
+        assert_eq!(kept, [printed[2].clone()]);
+        assert!(link_steps(printed, &earlier, "init/version-timestamp.o").is_err());
+    }
 
     #[test]
     fn stage_names_are_stable_file_names() {
