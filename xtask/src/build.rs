@@ -199,28 +199,22 @@ impl Pipeline<'_> {
 /// The image is re-planned after each round until a round plans nothing new.
 const IMAGE_ROUNDS: u8 = 4;
 
-/// Plans and runs the image in rounds until a dry run plans nothing new: a
-/// recipe that make expanded before its input existed (x86's `size_append`)
-/// comes back corrected. Each round runs the whole image plan so far, with
-/// the latest version of each step, so the settled plan is exactly what ran
-/// last and a rebuild finds every step of it cached.
+/// Plans and runs the image in rounds until a round plans what the round
+/// before it ran: a recipe that make expanded before its input existed (x86's
+/// `size_append` embeds file sizes) comes back corrected. Each round is the
+/// complete plan in make's order; the settled one is what a rebuild runs.
 fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, arch: Arch, vmlinux: &str) -> Result<Vec<Step>> {
-    let mut image: Vec<Step> = Vec::new();
-    let mut previous = String::new();
+    let mut previous: Vec<Step> = Vec::new();
+    let mut outputs = String::new();
     for round in 0..IMAGE_ROUNDS {
-        let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &previous)]);
+        let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &outputs)]);
         let steps = stages.get(Stage::ImageRound(round), &key, || stage::plan_image(kbuild, pipeline.env, arch))?;
-        if round > 0 && steps.iter().all(|s| image.contains(s)) {
-            return Ok(image);
+        if steps == previous {
+            return Ok(steps);
         }
-        for step in steps {
-            match image.iter_mut().find(|m| m.output == step.output) {
-                Some(existing) => *existing = step,
-                None => image.push(step),
-            }
-        }
-        pipeline.run(Stage::ImageRound(round), image.clone())?;
-        previous = pipeline.outputs_key(&image);
+        pipeline.run(Stage::ImageRound(round), steps.clone())?;
+        outputs = pipeline.outputs_key(&steps);
+        previous = steps;
     }
     bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats")
 }

@@ -85,9 +85,21 @@ impl Kbuild {
     /// environment the top Makefile exports: how Kbuild's own recursion runs
     /// the sub-makes (Makefile.vmlinux, Makefile.modfinal, the boot image).
     pub fn dry_run_in_objtree(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<String> {
+        self.sub_make_dry_run(env, makefile, goals, false)
+    }
+
+    /// Like [`Kbuild::dry_run_in_objtree`] with `-B`: every recipe, out of
+    /// date or not, in make's order. Only for sub-makes, never the top
+    /// Makefile (whose `.config` rule `-B` would re-run).
+    pub fn full_dry_run_in_objtree(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<String> {
+        self.sub_make_dry_run(env, makefile, goals, true)
+    }
+
+    fn sub_make_dry_run(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str], always: bool) -> Result<String> {
         let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
         let out = make_command()
             .args(["-n", "-f", &format!("{srctree}/{makefile}")])
+            .args(always.then_some("-B"))
             .args(goals)
             .current_dir(&self.objtree)
             .env_clear()

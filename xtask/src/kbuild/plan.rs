@@ -18,7 +18,7 @@ use crate::fs_atomic;
 pub const FORMAT: &str = "xtask-plan-v5";
 /// Bumped whenever the shape or the planning of a later stage changes (only
 /// those stages are planned again).
-const STAGE_FORMAT: &str = "xtask-stage-v2";
+const STAGE_FORMAT: &str = "xtask-stage-v3";
 
 /// What configure, prepare and the compile dry run produced.
 #[derive(Clone, Serialize, Deserialize)]

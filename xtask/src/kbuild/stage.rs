@@ -40,7 +40,8 @@ pub enum Stage {
     Modfinal,
     /// Native: the `.ko` links of Makefile.modfinal.
     Modules,
-    /// The boot image, round N: re-planned until a round plans nothing new.
+    /// The boot image, round N: re-planned until a round plans what the
+    /// round before it ran.
     ImageRound(u8),
     /// The boot image as the rounds settled it: what a rebuild for the same
     /// `vmlinux` runs.
@@ -126,13 +127,15 @@ pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, modules: &[String]) -> Result<V
 }
 
 /// The boot image: what the arch Makefile's `$(build)=arch/*/boot` recursion
-/// would run, planned with the same environment once vmlinux exists.
+/// would run, planned with the same environment once vmlinux exists. All of
+/// it (`-B`), in make's order: make's timestamps say little in a tree the
+/// cache keeps up to date, and a complete plan runs the same way every time.
 pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Vec<Step>> {
     let (dir, image) = match arch {
         Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
         Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
     };
-    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])?))
+    Ok(dry_run::parse(&kbuild.full_dry_run_in_objtree(env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])?))
 }
 
 type Env = std::collections::BTreeMap<String, String>;
