@@ -13,6 +13,7 @@ pub mod paths;
 pub mod target;
 pub mod fs_atomic;
 pub mod source;
+pub mod private_source;
 pub mod toolchain;
 pub mod kconfig;
 pub mod configure;
