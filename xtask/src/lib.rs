@@ -29,3 +29,4 @@ pub mod test_boot;
 pub mod editor;
 pub mod cli;
 pub mod selftest;
+pub mod bench;
