@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    bench::{self, Scenario},
     boot::{Firmware, Outcome},
     build::{self, Options},
     error::Error,
@@ -33,6 +34,8 @@ pub enum Command {
     Units(UnitsArgs),
     /// Run the whole test suite: cargo test, then the end-to-end builds.
     Test,
+    /// Time Kbuild and the xtask on the same source and .config, scenario by scenario.
+    Bench(BenchArgs),
 }
 
 impl Command {
@@ -43,6 +46,7 @@ impl Command {
             Command::Compdb(args) => Ok(args.run()?),
             Command::Units(args) => Ok(args.run()?),
             Command::Test => Ok(crate::selftest::run()?),
+            Command::Bench(args) => Ok(args.run()?),
         }
     }
 }
@@ -194,5 +198,71 @@ impl BuildArgs {
             crate::report::print_summary(&built.report, &built.objtree);
         }
         Ok(())
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value = "x86_64")]
+    pub arch: Arch,
+    #[arg(long, value_enum, default_value = "thin")]
+    pub lto: Lto,
+    #[arg(long, value_enum, default_value = "tiny")]
+    pub profile: Profile,
+    /// Comma-separated, run in this order: cold, noop, touch, edit, comment, header.
+    #[arg(long, value_delimiter = ',', value_parser = Scenario::parse, default_value = "cold,noop,touch,edit,comment,header")]
+    pub scenarios: Vec<Scenario>,
+    /// Timed builds of each tool per scenario.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reps: u32,
+    /// Parallel jobs, the same for both tools (0: the number of CPUs).
+    #[arg(short, long, default_value_t = 0)]
+    pub jobs: usize,
+}
+
+impl BenchArgs {
+    pub fn run(&self) -> Result<()> {
+        let mut scenarios = Vec::new();
+        for &scenario in &self.scenarios {
+            if !scenarios.contains(&scenario) {
+                scenarios.push(scenario);
+            }
+        }
+        let jobs = match self.jobs {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            jobs => jobs,
+        };
+        let target = Target { arch: self.arch, lto: self.lto, profile: self.profile };
+        bench::run(&bench::Options { target, scenarios, reps: self.reps, jobs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        match Cli::try_parse_from(["cargo xtask", "bench"].iter().chain(args))?.command {
+            Command::Bench(args) => Ok(args),
+            _ => unreachable!("bench parses as bench"),
+        }
+    }
+
+    #[test]
+    fn bench_runs_every_scenario_but_config_three_times_by_default() {
+        let args = bench(&[]).unwrap();
+        assert_eq!(args.scenarios, Scenario::ALL);
+        assert_eq!((args.reps, args.arch, args.jobs), (3, Arch::X86_64, 0));
+        assert_eq!(bench(&["--scenarios", "noop", "--reps", "1"]).unwrap().scenarios, [Scenario::Noop]);
+    }
+
+    #[test]
+    fn bench_refuses_config_unknown_scenarios_zero_reps_and_two_arches() {
+        let error = bench(&["--scenarios", "noop,config"]).unwrap_err().to_string();
+        assert!(error.contains("--fragment"), "{error}");
+        let error = bench(&["--scenarios", "nop"]).unwrap_err().to_string();
+        assert!(error.contains("did you mean `noop`?"), "{error}");
+        assert!(bench(&["--reps", "0"]).is_err());
+        assert!(bench(&["--arch", "all"]).is_err());
     }
 }

@@ -212,7 +212,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     }
     assert!(log.lines().any(|l| l.starts_with("0 ") && l.contains(" -n ")), "no dry run was logged:\n{log}");
 
-    let kbuild = xtask::paths::target_dir().join("e2e/x86_64-thin-tiny-kbuild");
+    let kbuild = xtask::private_source::kbuild_reference_dir(&ours);
     kbuild_build(&ours, &kbuild);
     let report = report("x86_64", "thin");
     let changed: BTreeSet<String> = units(&report)

@@ -1,7 +1,8 @@
 //! Kbuild, the kernel's language: the only module that starts `make`. It is
 //! asked to configure, to `prepare`, to show its exported environment and to
-//! print plans with `-n`; it never builds an object. Always under `LC_ALL=C`,
-//! because the expected stop of a dry run is recognised by make's own words.
+//! print plans with `-n`; it never builds an object for the xtask (only
+//! `cargo xtask bench` has Kbuild build its own tree, to compare). Always under
+//! `LC_ALL=C`, because the expected stop of a dry run is recognised by make's own words.
 
 use std::{
     collections::BTreeMap,
@@ -131,6 +132,22 @@ impl Kbuild {
             }
         }
         Ok(stdout)
+    }
+
+    // Kbuild building on its own, for comparison only: `cargo xtask bench`
+    // times these against the xtask in a tree of their own. No build calls them.
+
+    /// `make olddefconfig` in a reference tree holding a copy of our `.config`.
+    /// Returned unstarted, so the bench can measure it.
+    pub fn reference_config(&self) -> Command {
+        self.make(&["olddefconfig"])
+    }
+
+    /// `make -jN GOALS` in a reference tree, as a user builds. Returned
+    /// unstarted, so the bench can measure it.
+    pub fn reference_build(&self, goals: &[&str], jobs: usize) -> Command {
+        let jobs = format!("-j{jobs}");
+        self.make(&[&[jobs.as_str()], goals].concat())
     }
 }
 

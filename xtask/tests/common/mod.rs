@@ -1,11 +1,7 @@
 //! What the end-to-end tests share: the real `xtask` binary behind a small
-//! builder, and the kernel source they build.
-//!
-//! The tests never build or edit the user's default tree. They build a
-//! private copy of it (`target/e2e/linux-source-6.12`, hard links, so it costs
-//! no disk and a second), and an edit replaces a file instead of writing
-//! through the shared inode. An edit a killed run left behind is undone by
-//! the next run before it builds anything.
+//! builder, and the kernel source they build: the library's private copy of
+//! the default tree (`xtask::private_source`), which `cargo xtask bench`
+//! builds too. The tests never build or edit the user's trees.
 
 #![allow(dead_code)] // each test binary uses part of this module
 
@@ -17,6 +13,7 @@ use std::{
 };
 
 use serde_json::Value;
+use xtask::private_source::{self, PrivateSource};
 
 /// One run of `xtask`: `Xtask::new("build").selection("x86_64", "thin", "tiny").run()`.
 #[must_use]
@@ -85,21 +82,16 @@ impl Xtask {
     }
 }
 
+/// The private copy, opened (and any edit a killed run left undone) once per
+/// test binary, which holds it until it exits.
+fn private() -> &'static PrivateSource {
+    static SOURCE: OnceLock<PrivateSource> = OnceLock::new();
+    SOURCE.get_or_init(|| PrivateSource::open().unwrap_or_else(|e| panic!("the private kernel source: {e:#}")))
+}
+
 /// The private source tree every end-to-end test builds.
 pub fn source() -> &'static Path {
-    static SOURCE: OnceLock<PathBuf> = OnceLock::new();
-    SOURCE.get_or_init(|| {
-        let pristine = xtask::source::unpack_default().expect("the default kernel source");
-        let copy = xtask::paths::target_dir().join("e2e/linux-source-6.12");
-        if !copy.join("Makefile").is_file() {
-            let _ = fs::remove_dir_all(&copy);
-            fs::create_dir_all(copy.parent().unwrap()).unwrap();
-            let status = Command::new("cp").arg("-al").arg(&pristine).arg(&copy).status().expect("cp");
-            assert!(status.success(), "cp -al {} {}", pristine.display(), copy.display());
-        }
-        undo_left_over_edits(&pristine, &copy);
-        copy.canonicalize().unwrap()
-    })
+    private().root()
 }
 
 /// The object tree of a selection built from [`source`].
@@ -116,59 +108,15 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Where an edit records the file it changed until it is undone.
-fn edits_log(copy: &Path) -> PathBuf {
-    copy.parent().unwrap().join("edits-in-progress")
-}
-
-fn undo_left_over_edits(pristine: &Path, copy: &Path) {
-    let log = edits_log(copy);
-    let Ok(text) = fs::read_to_string(&log) else { return };
-    for relative in text.lines().filter(|l| !l.is_empty()) {
-        eprintln!("undoing an edit a killed run left behind: {relative}");
-        relink(pristine, copy, Path::new(relative));
-    }
-    fs::remove_file(log).unwrap();
-}
-
-/// Puts the pristine file back: the same inode as the default tree again.
-fn relink(pristine: &Path, copy: &Path, relative: &Path) {
-    let target = copy.join(relative);
-    let _ = fs::remove_file(&target);
-    fs::hard_link(pristine.join(relative), &target).unwrap();
-}
-
 /// A change to one file of the private source, undone on drop (even when the
-/// test fails) and by the next run if the process was killed.
-pub struct Edit {
-    relative: PathBuf,
-}
+/// test fails) and by the next run if the process was killed: the library's
+/// [`private_source::Edit`] on the tests' copy.
+#[must_use = "the edit is undone when dropped"]
+pub struct Edit(private_source::Edit);
 
 impl Edit {
-    /// Appends `text` to `relative` (a path in the kernel tree). The file is
-    /// replaced, never written in place: its inode is shared with the default tree.
+    /// Appends `text` to `relative` (a path in the kernel tree).
     pub fn append(relative: &str, text: &str) -> Edit {
-        let copy = source();
-        let path = copy.join(relative);
-        let mut bytes = fs::read(&path).unwrap();
-        bytes.extend_from_slice(text.as_bytes());
-        let mut log = fs::read_to_string(edits_log(copy)).unwrap_or_default();
-        log += &format!("{relative}\n");
-        fs::write(edits_log(copy), log).unwrap();
-        let temporary = path.with_extension("xtask-edit");
-        fs::write(&temporary, bytes).unwrap();
-        fs::rename(&temporary, &path).unwrap();
-        Edit { relative: relative.into() }
-    }
-}
-
-impl Drop for Edit {
-    fn drop(&mut self) {
-        let pristine = xtask::source::unpack_default().unwrap();
-        let copy = source();
-        relink(&pristine, copy, &self.relative);
-        let log = fs::read_to_string(edits_log(copy)).unwrap_or_default();
-        let rest: String = log.lines().filter(|l| Path::new(l) != self.relative).map(|l| format!("{l}\n")).collect();
-        fs::write(edits_log(copy), rest).unwrap();
+        Edit(private().append(relative, text).unwrap_or_else(|e| panic!("editing {relative}: {e:#}")))
     }
 }

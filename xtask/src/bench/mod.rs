@@ -1,0 +1,277 @@
+//! `cargo xtask bench`: Kbuild and the xtask timed in one run, on the same
+//! source and `.config`. Both build the private copy of the default tree
+//! (`private_source`), so no edit ever reaches the user's trees. The xtask
+//! builds the tree the end-to-end tests build, and Kbuild the reference tree
+//! beside it (`private_source::kbuild_reference_dir`), so a run after the
+//! tests starts warm.
+//!
+//! Each rep of a scenario: both trees are built first (not timed), the
+//! scenario changes the source, each tool builds once, timed (which goes
+//! first alternates), and the change is undone. The xtask runs as its own
+//! binary, a child like make, so both are measured the same way (`measure`).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::{
+    engine::lock::TreeLock,
+    kbuild::Kbuild,
+    kconfig::DotConfig,
+    private_source::{self, PrivateSource},
+    target::{Arch, Target},
+};
+
+mod measure;
+mod scenario;
+mod summary;
+
+pub use scenario::Scenario;
+
+use measure::Sample;
+use summary::{Pair, Report, Run, ScenarioSummary};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tool {
+    Kbuild,
+    Xtask,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Kbuild => "kbuild",
+            Tool::Xtask => "xtask",
+        }
+    }
+}
+
+pub struct Options {
+    pub target: Target,
+    pub scenarios: Vec<Scenario>,
+    pub reps: u32,
+    /// Already resolved, and given to both tools.
+    pub jobs: usize,
+}
+
+pub fn run(options: &Options) -> Result<()> {
+    let bench = Bench::new(options)?;
+    let mut summaries: Vec<ScenarioSummary> = Vec::new();
+    for &scenario in &options.scenarios {
+        let mut runs = Vec::new();
+        for rep in 1..=options.reps {
+            runs.extend(bench.rep(scenario, rep)?);
+        }
+        summaries.push(ScenarioSummary::new(scenario, runs));
+        // After every scenario, so that a later failure keeps what was measured.
+        bench.write_report(&summaries)?;
+    }
+    print!("{}", summary::table(options.target, options.jobs, options.reps, &summaries));
+    println!("report: {}", bench.report_path().display());
+    Ok(())
+}
+
+struct Bench {
+    target: Target,
+    jobs: usize,
+    reps: u32,
+    source: PrivateSource,
+    xtask_tree: PathBuf,
+    /// Kbuild in its own tree, for comparison only.
+    kbuild: Kbuild,
+    /// First on make's `PATH` (shown in the report).
+    llvm_bin: PathBuf,
+    dir: PathBuf,
+    /// Kbuild's tree is the bench's alone while it runs; the xtask's is
+    /// locked by each of its builds.
+    _kbuild_lock: TreeLock,
+}
+
+impl Bench {
+    fn new(options: &Options) -> Result<Bench> {
+        let toolchain = crate::toolchain::ensure()?;
+        let source = PrivateSource::open()?;
+        let xtask_tree = options.target.obj_dir(Some(source.root()));
+        let kbuild_tree = private_source::kbuild_reference_dir(&xtask_tree);
+        let lock = TreeLock::acquire(&kbuild_tree, |holder| eprintln!("waiting for {}: {holder}", kbuild_tree.display()))?;
+        let kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
+        let dir = crate::paths::target_dir().join("bench");
+        fs::create_dir_all(dir.join("logs"))?;
+        Ok(Bench {
+            target: options.target,
+            jobs: options.jobs,
+            reps: options.reps,
+            source,
+            xtask_tree,
+            kbuild,
+            llvm_bin: toolchain.bin,
+            dir,
+            _kbuild_lock: lock,
+        })
+    }
+
+    fn rep(&self, scenario: Scenario, rep: u32) -> Result<Vec<Run>> {
+        eprintln!("{scenario} {rep}/{}: building both trees first (not timed)", self.reps);
+        self.settle(scenario)?;
+        let order = if rep % 2 == 1 { [Tool::Kbuild, Tool::Xtask] } else { [Tool::Xtask, Tool::Kbuild] };
+        let change = scenario.change(&self.source)?;
+        let mut runs = Vec::new();
+        for (i, tool) in order.into_iter().enumerate() {
+            let sample = self.timed(scenario, tool, &format!("{scenario}-{rep}"))?;
+            eprintln!("{scenario} {rep}/{}: {:<6} {:>8.2} s wall {:>8.2} s CPU", self.reps, tool.name(), sample.wall_s, sample.cpu_s);
+            runs.push(Run { tool, rep, first: i == 0, sample });
+        }
+        drop(change);
+        self.refresh_kbuild(scenario)?;
+        Ok(runs)
+    }
+
+    /// Both trees built from the unchanged source, so that the timed builds
+    /// see only the scenario's change. Before `cold` only the xtask's: its
+    /// `.config` is what Kbuild's cold run starts from.
+    fn settle(&self, scenario: Scenario) -> Result<()> {
+        measure::run(&mut self.xtask_build()?, &self.log("settle", Tool::Xtask))?;
+        if scenario != Scenario::Cold {
+            self.configure_kbuild()?;
+            measure::run(&mut self.kbuild_build()?, &self.log("settle", Tool::Kbuild))?;
+        }
+        Ok(())
+    }
+
+    /// Undoing an edit links the pristine file back with its old mtime, which
+    /// make takes for "unchanged": Kbuild would keep the edited objects. A
+    /// touch makes it rebuild them from the pristine file (not timed). The
+    /// xtask goes by content and rebuilds them in the next `settle`.
+    fn refresh_kbuild(&self, scenario: Scenario) -> Result<()> {
+        let Some(file) = scenario.changes_objects_of() else { return Ok(()) };
+        let _touch = self.source.touch(file)?;
+        measure::run(&mut self.kbuild_build()?, &self.log("undo", Tool::Kbuild))?;
+        Ok(())
+    }
+
+    fn timed(&self, scenario: Scenario, tool: Tool, name: &str) -> Result<Sample> {
+        let log = self.log(name, tool);
+        match (scenario, tool) {
+            (Scenario::Cold, Tool::Xtask) => {
+                self.remove_xtask_tree()?;
+                measure::run(&mut self.xtask_build()?, &log)
+            }
+            (Scenario::Cold, Tool::Kbuild) => {
+                self.fresh_kbuild_tree()?;
+                let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
+                Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
+            }
+            (_, Tool::Xtask) => measure::run(&mut self.xtask_build()?, &log),
+            (_, Tool::Kbuild) => measure::run(&mut self.kbuild_build()?, &log),
+        }
+    }
+
+    /// This very binary, run as a user runs it.
+    fn xtask_build(&self) -> Result<Command> {
+        let mut cmd = Command::new(std::env::current_exe().context("finding the xtask binary")?);
+        let Target { arch, lto, profile } = self.target;
+        cmd.arg("build").arg("--source").arg(self.source.root());
+        cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string(), "--profile", &profile.to_string()]);
+        cmd.args(["-j", &self.jobs.to_string()]);
+        Ok(cmd)
+    }
+
+    /// The boot image, and the modules when the `.config` has them.
+    fn kbuild_build(&self) -> Result<Command> {
+        let config = DotConfig::read(&self.xtask_tree.join(".config"))?;
+        let mut goals = vec![image_goal(self.target.arch)];
+        if config.get("MODULES") == Some("y") {
+            goals.push("modules");
+        }
+        Ok(self.kbuild.reference_build(&goals, self.jobs))
+    }
+
+    /// Kbuild's tree holds the xtask's configuration: its `.config` after
+    /// `olddefconfig`. A tree with any other value starts afresh.
+    fn configure_kbuild(&self) -> Result<()> {
+        let ours = DotConfig::read(&self.xtask_tree.join(".config"))?;
+        if DotConfig::read_or_empty(&self.kbuild.objtree.join(".config"))? == ours {
+            return Ok(());
+        }
+        eprintln!("configuring {} with the xtask's .config", self.kbuild.objtree.display());
+        self.fresh_kbuild_tree()?;
+        measure::run(&mut self.kbuild.reference_config(), &self.log("olddefconfig", Tool::Kbuild))?;
+        if DotConfig::read(&self.kbuild.objtree.join(".config"))? != ours {
+            bail!(
+                "olddefconfig changed the xtask's .config ({} against {}): the two builds would differ",
+                self.kbuild.objtree.join(".config").display(),
+                self.xtask_tree.join(".config").display()
+            );
+        }
+        Ok(())
+    }
+
+    /// An empty Kbuild tree holding a copy of the xtask's `.config`.
+    fn fresh_kbuild_tree(&self) -> Result<()> {
+        let tree = &self.kbuild.objtree;
+        remove_dir(tree)?;
+        fs::create_dir_all(tree)?;
+        fs::copy(self.xtask_tree.join(".config"), tree.join(".config")).context("copying the xtask's .config")?;
+        Ok(())
+    }
+
+    fn remove_xtask_tree(&self) -> Result<()> {
+        let _lock = TreeLock::acquire(&self.xtask_tree, |holder| eprintln!("waiting for {}: {holder}", self.xtask_tree.display()))?;
+        remove_dir(&self.xtask_tree)
+    }
+
+    /// `target/bench/logs/edit-2-kbuild.log`: the output of one build.
+    fn log(&self, name: &str, tool: Tool) -> PathBuf {
+        self.dir.join("logs").join(format!("{name}-{}.log", tool.name()))
+    }
+
+    fn report_path(&self) -> PathBuf {
+        self.dir.join("bench-report.json")
+    }
+
+    fn write_report(&self, summaries: &[ScenarioSummary]) -> Result<()> {
+        let metadata: Vec<String> = self.kbuild.metadata.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
+        let kbuild = format!(
+            "LC_ALL=C PATH={}:$PATH {} {}",
+            self.llvm_bin.display(),
+            metadata.join(" "),
+            measure::describe(&self.kbuild_build()?)
+        );
+        let Target { arch, lto, profile } = self.target;
+        let report = Report {
+            arch,
+            lto,
+            profile,
+            jobs: self.jobs,
+            reps: self.reps,
+            kernel_version: crate::source::kernel_version(self.source.root())?,
+            source: self.source.root(),
+            trees: Pair { kbuild: &self.kbuild.objtree, xtask: &self.xtask_tree },
+            commands: Pair { kbuild, xtask: measure::describe(&self.xtask_build()?) },
+            notes: summary::notes(summaries),
+            scenarios: summaries,
+        };
+        crate::fs_atomic::write(&self.report_path(), &serde_json::to_vec_pretty(&report)?)
+    }
+}
+
+/// The boot image `make` builds by default on each arch.
+fn image_goal(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "bzImage",
+        Arch::Arm64 => "Image",
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error).with_context(|| format!("removing {}", dir.display())),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,149 @@
+//! The scenarios, and the change each makes to the private source before
+//! both tools build.
+
+use std::fmt;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::private_source::{Edit, PrivateSource};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Both trees removed: everything after the `.config` (see `bench::cold`).
+    Cold,
+    /// Nothing changed.
+    Noop,
+    /// `kernel/fork.c` gets a new mtime, its bytes unchanged.
+    Touch,
+    /// A new function appended to `kernel/fork.c`.
+    Edit,
+    /// A comment appended to `kernel/fork.c`.
+    Comment,
+    /// A real change to a header nearly every object includes.
+    Header,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 6] =
+        [Scenario::Cold, Scenario::Noop, Scenario::Touch, Scenario::Edit, Scenario::Comment, Scenario::Header];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Cold => "cold",
+            Scenario::Noop => "noop",
+            Scenario::Touch => "touch",
+            Scenario::Edit => "edit",
+            Scenario::Comment => "comment",
+            Scenario::Header => "header",
+        }
+    }
+
+    /// For clap: a name, with the fix when it is not one.
+    pub fn parse(name: &str) -> Result<Scenario, String> {
+        if let Some(scenario) = Scenario::ALL.into_iter().find(|s| s.name() == name) {
+            return Ok(scenario);
+        }
+        if name == "config" {
+            // Kbuild could flip a symbol in its .config, but the xtask cannot be
+            // handed one: timing only one side of the change would be no comparison.
+            return Err("`config` needs `cargo xtask build --fragment` to flip one symbol for the xtask \
+                        as for Kbuild, which does not exist yet (issue \"Real kernels: any configuration\")"
+                .into());
+        }
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        let nearest = names.iter().copied().min_by_key(|n| strsim::levenshtein(n, name)).filter(|n| strsim::levenshtein(n, name) <= 2);
+        let hint = nearest.map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+        Err(format!("unknown scenario `{name}`: {hint}the scenarios are {}", names.join(", ")))
+    }
+
+    /// The file whose change alters objects, so that Kbuild must rebuild
+    /// them once it is undone (see `Bench::refresh_kbuild`).
+    pub fn changes_objects_of(self) -> Option<&'static str> {
+        match self {
+            Scenario::Edit => Some(EDITED),
+            Scenario::Header => Some(HEADER),
+            Scenario::Cold | Scenario::Noop | Scenario::Touch | Scenario::Comment => None,
+        }
+    }
+
+    /// The change to make before both tools build, undone when dropped.
+    pub fn change(self, source: &PrivateSource) -> Result<Option<Edit>> {
+        Ok(match self {
+            Scenario::Cold | Scenario::Noop => None,
+            Scenario::Touch => Some(source.touch(EDITED)?),
+            Scenario::Edit => Some(source.append(EDITED, NEW_FUNCTION)?),
+            Scenario::Comment => Some(source.append(EDITED, COMMENT)?),
+            Scenario::Header => Some(source.replace(HEADER, HEADER_FROM, HEADER_TO)?),
+        })
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Built in every configuration, and no other file refers to what is added.
+const EDITED: &str = "kernel/fork.c";
+
+/// The object changes, so both tools relink. The prototype keeps
+/// `-Wmissing-prototypes` quiet.
+const NEW_FUNCTION: &str = "\nvoid xtask_bench_probe(void);\nvoid xtask_bench_probe(void) {}\n";
+
+/// Appended, so no line of code moves: the object stays byte-identical.
+const COMMENT: &str = "\n/* cargo xtask bench: a comment only */\n";
+
+/// `include/linux/poison.h` reaches nearly every C file through `list.h`, so
+/// both tools recompile nearly everything (Kbuild by the `.cmd` dependencies,
+/// the xtask by the same inputs' hashes). `LIST_POISON1` is what every inlined
+/// `list_del()` stores, so the code really changes in each object that
+/// deletes from a list, and the kernel relinks. Another address in the
+/// unmapped first page is as good a poison: in 6.12 every user compares with
+/// the macro, never the number, and bit 0 (`list_bl`'s lock bit) stays clear.
+/// (A new struct field risks the layout asserts; a new inline function that
+/// nothing calls changes no code.)
+const HEADER: &str = "include/linux/poison.h";
+const HEADER_FROM: &str = "#define LIST_POISON1  ((void *) 0x100 + POISON_POINTER_DELTA)";
+const HEADER_TO: &str = "#define LIST_POISON1  ((void *) 0x180 + POISON_POINTER_DELTA)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_parses_by_its_name() {
+        for scenario in Scenario::ALL {
+            assert_eq!(Scenario::parse(scenario.name()), Ok(scenario));
+        }
+    }
+
+    #[test]
+    fn an_unknown_scenario_names_the_valid_ones_and_the_nearest() {
+        let error = Scenario::parse("nop").unwrap_err();
+        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header");
+        let error = Scenario::parse("everything").unwrap_err();
+        assert!(!error.contains("did you mean"), "{error}");
+        assert!(error.ends_with("cold, noop, touch, edit, comment, header"), "{error}");
+    }
+
+    #[test]
+    fn config_is_refused_until_build_has_fragments() {
+        let error = Scenario::parse("config").unwrap_err();
+        assert!(error.contains("--fragment") && error.contains("Real kernels: any configuration"), "{error}");
+    }
+
+    /// The edits apply to the real 6.12 tree (failing, never skipping, without it).
+    #[test]
+    fn the_edits_fit_the_kernel_source() {
+        let src = std::env::var_os("KERNEL_SRC")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| crate::paths::target_dir().join("src/linux-source-6.12"));
+        let header = std::fs::read_to_string(src.join(HEADER)).expect("the unpacked kernel source (run `cargo xtask build` once)");
+        assert_eq!(header.matches(HEADER_FROM).count(), 1);
+        let fork = std::fs::read_to_string(src.join(EDITED)).unwrap();
+        assert!(fork.ends_with("}\n") && !fork.contains("xtask_bench_probe"));
+    }
+}
