@@ -15,6 +15,9 @@ pub fn run() -> Result<()> {
     std::env::set_var("KERNEL_SRC", &source);
     cargo(&["test", "--workspace"])?;
     cargo(&["test", "-p", "xtask", "--test", "e2e", "--", "--ignored", "--test-threads=1"])?;
+    // A benchmark, not a test: one rep of `noop` proves the command works on
+    // the trees the end-to-end tests left warm.
+    cargo(&["run", "-p", "xtask", "--", "bench", "--scenarios", "noop", "--reps", "1"])?;
     cargo(&["test", "-p", "xtask", "--test", "compdb", "--", "--ignored", "--test-threads=1"])
 }
 

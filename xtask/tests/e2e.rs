@@ -247,7 +247,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     assert_eq!(a.symmetric_difference(&b).collect::<Vec<_>>(), Vec::<&String>::new(), "global symbols differ");
 
     // Kbuild's own state stays valid: make finds no object to compile.
-    let out = make(&ours, &["vmlinux"]);
+    let out = run_make(reference(&ours).reference_build(&["vmlinux"], 2));
     // Kbuild rebuilds init/version-timestamp.o on every link by design (the
     // timestamp), and recompiles what our policy changed (its flags differ).
     let compiled: Vec<&str> = out
@@ -276,27 +276,26 @@ fn logging_make_build(objtree: &Path) -> String {
     fs::read_to_string(log).unwrap()
 }
 
-/// Kbuild's own build of our `.config`, for comparison.
+/// Kbuild's own build of our `.config`, for comparison, with the same fixed
+/// build metadata (so a bench run afterwards finds this tree warm).
 fn kbuild_build(ours: &Path, kbuild: &Path) {
     let _ = fs::remove_dir_all(kbuild);
     fs::create_dir_all(kbuild).unwrap();
     fs::copy(ours.join(".config"), kbuild.join(".config")).unwrap();
-    make(kbuild, &["olddefconfig"]);
-    make(kbuild, &["-j2", "bzImage"]);
+    run_make(reference(kbuild).reference_config());
+    run_make(reference(kbuild).reference_build(&["bzImage"], 2));
 }
 
-fn make(objtree: &Path, args: &[&str]) -> String {
-    let out = Command::new("make")
-        .arg("-C")
-        .arg(common::source())
-        .arg(format!("O={}", objtree.display()))
-        .args(["ARCH=x86_64", "LLVM=1"])
-        .args(args)
-        .env("PATH", format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap()))
-        .output()
-        .unwrap();
+/// Kbuild on its own in `objtree`, as `cargo xtask bench` runs it.
+fn reference(objtree: &Path) -> xtask::kbuild::Kbuild {
+    let toolchain = xtask::toolchain::ensure().unwrap();
+    xtask::kbuild::Kbuild::new(common::source(), objtree, xtask::target::Arch::X86_64, &toolchain).unwrap()
+}
+
+fn run_make(mut command: Command) -> String {
+    let out = command.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "make {args:?} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{command:?} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
     text
 }
 
