@@ -15,10 +15,36 @@ use serde::Serialize;
 
 use crate::kbuild::{Step, StepKind};
 
+/// What an object is, as far as LTO is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// C compiled for the kernel: bitcode under LTO unless opted out.
+    C,
+    /// Assembly: always native code.
+    Assembly,
+    /// A single-object module that Kbuild links with `ld -r` right after
+    /// compiling it, which runs LTO: native on disk although LTO'd.
+    SelfLinkedModule,
+}
+
+impl ObjectKind {
+    fn of(step: &Step) -> ObjectKind {
+        if step.kind == StepKind::CompileAsm {
+            ObjectKind::Assembly
+        } else if step.command.contains(&format!(" -r -o {} {}", tmp_target(&step.output), step.output)) {
+            ObjectKind::SelfLinkedModule
+        } else {
+            ObjectKind::C
+        }
+    }
+}
+
 /// What the build decided for one object.
 #[derive(Clone, Debug, Serialize)]
 pub struct Decision {
     pub object: String,
+    pub kind: ObjectKind,
     /// The policy: compiled for the LTO link.
     pub lto: bool,
     /// The format the object must have on disk. Equal to `lto` except for
@@ -46,18 +72,19 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
         let decision = match (lto_flags, rule) {
             (None, Some(rule)) => Decision {
                 object: step.output.clone(),
+                kind: ObjectKind::of(step),
                 lto: false,
                 bitcode: false,
                 source: origin(&rule.origin),
                 reason: format!("{} (LTO is off for the whole build)", rule.reason),
             },
             (None, None) => decision(step, false, DEFAULT_SOURCE, "LTO is off for the whole build"),
-            (Some(_), None) if step.kind == StepKind::CompileAsm => {
+            (Some(_), None) if ObjectKind::of(step) == ObjectKind::Assembly => {
                 decision(step, false, DEFAULT_SOURCE, "assembly is always native code")
             }
             (Some(flags), rule) => {
                 let block = format!(" {flags}");
-                let kbuild_lto = step.command.contains(&block) && step.kind != StepKind::CompileAsm;
+                let kbuild_lto = step.command.contains(&block) && ObjectKind::of(step) != ObjectKind::Assembly;
                 match rule {
                     Some(rule) => {
                         let source = if kbuild_lto {
@@ -66,7 +93,8 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
                         } else {
                             format!("{}+{KBUILD_SOURCE}", origin(&rule.origin))
                         };
-                        Decision { object: step.output.clone(), lto: false, bitcode: false, source, reason: rule.reason.clone() }
+                        let kind = ObjectKind::of(step);
+                        Decision { object: step.output.clone(), kind, lto: false, bitcode: false, source, reason: rule.reason.clone() }
                     }
                     None if kbuild_lto => decision(step, true, DEFAULT_SOURCE, "LTO'd like the rest of the kernel"),
                     None => decision(step, false, KBUILD_SOURCE, "Kbuild's Makefile filters $(CC_FLAGS_LTO) here"),
@@ -79,8 +107,9 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
 }
 
 fn decision(step: &Step, lto: bool, source: &str, reason: &str) -> Decision {
-    let relinked = step.command.contains(&format!(" -r -o {} {}", tmp_target(&step.output), step.output));
-    Decision { object: step.output.clone(), lto, bitcode: lto && !relinked, source: source.into(), reason: reason.into() }
+    let kind = ObjectKind::of(step);
+    let bitcode = lto && kind == ObjectKind::C;
+    Decision { object: step.output.clone(), kind, lto, bitcode, source: source.into(), reason: reason.into() }
 }
 
 /// Kbuild's `$(tmp-target)`: `dir/.tmp_name`.
@@ -155,7 +184,7 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
         .map(|(path, objs)| {
             // The unit's verdict is its C objects' majority; the rest are exceptions.
             let lto_on = objs.iter().filter(|(d, _)| d.lto).count();
-            let c_objs: Vec<_> = objs.iter().filter(|(d, _)| d.reason != "assembly is always native code").collect();
+            let c_objs: Vec<_> = objs.iter().filter(|(d, _)| d.kind != ObjectKind::Assembly).collect();
             let on = lto_on * 2 > c_objs.len() && lto_on > 0;
             let representative = c_objs.iter().find(|(d, _)| d.lto == on).or(c_objs.first()).map(|(d, _)| *d);
             let representative = representative.unwrap_or(objs[0].0);
@@ -197,6 +226,8 @@ pub fn prepared_objects(objtree: &Path, policy: &Policy, planned: &[Decision]) -
             if wanted && compiled {
                 found.push(Decision {
                     object,
+                    // Compiled by `make prepare` outside the plan: C or not, it is native.
+                    kind: ObjectKind::C,
                     lto: false,
                     bitcode: false,
                     source: format!("{}+prepare", origin(&rule.origin)),
@@ -253,6 +284,17 @@ mod tests {
         assert_eq!((by_object("kernel/time/ntp.o").lto, by_object("kernel/time/ntp.o").source.as_str()), (false, "--lto-off"));
         assert_eq!((by_object("kernel/fork.o").lto, by_object("kernel/fork.o").source.as_str()), (true, "default"));
         assert_eq!(by_object("arch/x86/entry/vdso/vgetcpu.o").source, "manifest+kbuild-makefile");
+    }
+
+    #[test]
+    fn an_objects_kind_is_a_field_assembly_and_self_linked_modules_are_native() {
+        let policy = Policy::upstream(kernel_manifest::Arch::X86_64);
+        let asm = Step::new("AS", false, "kernel/entry.o", "set -e; clang -D__ASSEMBLY__ -c -o kernel/entry.o entry.S");
+        let module = Step::new("CC", true, "lib/test_module.o", &format!("set -e; clang {LTO} -c -o lib/test_module.o x.c; ld.lld -r -o lib/.tmp_test_module.o lib/test_module.o"));
+        let mut steps = vec![asm, module, compile("kernel/fork.o", true)];
+        let decisions = apply(&mut steps, &policy, Some(LTO));
+        let kinds: Vec<(ObjectKind, bool, bool)> = decisions.iter().map(|d| (d.kind, d.lto, d.bitcode)).collect();
+        assert_eq!(kinds, [(ObjectKind::Assembly, false, false), (ObjectKind::SelfLinkedModule, true, false), (ObjectKind::C, true, true)]);
     }
 
     #[test]
