@@ -2,3 +2,4 @@
 //! for rust-analyzer.
 
 pub mod compdb;
+pub mod rust_project;
