@@ -20,7 +20,7 @@ use crate::{
     engine::{
         cache::Cache,
         graph::Graph,
-        lock::TreeLock,
+        lock::{Locked, TreeLock},
         native::{self, Native},
         scheduler::{Counts, Runner},
     },
@@ -48,6 +48,8 @@ pub struct Options {
     pub jobs: usize,
     pub lto_off: Vec<String>,
     pub overlays: Vec<PathBuf>,
+    /// Fail (exit 14) instead of waiting when another build holds the tree.
+    pub no_wait: bool,
 }
 
 /// What a finished build hands to `test-boot` and `compdb`.
@@ -82,7 +84,13 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     policy.validate(&source.root, &Default::default())?;
     let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
-    let lock = TreeLock::acquire(&objtree, |holder| eprintln!("waiting for {}: {holder}", objtree.display()))?;
+    let lock = TreeLock::acquire(&objtree, |holder| {
+        if options.no_wait {
+            return Err(Locked { tree: objtree.clone(), holder: holder.into() }.into());
+        }
+        eprintln!("waiting for {}: {holder}", objtree.display());
+        Ok(())
+    })?;
     fs::create_dir_all(&objtree)?;
     let objtree = objtree.canonicalize()?;
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;

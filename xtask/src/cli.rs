@@ -96,6 +96,9 @@ pub struct BuildArgs {
     /// A TOML overlay with `[[lto-off]]` entries, like --lto-off with reasons.
     #[arg(long = "policy", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
+    /// Exit with code 14 instead of waiting when another build holds the object tree.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,7 +192,13 @@ impl BuildArgs {
     }
 
     pub fn options(&self) -> Options {
-        Options { source: self.source.clone(), jobs: self.jobs(), lto_off: self.lto_off.clone(), overlays: self.overlays.clone() }
+        Options {
+            source: self.source.clone(),
+            jobs: self.jobs(),
+            lto_off: self.lto_off.clone(),
+            overlays: self.overlays.clone(),
+            no_wait: self.no_wait,
+        }
     }
 
     pub fn run(&self) -> Result<()> {

@@ -3,7 +3,7 @@
 //! CLI turns them into an [`Error`] once, and the match below is exhaustive,
 //! so a new kind of failure cannot silently exit 1.
 
-use crate::{boot::Outcome, configure, engine::scheduler::StepFailed, report::PolicyViolation};
+use crate::{boot::Outcome, configure, engine::{lock::Locked, scheduler::StepFailed}, report::PolicyViolation};
 
 /// Stable process exit codes.
 pub mod code {
@@ -12,6 +12,7 @@ pub mod code {
     pub const UNMET_CONFIG: u8 = 11;
     pub const POLICY_VIOLATION: u8 = 12;
     pub const BAD_POLICY: u8 = 13;
+    pub const TREE_LOCKED: u8 = 14;
     pub const BOOT_PANIC: u8 = 20;
     pub const BOOT_TIMEOUT: u8 = 21;
     pub const BOOT_NO_MARKER: u8 = 22;
@@ -28,6 +29,8 @@ pub enum Error {
     PolicyViolation(PolicyViolation),
     /// A bad `--lto-off` or policy file entry.
     Policy(Box<kernel_manifest::Error>),
+    /// Another build holds the object tree and `--no-wait` was given.
+    Locked(Locked),
     /// A boot ended in something other than a pass.
     Boot(Outcome),
     Other(anyhow::Error),
@@ -40,6 +43,7 @@ impl Error {
             Error::Unmet(_) => code::UNMET_CONFIG,
             Error::PolicyViolation(_) => code::POLICY_VIOLATION,
             Error::Policy(_) => code::BAD_POLICY,
+            Error::Locked(_) => code::TREE_LOCKED,
             Error::Boot(outcome) => match outcome {
                 Outcome::Panic => code::BOOT_PANIC,
                 Outcome::Timeout => code::BOOT_TIMEOUT,
@@ -66,6 +70,10 @@ impl From<anyhow::Error> for Error {
             Ok(e) => return Error::PolicyViolation(e),
             Err(error) => error,
         };
+        let error = match error.downcast::<Locked>() {
+            Ok(e) => return Error::Locked(e),
+            Err(error) => error,
+        };
         match error.downcast::<kernel_manifest::Error>() {
             Ok(e) => Error::Policy(Box::new(e)),
             Err(error) => Error::Other(error),
@@ -80,6 +88,7 @@ impl std::fmt::Display for Error {
             Error::Unmet(e) => write!(f, "{e}"),
             Error::PolicyViolation(e) => write!(f, "{e}"),
             Error::Policy(e) => write!(f, "{e}"),
+            Error::Locked(e) => write!(f, "{e}"),
             Error::Boot(outcome) => write!(f, "boot failed: {outcome} (see boot-report.json)"),
             Error::Other(e) => write!(f, "{e:#}"),
         }

@@ -36,7 +36,10 @@ impl PrivateSource {
     /// A private copy of `pristine` at `copy`. Waits while another process
     /// holds it; a second `at` of one copy in one process would wait forever.
     pub fn at(pristine: &Path, copy: &Path) -> Result<PrivateSource> {
-        let lock = TreeLock::acquire(copy, |holder| eprintln!("waiting for {}: {holder}", copy.display()))?;
+        let lock = TreeLock::acquire(copy, |holder| {
+            eprintln!("waiting for {}: {holder}", copy.display());
+            Ok(())
+        })?;
         if !copy.join("Makefile").is_file() {
             // Linked under another name first, so a killed `cp` never looks complete.
             let partial = copy.with_file_name(format!("{}.partial", file_name(copy)));

@@ -394,3 +394,23 @@ fn t10_bad_overrides_are_rejected_before_configuring() {
     assert_eq!(code, 13, "{err}");
     assert!(err.contains("policy.toml:4"), "{err}");
 }
+
+/// One build per object tree: while another process holds the tree, a build
+/// with `--no-wait` exits 14 naming the holder, and one without waits for it.
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn t13_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
+    build("x86_64", "thin");
+    let tree = objtree("x86_64", "thin");
+    let held = xtask::engine::lock::TreeLock::acquire(&tree, |_| panic!("no build should hold the tree now")).unwrap();
+    let (code, err) = Xtask::new("build").selection("x86_64", "thin", "tiny").arg("--no-wait").fails();
+    assert_eq!(code, 14, "{err}");
+    assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("--no-wait"), "{err}");
+    let waiter = std::thread::spawn(|| Xtask::new("build").selection("x86_64", "thin", "tiny").run());
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!waiter.is_finished(), "the second build did not wait for the lock");
+    drop(held);
+    let out = waiter.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waiting for") && stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
+}

@@ -99,7 +99,10 @@ impl Bench {
         let source = PrivateSource::open()?;
         let xtask_tree = options.target.obj_dir(Some(source.root()));
         let kbuild_tree = private_source::kbuild_reference_dir(&xtask_tree);
-        let lock = TreeLock::acquire(&kbuild_tree, |holder| eprintln!("waiting for {}: {holder}", kbuild_tree.display()))?;
+        let lock = TreeLock::acquire(&kbuild_tree, |holder| {
+            eprintln!("waiting for {}: {holder}", kbuild_tree.display());
+            Ok(())
+        })?;
         let kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
         let dir = crate::paths::target_dir().join("bench");
         fs::create_dir_all(dir.join("logs"))?;
@@ -222,7 +225,10 @@ impl Bench {
     }
 
     fn remove_xtask_tree(&self) -> Result<()> {
-        let _lock = TreeLock::acquire(&self.xtask_tree, |holder| eprintln!("waiting for {}: {holder}", self.xtask_tree.display()))?;
+        let _lock = TreeLock::acquire(&self.xtask_tree, |holder| {
+            eprintln!("waiting for {}: {holder}", self.xtask_tree.display());
+            Ok(())
+        })?;
         remove_dir(&self.xtask_tree)
     }
 

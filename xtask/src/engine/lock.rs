@@ -13,6 +13,21 @@ use std::{
 
 use anyhow::{Context, Result};
 
+/// Another build holds the tree, and this one was asked not to wait.
+#[derive(Debug)]
+pub struct Locked {
+    pub tree: PathBuf,
+    pub holder: String,
+}
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is being built by {}; run again without --no-wait to wait for it", self.tree.display(), self.holder)
+    }
+}
+
+impl std::error::Error for Locked {}
+
 /// Held until dropped.
 pub struct TreeLock {
     file: File,
@@ -21,8 +36,8 @@ pub struct TreeLock {
 
 impl TreeLock {
     /// Locks `objtree`, waiting for another build that holds it; `waiting` is
-    /// told once who that is.
-    pub fn acquire(objtree: &Path, waiting: impl FnOnce(&str)) -> Result<TreeLock> {
+    /// told once who that is, and may refuse to wait by returning an error.
+    pub fn acquire(objtree: &Path, waiting: impl FnOnce(&str) -> Result<()>) -> Result<TreeLock> {
         let path = lock_path(objtree);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -35,7 +50,7 @@ impl TreeLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                waiting(if holder.is_empty() { "another build" } else { holder });
+                waiting(if holder.is_empty() { "another build" } else { holder })?;
                 file.lock().with_context(|| format!("locking {}", path.display()))?;
             }
             Err(std::fs::TryLockError::Error(error)) => {
@@ -84,12 +99,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join("x86_64-thin-tiny");
         let first = TreeLock::acquire(&tree, |_| panic!("nobody holds it yet")).unwrap();
+        let refused = TreeLock::acquire(&tree, |holder| anyhow::bail!("busy: {holder}")).err().expect("a second holder that will not wait fails");
+        assert!(refused.to_string().starts_with(&format!("busy: pid {}", std::process::id())), "{refused}");
         assert_eq!(first.path(), dir.path().join("x86_64-thin-tiny.lock"));
         let (told_tx, told_rx) = std::sync::mpsc::channel();
         let waiter = std::thread::spawn({
             let tree = tree.clone();
             move || {
-                let _second = TreeLock::acquire(&tree, |holder| told_tx.send(holder.to_string()).unwrap()).unwrap();
+                let _second = TreeLock::acquire(&tree, |holder| Ok(told_tx.send(holder.to_string())?)).unwrap();
             }
         });
         let holder = told_rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the waiter was told");
