@@ -261,6 +261,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         pipeline.native(".tmp_initcalls.lds", "xtask initcall-order", &archives, || link::initcalls::write(&objtree, &nm, &archives))?;
     }
     let steps = stages.get(Stage::VmlinuxO, &plan.key, || stage::plan_vmlinux_o(&kbuild, &pipeline.steps))?;
+    let mut thin_backends = None;
     match (target.lto, pipeline.lto_flags) {
         (Lto::Thin, Some(lto_flags)) => {
             let (link, rest): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.output == "vmlinux.o");
@@ -270,6 +271,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
             pipeline.run(Stage::ThinLink, vec![thin::thin_link(&link, &members)])?;
             let indexed = thin::indexed(&objtree)?;
             pipeline.run(Stage::Backends, thin::backends(&objtree, &indexed, lto_flags, "llvm-dis")?)?;
+            thin_backends = Some(thin::why(&objtree, &cache.ran()));
             pipeline.run(Stage::FinalLink, vec![thin::final_link(&objtree, &link, &members, &indexed)?])?;
             pipeline.run(Stage::VmlinuxO, rest)?;
         }
@@ -325,6 +327,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
         units,
         steps: counts,
         stages: stage_runs,
+        thin_backends,
         phases,
         seconds: started.elapsed().as_secs_f64(),
         artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,

@@ -50,6 +50,9 @@ pub struct Report {
     /// Each planned stage as it ran: `thin_link`, `backends` and `final_link`
     /// show how much of the ThinLTO link an edit cost.
     pub stages: Vec<StageRun>,
+    /// ThinLTO: each backend that ran in this build, and the inputs that
+    /// made it run.
+    pub thin_backends: Option<Vec<crate::lto::thin::BackendRun>>,
     pub phases: Vec<Phase>,
     pub seconds: f64,
     pub artifacts: Vec<Artifact>,

@@ -197,15 +197,26 @@ pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str, llvm_dis: &
             let argv = backend_argv(&compile, object, &lto).with_context(|| format!("cannot take apart the compile command of {object}: {compile}"))?;
             let output = native(object);
             let record = crate::kbuild::cmd_file::path(&output);
-            // What the backend read, in fixdep's form, so the cache keys it by content.
+            let (sums, because) = (format!("{output}.sums"), format!("{output}.because"));
+            // What the backend read: its object, its shard, the objects it
+            // imports, and the `.incbin` files of its inline assembly.
             let deps = format!(
-                "{{ printf 'savedcmd_%s := %s\\n\\ndeps_%s := \\\\\\n' {output} backend {output}; \
-                 for f in {object} {shard} $(cat {imports}) $({llvm_dis} -o - {object} | sed -n {incbin}); do printf '  %s \\\\\\n' \"$f\"; done; \
-                 printf '\\n'; }} > {record}",
+                "deps=\"{object} {shard} $(cat {imports}) $({llvm_dis} -o - {object} | sed -n {incbin})\"",
                 shard = shard(object),
                 imports = imports(object),
                 incbin = shlex::try_quote(r#"s/^module asm ".*\.incbin \\22\([^\\]*\)\\22.*/\1/p"#).expect("no NUL"),
             );
+            // Which of them changed since the backend last ran (for the report),
+            // then their sums for next time.
+            let why = format!(
+                "if test -f {sums}; then sha256sum --quiet -c {sums} 2>/dev/null | sed -n 's/: FAILED.*//p'; else echo {FIRST_RUN}; fi > {because}; sha256sum $deps > {sums}"
+            );
+            // The same list in fixdep's form, so the cache keys the backend by content.
+            let record = format!(
+                "{{ printf 'savedcmd_%s := %s\\n\\ndeps_%s := \\\\\\n' {output} backend {output}; \
+                 for f in $deps; do printf '  %s \\\\\\n' \"$f\"; done; printf '\\n'; }} > {record}"
+            );
+            let deps = format!("{deps}; {why}; {record}");
             let mut step = Step::new("BACKEND", false, &output, &format!("set -e; {}; {deps}", join(&argv)));
             step.needs.push(INDEX_LIST.into());
             Ok(step)
@@ -243,6 +254,30 @@ fn backend_argv(compile: &str, object: &str, lto: &HashSet<&str>) -> Option<Vec<
         object.to_string(),
     ]);
     Some(out)
+}
+
+/// What a backend's `.because` file holds when it never ran before.
+const FIRST_RUN: &str = "(first run)";
+
+/// Why one backend ran: the inputs that changed since it last ran.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BackendRun {
+    pub object: String,
+    /// Changed inputs; `(first run)`; or empty when only its command changed.
+    pub because: Vec<String>,
+}
+
+/// The backends that ran in this build (`ran`: outputs that ran), and why.
+pub fn why(objtree: &Path, ran: &[String]) -> Vec<BackendRun> {
+    let prefix = format!("{DIR}/");
+    ran.iter()
+        .filter(|o| o.ends_with(".o"))
+        .filter_map(|native| {
+            let object = native.strip_prefix(&prefix)?.to_string();
+            let because = std::fs::read_to_string(objtree.join(format!("{native}.because"))).unwrap_or_default();
+            Some(BackendRun { object, because: because.lines().map(String::from).collect() })
+        })
+        .collect()
 }
 
 /// Step 3: the native objects and the ELF members linked as Kbuild would,
