@@ -78,6 +78,7 @@ pub fn run(options: &Options) -> Result<()> {
 }
 
 struct Bench {
+    exe: PathBuf,
     target: Target,
     jobs: usize,
     reps: u32,
@@ -106,7 +107,11 @@ impl Bench {
         let kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
         let dir = crate::paths::target_dir().join("bench");
         fs::create_dir_all(dir.join("logs"))?;
+        // Resolved now: if the binary is rebuilt during a long run, the path
+        // still names it, while /proc/self/exe would name a deleted file.
+        let exe = std::env::current_exe().context("finding the xtask binary")?;
         Ok(Bench {
+            exe,
             target: options.target,
             jobs: options.jobs,
             reps: options.reps,
@@ -177,7 +182,7 @@ impl Bench {
 
     /// This very binary, run as a user runs it.
     fn xtask_build(&self) -> Result<Command> {
-        let mut cmd = Command::new(std::env::current_exe().context("finding the xtask binary")?);
+        let mut cmd = Command::new(&self.exe);
         let Target { arch, lto, profile } = self.target;
         cmd.arg("build").arg("--source").arg(self.source.root());
         cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string(), "--profile", &profile.to_string()]);
