@@ -209,7 +209,7 @@ pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str, llvm_dis: &
             // Which of them changed since the backend last ran (for the report),
             // then their sums for next time.
             let why = format!(
-                "if test -f {sums}; then sha256sum --quiet -c {sums} 2>/dev/null | sed -n 's/: FAILED.*//p'; else echo {FIRST_RUN}; fi > {because}; sha256sum $deps > {sums}"
+                "if test -f {sums}; then sha256sum --quiet -c {sums} 2>/dev/null | sed -n 's/: FAILED.*//p'; else echo '{FIRST_RUN}'; fi > {because}; sha256sum $deps > {sums}"
             );
             // The same list in fixdep's form, so the cache keys the backend by content.
             let record = format!(
