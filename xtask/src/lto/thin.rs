@@ -363,4 +363,69 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
 -fthinlto-index=.xtask/thin/kernel/fork.o.thinlto.bc -x ir -c -o .xtask/thin/kernel/fork.o kernel/fork.o"
         );
     }
+
+    /// ClangBuiltLinux #2021 on a two-object program, with the real clang,
+    /// lld and engine: `a.c` embeds a blob with `.incbin`. Changing the blob
+    /// leaves `a.o`'s bitcode as it was, yet its backend must run again and
+    /// the linked object must carry the new blob; `b.o`'s backend must not run.
+    #[test]
+    fn a_changed_incbin_file_reruns_exactly_its_backend() {
+        use std::collections::BTreeMap;
+
+        use crate::engine::{cache::Cache, graph::Graph, scheduler::Runner};
+
+        const LLVM: &str = "/usr/lib/llvm-19/bin";
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path();
+        let write = |path: &str, text: &str| {
+            std::fs::create_dir_all(tree.join(path).parent().unwrap()).unwrap();
+            std::fs::write(tree.join(path), text).unwrap();
+        };
+        write("data/blob.gz", "BLOB-ONE");
+        write("a.c", "asm(\".section .rodata\\n.globl blob\\nblob:\\n.incbin \\\"data/blob.gz\\\"\\n.previous\");\nextern const char blob[];\nconst char *a(void) { return blob; }\n");
+        write("b.c", "const char *a(void);\nconst char *b(void) { return a(); }\n");
+        let mut env = BTreeMap::new();
+        env.insert("PATH".to_string(), format!("{LLVM}:/usr/bin:/bin"));
+        let sh = |command: &str| {
+            let out = std::process::Command::new("sh").arg("-c").arg(command).current_dir(tree).env_clear().envs(&env).output().unwrap();
+            assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        for name in ["a", "b"] {
+            let compile = format!("clang --target=x86_64-linux-gnu -O2 -flto=thin -c -o {name}.o {name}.c");
+            sh(&compile);
+            write(&format!(".{name}.o.cmd"), &format!("savedcmd_{name}.o := {compile}\n"));
+        }
+        sh("llvm-ar cDPrST vmlinux.a a.o b.o");
+        let kbuild = Step::new("LD", false, "vmlinux.o", "ld.lld -m elf_x86_64 -r -o vmlinux.o --whole-archive vmlinux.a --no-whole-archive");
+        let link = KbuildLink::parse(&kbuild, "ld.lld").unwrap();
+        let members = Members::read(tree, Path::new(&format!("{LLVM}/llvm-ar")), &link).unwrap();
+
+        let build = || -> Vec<String> {
+            let cache = Cache::open(tree).unwrap();
+            let run = |steps: Vec<Step>| {
+                let runner = Runner { objtree: tree, env: &env, jobs: 2, cache: &cache, label: "test" };
+                runner.run(&steps, &Graph::new(&steps)).unwrap();
+            };
+            run(vec![thin_link(&link, &members)]);
+            let indexed = indexed(tree).unwrap();
+            assert_eq!(indexed, ["a.o", "b.o"]);
+            run(backends(tree, &indexed, "-flto=thin", "llvm-dis").unwrap());
+            run(vec![final_link(tree, &link, &members, &indexed).unwrap()]);
+            cache.ran()
+        };
+        let linked = || String::from_utf8_lossy(&std::fs::read(tree.join("vmlinux.o")).unwrap()).into_owned();
+        build();
+        assert!(linked().contains("BLOB-ONE"));
+        let deps = CmdFile::read(tree, ".xtask/thin/a.o").unwrap().deps;
+        assert!(deps.contains(&crate::kbuild::cmd_file::Dep::File("data/blob.gz".into())), "{deps:?}");
+
+        write("data/blob.gz", "BLOB-TWO");
+        let ran = build();
+        assert!(ran.contains(&".xtask/thin/a.o".to_string()), "{ran:?}");
+        assert!(!ran.contains(&".xtask/thin/b.o".to_string()), "{ran:?}");
+        assert!(linked().contains("BLOB-TWO"), "the linked object kept the old blob");
+        let why = why(tree, &ran);
+        assert_eq!(why.len(), 1);
+        assert_eq!(why[0].because, ["data/blob.gz"]);
+    }
 }
