@@ -204,7 +204,7 @@ impl Pipeline<'_> {
     }
 }
 
-/// The image is re-planned after each round until a round plans nothing new.
+/// How many rounds the image plan may take to settle (x86 needs two).
 const IMAGE_ROUNDS: u8 = 4;
 
 /// Plans and runs the image in rounds until a round plans what the round
