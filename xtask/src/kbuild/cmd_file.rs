@@ -38,25 +38,32 @@ impl CmdFile {
 
     pub fn parse(text: &str, output: &str) -> CmdFile {
         let mut file = CmdFile::default();
-        let saved = [format!("savedcmd_{output} := "), format!("cmd_{output} := ")];
-        let (source, deps) = (format!("source_{output} :="), format!("deps_{output} :="));
+        // Kbuild names an object as its Makefile does, which may climb out of
+        // its directory (arm64's `arch/arm64/kvm/../../../virt/kvm/kvm_main.o`);
+        // an archive lists it normalized. Both name the same record.
+        let wanted = normalize(output);
+        let names = |line: &str, kind: &str| -> Option<(bool, String)> {
+            let rest = line.strip_prefix(kind)?;
+            let (name, value) = rest.split_once(" :=")?;
+            Some((normalize(name) == wanted, value.to_string()))
+        };
         let mut in_list = false;
         for line in text.lines() {
             if file.command.is_none() {
-                if let Some(command) = saved.iter().find_map(|p| line.strip_prefix(p.as_str())) {
-                    file.command = Some(unescape_make(command));
+                let saved = names(line, "savedcmd_").or_else(|| names(line, "cmd_"));
+                if let Some((true, command)) = saved {
+                    file.command = Some(unescape_make(command.strip_prefix(' ').unwrap_or(&command)));
                     continue;
                 }
             }
-            let body = if let Some(rest) = line.strip_prefix(source.as_str()) {
-                rest
-            } else if let Some(rest) = line.strip_prefix(deps.as_str()) {
-                in_list = true;
-                rest
-            } else if in_list {
-                line
-            } else {
-                continue;
+            let body = match (names(line, "source_"), names(line, "deps_")) {
+                (Some((true, rest)), _) => rest,
+                (_, Some((true, rest))) => {
+                    in_list = true;
+                    rest
+                }
+                _ if in_list => line.to_string(),
+                _ => continue,
             };
             let continued = body.trim_end().ends_with('\\');
             let body = body.trim().trim_end_matches('\\').trim();
@@ -71,6 +78,21 @@ impl CmdFile {
         }
         file
     }
+}
+
+/// `a/b/../c` -> `a/c`, lexically: the object tree has no symlinks to climb.
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 /// Undoes Kbuild's `make-cmd`: `$$` -> `$`, `$(pound)` -> `#`.
@@ -130,6 +152,19 @@ $(deps_kernel/fork.o):
                 Dep::File("include/generated/autoconf.h".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_name_that_climbs_out_of_its_directory_is_the_same_record() {
+        // arm64 builds virt/kvm from arch/arm64/kvm/Makefile.
+        let text = "savedcmd_arch/arm64/kvm/../../../virt/kvm/kvm_main.o := clang -c -o arch/arm64/kvm/../../../virt/kvm/kvm_main.o /s/virt/kvm/kvm_main.c\n\n\
+source_arch/arm64/kvm/../../../virt/kvm/kvm_main.o := /s/virt/kvm/kvm_main.c\n";
+        for name in ["virt/kvm/kvm_main.o", "arch/arm64/kvm/../../../virt/kvm/kvm_main.o"] {
+            let file = CmdFile::parse(text, name);
+            assert!(file.command.as_deref().is_some_and(|c| c.starts_with("clang -c")), "{name}: {file:?}");
+            assert_eq!(file.deps, [Dep::File("/s/virt/kvm/kvm_main.c".into())], "{name}");
+        }
+        assert_eq!(normalize("a/./b/../../c"), "c");
     }
 
     #[test]
