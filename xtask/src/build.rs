@@ -1,5 +1,5 @@
-//! `cargo xtask build`: the pipeline. Source, configure and prepare give the
-//! compile plan; then each stage (`kbuild::stage::Stage`) is planned when the
+//! `cargo xtask build`: the pipeline. Source and configure give the compile
+//! plan (the prepare stage included); then each stage (`kbuild::stage::Stage`) is planned when the
 //! build reaches it, its steps go through the LTO policy and the scheduler,
 //! and native stages run the xtask's own link code. Every plan is cached
 //! under `.xtask/` by the inputs that decide it, so a no-op build only
@@ -50,6 +50,8 @@ pub struct Options {
     pub overlays: Vec<PathBuf>,
     /// Fail (exit 14) instead of waiting when another build holds the tree.
     pub no_wait: bool,
+    /// The user's Kconfig fragments, applied after the profile's.
+    pub fragments: Vec<PathBuf>,
 }
 
 /// What a finished build hands to `test-boot` and `compdb`.
@@ -76,7 +78,7 @@ struct Planned {
 }
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
-/// prepare + dry run).
+/// dry run in the plan tree).
 fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &mut Timer) -> Result<Planned> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
@@ -96,28 +98,24 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     phases.push(timer.lap("source"));
 
-    let key = plan_key(&target, &source, &toolchain, &kbuild)?;
+    let fragments = configure::Fragments::resolve(&target, &source.root, &options.fragments)?;
+    let key = plan_key(&target, &source, &toolchain, &kbuild, &fragments)?;
     let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, compile));
     let plan = match cached {
         Cached::Valid(plan) => *plan,
         cached => {
-            // A dry run prints only what is out of date; a complete plan needs an
-            // object tree without objects. A new configuration starts from scratch.
-            let why = match cached {
-                Cached::Stale => Some("configuration inputs changed".to_string()),
-                Cached::Unreadable(error) => Some(format!("its plan cache is unusable ({error:#})")),
-                _ => None,
-            };
-            if let Some(why) = why.filter(|_| objtree.join(".config").exists()) {
-                eprintln!("{why}: starting {} afresh", objtree.display());
-                fs::remove_dir_all(&objtree)?;
-                fs::create_dir_all(&objtree)?;
+            // The plan comes from a tree of its own (`kbuild::plan_tree`), so a
+            // new configuration keeps every object: what it did not change stays cached.
+            match cached {
+                Cached::Stale => eprintln!("configuration inputs changed: planning {} again", objtree.display()),
+                Cached::Unreadable(error) => eprintln!("its plan cache is unusable ({error:#}): planning {} again", objtree.display()),
+                _ => {}
             }
             eprintln!("configuring {target} in {}", objtree.display());
-            configure::configure(&kbuild, &target, options.jobs)?;
+            configure::configure(&kbuild, &fragments, options.jobs)?;
+            // What a build's first make would do: the Kconfig outputs the plan and the cache read.
+            kbuild.run("syncconfig", options.jobs)?;
             phases.push(timer.lap("configure"));
-            kbuild.run("prepare", options.jobs)?;
-            phases.push(timer.lap("prepare"));
             let env = step_env(&kbuild, &toolchain)?;
             let compile = stage::plan_compile(&kbuild)?;
             let plan = Plan { format: plan::FORMAT.into(), key, makefiles: makefiles_hash(&source.root, &compile), env, compile };
@@ -383,7 +381,7 @@ fn archives(env: &BTreeMap<String, String>) -> Vec<String> {
 }
 
 /// Everything that decides the configuration and the plan, except Makefiles.
-fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbuild: &Kbuild) -> Result<String> {
+fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbuild: &Kbuild, fragments: &configure::Fragments) -> Result<String> {
     let metadata: Vec<String> = kbuild.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(plan::key(&[
         ("metadata", &metadata.join("\n")),
@@ -393,7 +391,7 @@ fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbu
         ("version", &source.version),
         ("clang", &toolchain.clang),
         ("lld", &toolchain.lld),
-        ("fragments", &configure::inputs(target)?),
+        ("fragments", &fragments.text()?),
     ]))
 }
 

@@ -99,6 +99,12 @@ pub struct BuildArgs {
     /// Exit with code 14 instead of waiting when another build holds the object tree.
     #[arg(long)]
     pub no_wait: bool,
+    /// A Kconfig fragment applied after the profile's, in order; a bare
+    /// NAME.config is looked up in the kernel's kernel/configs and
+    /// arch/*/configs. The object tree stays the profile's: flipping a
+    /// symbol rebuilds only what it touches. Repeatable.
+    #[arg(long = "fragment", value_name = "FILE")]
+    pub fragments: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -198,6 +204,7 @@ impl BuildArgs {
             lto_off: self.lto_off.clone(),
             overlays: self.overlays.clone(),
             no_wait: self.no_wait,
+            fragments: self.fragments.clone(),
         }
     }
 

@@ -1,9 +1,13 @@
-//! Configure: `tinyconfig`, then the `targets/` fragments and the LTO choice,
+//! Configure: `tinyconfig`, then the `targets/` fragments, the user's
+//! `--fragment`s and the LTO choice,
 //! then `olddefconfig`, then proof that every requested symbol landed.
 
-use std::{fmt, fs, path::PathBuf};
+use std::{
+    fmt, fs,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{
     kbuild::Kbuild,
@@ -12,8 +16,36 @@ use crate::{
     target::{Profile, Target},
 };
 
-/// The fragments for a target, in the order they are applied.
-pub fn fragments(target: &Target) -> Vec<PathBuf> {
+/// The fragments of a build, in the order they are applied: the profile's
+/// (`targets/`), the user's (`--fragment`), then the LTO choice.
+pub struct Fragments {
+    files: Vec<PathBuf>,
+    lto: String,
+}
+
+impl Fragments {
+    /// The target's fragments and the user's, each found or named in an error.
+    pub fn resolve(target: &Target, srctree: &Path, user: &[PathBuf]) -> Result<Fragments> {
+        let mut files = profile_fragments(target);
+        for fragment in user {
+            files.push(find(fragment, srctree, target.arch.srcarch())?);
+        }
+        Ok(Fragments { files, lto: lto_fragment(target) })
+    }
+
+    /// Everything configure reads, for the build's cache key.
+    pub fn text(&self) -> Result<String> {
+        let mut text = String::new();
+        for fragment in &self.files {
+            text += &format!("# {}\n", fragment.display());
+            text += &fs::read_to_string(fragment).with_context(|| format!("reading {}", fragment.display()))?;
+        }
+        Ok(text + &self.lto)
+    }
+}
+
+/// The profile's fragments, in the order they are applied.
+fn profile_fragments(target: &Target) -> Vec<PathBuf> {
     let dir = paths::targets_dir();
     let arch = target.arch.kbuild();
     let mut list = vec![dir.join("common/tiny.config"), dir.join(arch).join("tiny.config")];
@@ -24,6 +56,24 @@ pub fn fragments(target: &Target) -> Vec<PathBuf> {
     list
 }
 
+/// A fragment as given, or a bare `NAME.config` from the kernel's own.
+fn find(fragment: &Path, srctree: &Path, srcarch: &str) -> Result<PathBuf> {
+    if fragment.is_file() {
+        return Ok(fragment.canonicalize()?);
+    }
+    let bare = fragment.components().count() == 1;
+    let candidates = [srctree.join("kernel/configs").join(fragment), srctree.join("arch").join(srcarch).join("configs").join(fragment)];
+    if let Some(found) = candidates.iter().filter(|_| bare).find(|c| c.is_file()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates.iter().filter(|_| bare).map(|c| c.display().to_string()).collect();
+    bail!(
+        "--fragment {}: no such file{}",
+        fragment.display(),
+        if looked.is_empty() { String::new() } else { format!(" (also looked for {})", looked.join(" and ")) }
+    )
+}
+
 /// The generated fragment holding the LTO choice.
 fn lto_fragment(target: &Target) -> String {
     format!(
@@ -31,15 +81,6 @@ fn lto_fragment(target: &Target) -> String {
         target.lto,
         target.lto.kconfig_symbol()
     )
-}
-
-/// Everything configure reads, for the build's cache key.
-pub fn inputs(target: &Target) -> Result<String> {
-    let mut text = lto_fragment(target);
-    for fragment in fragments(target) {
-        text += &fs::read_to_string(&fragment).with_context(|| format!("reading {}", fragment.display()))?;
-    }
-    Ok(text)
 }
 
 /// The error when requested symbols did not land, each with its reasons.
@@ -58,12 +99,12 @@ impl fmt::Display for UnmetRequests {
 
 impl std::error::Error for UnmetRequests {}
 
-pub fn configure(kbuild: &Kbuild, target: &Target, jobs: usize) -> Result<()> {
+pub fn configure(kbuild: &Kbuild, fragments: &Fragments, jobs: usize) -> Result<()> {
     let state = kbuild.objtree.join(".xtask");
     fs::create_dir_all(&state)?;
     let lto_fragment_path = state.join("lto.config");
-    fs::write(&lto_fragment_path, lto_fragment(target))?;
-    let mut all = fragments(target);
+    fs::write(&lto_fragment_path, &fragments.lto)?;
+    let mut all = fragments.files.clone();
     all.push(lto_fragment_path);
 
     kbuild.run("tinyconfig", jobs)?;

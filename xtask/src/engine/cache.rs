@@ -20,7 +20,6 @@ use anyhow::Result;
 use crate::{
     engine::{cache_key::CacheKey, cache_status::CacheStatus},
     fs_atomic::{read_json, write_json},
-    kbuild::cmd_file::{CmdFile, Dep},
     kconfig::DotConfig,
 };
 use serde::{Deserialize, Serialize};
@@ -31,8 +30,11 @@ pub struct Record {
     pub output: String,
     pub key: String,
     pub output_hash: String,
-    /// Files the step read, as Kbuild's fixdep recorded them, plus `config:SYMBOL` entries.
+    /// Files the step read (`engine::inputs`), plus `config:SYMBOL` entries.
     pub inputs: Vec<String>,
+    /// `inputs` is everything the step read (fixdep's list): the steps it
+    /// waits for only to be ordered are not part of its key.
+    pub tracked: bool,
 }
 
 /// A hash standing for a file that does not exist.
@@ -58,7 +60,7 @@ pub struct Cache {
 #[derive(Default, Serialize, Deserialize)]
 struct Snapshot {
     paths: Vec<String>,
-    records: Vec<(String, String, String, Vec<u32>)>,
+    records: Vec<(String, String, String, Vec<u32>, bool)>,
 }
 
 impl Snapshot {
@@ -76,7 +78,7 @@ impl Snapshot {
                     })
                 })
                 .collect();
-            snapshot.records.push((record.output.clone(), record.key.clone(), record.output_hash.clone(), inputs));
+            snapshot.records.push((record.output.clone(), record.key.clone(), record.output_hash.clone(), inputs, record.tracked));
         }
         snapshot
     }
@@ -85,9 +87,9 @@ impl Snapshot {
         let paths = self.paths;
         self.records
             .into_iter()
-            .map(|(output, key, output_hash, inputs)| {
+            .map(|(output, key, output_hash, inputs, tracked)| {
                 let inputs = inputs.iter().filter_map(|&i| paths.get(i as usize).cloned()).collect();
-                (output.clone(), Record { output, key, output_hash, inputs })
+                (output.clone(), Record { output, key, output_hash, inputs, tracked })
             })
             .collect()
     }
@@ -250,19 +252,6 @@ impl Cache {
         self.journal.lock().unwrap().set_len(0)?;
         Ok(())
     }
-}
-
-/// The inputs Kbuild's fixdep recorded for `output` in its `.cmd` file:
-/// paths, and `config:SYMBOL` for Kconfig dependencies.
-pub fn cmd_file_inputs(objtree: &Path, output: &str) -> Vec<String> {
-    let Some(file) = CmdFile::read(objtree, output) else { return Vec::new() };
-    file.deps
-        .into_iter()
-        .map(|dep| match dep {
-            Dep::File(path) => path,
-            Dep::Config(symbol) => format!("config:{symbol}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

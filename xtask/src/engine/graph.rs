@@ -89,6 +89,8 @@ fn cost(step: &Step) -> u64 {
         StepKind::CompileAsm => 30,
         StepKind::Archive => 5,
         StepKind::Host | StepKind::Generator => 50,
+        // A serial build of its own (objtool): start it first.
+        StepKind::SubMake => 1000,
     }
 }
 

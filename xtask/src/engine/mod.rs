@@ -1,7 +1,7 @@
 //! The engine: edges between steps (`graph`), a critical-path-first worker
 //! pool (`scheduler`) that reports `event`s, the content-hash cache
 //! (`cache`, keyed by `cache_key`, answering a `cache_status`) that lets it
-//! skip work, the xtask's own cached steps (`native`), and one build per
+//! skip work, what a step read (`inputs`), the xtask's own cached steps (`native`), and one build per
 //! object tree (`lock`).
 
 pub mod cache;
@@ -9,6 +9,7 @@ pub mod cache_key;
 pub mod cache_status;
 pub mod event;
 pub mod graph;
+pub mod inputs;
 pub mod lock;
 pub mod native;
 pub mod scheduler;

@@ -24,7 +24,7 @@ pub fn step(cache: &Cache, output: &str, command: &str, inputs: &[String], run: 
         return Ok(Native::Cached);
     }
     run()?;
-    cache.store(Record { output: output.into(), key, output_hash: cache.file_hash(Path::new(output)), inputs: Vec::new() })?;
+    cache.store(Record { output: output.into(), key, output_hash: cache.file_hash(Path::new(output)), inputs: Vec::new(), tracked: false })?;
     cache.save()?;
     Ok(Native::Ran)
 }

@@ -20,10 +20,11 @@ use anyhow::{anyhow, Result};
 
 use crate::{
     engine::{
-        cache::{self, Cache, Record},
+        cache::{Cache, Record},
         cache_status::CacheStatus,
         event::{Event, Progress, Reporter},
         graph::{self, Graph},
+        inputs,
     },
     kbuild::Step,
 };
@@ -209,27 +210,16 @@ impl Runner<'_> {
         steps: &[Step],
         phase_outputs: &HashSet<&str>,
     ) -> Result<Outcome, StepFailed> {
-        // What this step waits for in its phase, and what its command names
-        // from earlier phases (the archives `vmlinux.o` links, the native
-        // initcall script): a change in any of them must rerun it.
-        let mut upstream: Vec<String> = deps.iter().map(|&d| steps[d].output.clone()).collect();
-        // Only earlier phases' outputs: in this phase the graph says what is
-        // an input (a relative `printf` name may look like another output).
-        upstream.extend(
-            graph::tokens(&step.command)
-                .filter(|t| !phase_outputs.contains(t) && self.cache.has_output(t))
-                .map(String::from),
-        );
-        upstream.sort_unstable();
-        upstream.dedup();
-        match self.cache.status(&step.output, &step.command, &upstream) {
+        let upstream = Upstream::of(step, deps, steps, phase_outputs, self.cache);
+        let tracked = self.cache.record(&step.output).is_some_and(|r| r.tracked);
+        match self.cache.status(&step.output, &step.command, upstream.for_key(tracked)) {
             CacheStatus::Hit => Ok(Outcome::Cached),
             CacheStatus::Miss => self.execute(step, &upstream).map(|stderr| Outcome::Ran { stderr }),
         }
     }
 
     /// Runs the step's command and records its result; returns its stderr.
-    fn execute(&self, step: &Step, upstream: &[String]) -> Result<String, StepFailed> {
+    fn execute(&self, step: &Step, upstream: &Upstream) -> Result<String, StepFailed> {
         let failed = |log: String| StepFailed {
             unit: step.dir().to_string(),
             output: step.output.clone(),
@@ -249,15 +239,52 @@ impl Runner<'_> {
         if !out.status.success() {
             return Err(failed(format!("{}{stderr}", quiet(&String::from_utf8_lossy(&out.stdout)))));
         }
-        let inputs = cache::cmd_file_inputs(self.objtree, &step.output);
+        let inputs = inputs::of(self.objtree, self.env.get("srctree").map(Path::new), step);
         let record = Record {
             output: step.output.clone(),
-            key: self.cache.key(&step.command, &inputs, upstream),
+            key: self.cache.key(&step.command, &inputs.files, upstream.for_key(inputs.tracked)),
             output_hash: self.cache.file_hash(Path::new(&step.output)),
-            inputs,
+            inputs: inputs.files,
+            tracked: inputs.tracked,
         };
         self.cache.store(record).map_err(|e| failed(format!("recording the result: {e}")))?;
         Ok(stderr)
+    }
+}
+
+/// The outputs a step's key may cover besides its own inputs.
+struct Upstream {
+    /// What it waits for in its phase (named or behind a directory barrier),
+    /// and what its command names from earlier phases (the archives
+    /// `vmlinux.o` links, the native initcall script).
+    all: Vec<String>,
+    /// Only what its command names (or declares in `needs`).
+    named: Vec<String>,
+}
+
+impl Upstream {
+    fn of(step: &Step, deps: &[usize], steps: &[Step], phase_outputs: &HashSet<&str>, cache: &Cache) -> Upstream {
+        let names: HashSet<&str> = graph::tokens(&step.command).chain(step.needs.iter().map(String::as_str)).collect();
+        let waits: Vec<&String> = deps.iter().map(|&d| &steps[d].output).collect();
+        // Only earlier phases' outputs: in this phase the graph says what is
+        // an input (a relative `printf` name may look like another output).
+        let earlier: Vec<&str> = graph::tokens(&step.command).filter(|t| !phase_outputs.contains(t) && cache.has_output(t)).collect();
+        let sorted = |list: Vec<String>| {
+            let mut list = list;
+            list.sort_unstable();
+            list.dedup();
+            list
+        };
+        let named = waits.iter().filter(|o| names.contains(o.as_str())).map(|o| o.to_string()).chain(earlier.iter().map(|e| e.to_string()));
+        let all = waits.iter().map(|o| o.to_string()).chain(earlier.iter().map(|e| e.to_string()));
+        Upstream { all: sorted(all.collect()), named: sorted(named.collect()) }
+    }
+
+    /// A step whose record lists all it read (fixdep's) waits for the
+    /// directory barrier's steps only to be ordered: a regenerated header it
+    /// never reads does not rerun it. Any other step is keyed by all of them.
+    fn for_key(&self, tracked: bool) -> &[String] {
+        if tracked { &self.named } else { &self.all }
     }
 }
 

@@ -36,6 +36,16 @@ impl CmdFile {
         Some(CmdFile::parse(&text, output))
     }
 
+    /// The record of a `.cmd` file whatever it names (the tools build names
+    /// its outputs by absolute path).
+    pub fn parse_any(text: &str) -> CmdFile {
+        let named = text.lines().find_map(|l| {
+            let rest = l.strip_prefix("source_").or_else(|| l.strip_prefix("deps_"))?;
+            rest.split_once(" :=").map(|(name, _)| name)
+        });
+        named.map(|name| CmdFile::parse(text, name)).unwrap_or_default()
+    }
+
     pub fn parse(text: &str, output: &str) -> CmdFile {
         let mut file = CmdFile::default();
         // Kbuild names an object as its Makefile does, which may climb out of

@@ -1,6 +1,6 @@
 //! Kbuild, the kernel's language: the only module that starts `make`. It is
-//! asked to configure, to `prepare`, to show its exported environment and to
-//! print plans with `-n`; it never builds an object for the xtask (only
+//! asked to configure, to print its release and its exported environment,
+//! and to print plans with `-n`; it never builds an object for the xtask (only
 //! `cargo xtask bench` has Kbuild build its own tree, to compare). Always under
 //! `LC_ALL=C`, because the expected stop of a dry run is recognised by make's own words.
 
@@ -19,12 +19,14 @@ pub mod cmd_file;
 pub mod dry_run;
 pub mod metadata;
 pub mod plan;
+pub mod plan_tree;
 pub mod recipe;
 pub mod stage;
 pub mod step;
 
 pub use step::{Step, StepKind};
 
+#[derive(Clone)]
 pub struct Kbuild {
     pub srctree: PathBuf,
     pub objtree: PathBuf,
@@ -56,15 +58,24 @@ impl Kbuild {
         cmd
     }
 
-    /// A configuration target (`tinyconfig`, `olddefconfig`) or `prepare`.
+    /// A configuration target (`tinyconfig`, `olddefconfig`, `syncconfig`).
     pub fn run(&self, target: &str, jobs: usize) -> Result<()> {
-        assert!(
-            target.ends_with("config") || target == "prepare",
-            "make is only asked to configure or prepare, not to build {target}"
-        );
+        assert!(target.ends_with("config"), "make is only asked to configure, not to build {target}");
         let jobs = format!("-j{jobs}");
         let out = self.make(&["-s", &jobs, target]).output().context("running make")?;
         check(&out, &format!("make {target}"))
+    }
+
+    /// `make kernelrelease`: the release string Kbuild would write to
+    /// `include/config/kernel.release`.
+    pub fn kernel_release(&self) -> Result<String> {
+        let out = self.make(&["-s", "--no-print-directory", "kernelrelease"]).output().context("running make kernelrelease")?;
+        check(&out, "make kernelrelease")?;
+        let release = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if release.is_empty() || release.contains(char::is_whitespace) {
+            bail!("make kernelrelease printed {release:?}, not a release");
+        }
+        Ok(release)
     }
 
     /// The environment the top Makefile exports to every recipe, plus

@@ -1,4 +1,4 @@
-//! Plans on disk. The compile plan comes with configure and prepare
+//! Plans on disk. The compile plan comes with configure, from the plan tree
 //! (`.xtask/plan.json`); every later stage has its own file
 //! (`.xtask/plans/<stage>.json`), written once per key and only read after.
 
@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::{stage::Stage, Step};
 use crate::fs_atomic;
 
-/// Bumped whenever the shape of the compile plan changes (the tree restarts).
-pub const FORMAT: &str = "xtask-plan-v5";
+/// Bumped whenever the shape of the compile plan changes (it is planned again).
+pub const FORMAT: &str = "xtask-plan-v6";
 /// Bumped whenever the shape or the planning of a later stage changes (only
 /// those stages are planned again).
 const STAGE_FORMAT: &str = "xtask-stage-v3";
 
-/// What configure, prepare and the compile dry run produced.
+/// What configure and the compile dry run produced.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub format: String,

@@ -11,13 +11,14 @@ use std::{collections::HashSet, fs};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{dry_run, Kbuild, Step};
+use super::{dry_run, plan_tree::PlanTree, Kbuild, Step};
 use crate::{kconfig::DotConfig, target::Arch};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
-    /// `make -n vmlinux [modules]`: every compile and archive (planned with configure).
+    /// `make -n vmlinux [modules]` in the plan tree: the prepare stage, every
+    /// compile and archive (planned with configure).
     Compile,
     /// Native: the initcall-order linker script from the archives' link order.
     InitcallOrder,
@@ -70,18 +71,18 @@ const MODPOST_OUTPUTS: &[&str] = &[
     "init/version-timestamp.o",
 ];
 
-/// `make -n vmlinux`: every compile and archive. Without `vmlinux.a` the dry
-/// run stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link
-/// recipe is marked `+` and make would run it even under `-n`.
+/// `make -n vmlinux [modules]` in the plan tree: every step up to the
+/// archives, the prepare stage included (generated headers, host tools,
+/// objtool), however warm the real tree is. Without `vmlinux.a` the dry run
+/// stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link recipe
+/// is marked `+` and make would run it even under `-n`.
 pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
-    for output in ["vmlinux.a", "vmlinux"].iter().chain(VMLINUX_O_OUTPUTS).chain(MODPOST_OUTPUTS) {
-        let _ = fs::remove_file(kbuild.objtree.join(output));
-    }
+    let tree = PlanTree::create(kbuild)?;
     let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
     // With modules, one descent compiles built-in and modular objects alike.
     let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
-    let steps = dry_run::parse(&kbuild.dry_run(goals)?);
-    if kbuild.objtree.join("vmlinux").exists() {
+    let steps = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
+    if tree.kbuild.objtree.join("vmlinux").exists() {
         bail!("make linked vmlinux during a dry run; refusing to use this plan");
     }
     if !steps.iter().any(|s| s.output == "vmlinux.a") {

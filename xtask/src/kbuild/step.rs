@@ -18,6 +18,10 @@ pub enum StepKind {
     /// Anything else (`GEN`, `LD`, `UPD`, `OBJCOPY`, untagged `$(cmd)`s): may
     /// write files other steps read without naming them.
     Generator,
+    /// `DESCEND`: a recursive make into a build system of its own (objtool's
+    /// `tools/build`); that make keeps its inside up to date, and its inputs
+    /// are the dependencies its `.cmd` files record.
+    SubMake,
     /// A ThinLTO backend: one bitcode object to native code, by its index shard.
     /// It reads only what it declares, so no directory barrier applies.
     Backend,
@@ -31,6 +35,7 @@ impl StepKind {
             "AR" => StepKind::Archive,
             "HOSTCC" | "HOSTLD" | "HOSTCXX" => StepKind::Host,
             "BACKEND" => StepKind::Backend,
+            "DESCEND" => StepKind::SubMake,
             _ => StepKind::Generator,
         }
     }

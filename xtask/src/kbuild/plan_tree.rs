@@ -1,0 +1,146 @@
+//! The plan tree: a second object tree beside the real one that holds the
+//! configuration and nothing built. A dry run prints only what is out of
+//! date, so in the real tree it would hide every step whose output already
+//! exists; here every step is out of date, the prepare stage included, and the
+//! plan is complete however warm the real tree is. Nothing is ever built in it.
+
+use std::{
+    fs::{self, File},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+
+use super::{dry_run, Kbuild, Step};
+
+/// What Kbuild reads from the object tree while it parses, copied with their
+/// times so that make sees the configuration in sync and does not rerun
+/// `syncconfig` here (which would build `conf` for real).
+const CONFIG_FILES: &[&str] = &[
+    ".config",
+    "include/config/auto.conf",
+    "include/config/auto.conf.cmd",
+    "include/generated/autoconf.h",
+    "include/generated/rustc_cfg",
+];
+
+/// Directories the tools build (objtool) insists exist when its Makefiles are
+/// read; Kbuild's recipes would create them, but a dry run runs no recipe.
+const TOOLS_DIRS: &[&str] = &["tools/objtool/libsubcmd"];
+
+/// Where the recursive make into the tools build starts (`tools/%` in the top Makefile).
+const TOOLS: &str = "tools/";
+
+pub struct PlanTree {
+    pub kbuild: Kbuild,
+}
+
+impl PlanTree {
+    /// `<objtree>.plan`, made afresh from the real tree's configuration.
+    pub fn create(real: &Kbuild) -> Result<PlanTree> {
+        let dir = path(&real.objtree);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        for file in CONFIG_FILES {
+            let from = real.objtree.join(file);
+            if !from.exists() {
+                continue;
+            }
+            let to = dir.join(file);
+            fs::create_dir_all(to.parent().unwrap())?;
+            copy_with_time(&from, &to)?;
+        }
+        // `KERNELRELEASE` is read from this file whenever a recipe is expanded
+        // (`utsrelease.h`); a dry run must not print it empty.
+        let release = real.kernel_release()?;
+        fs::write(dir.join("include/config/kernel.release"), format!("{release}\n"))?;
+        for tools in TOOLS_DIRS {
+            fs::create_dir_all(dir.join(tools))?;
+        }
+        Ok(PlanTree { kbuild: Kbuild { objtree: dir, ..real.clone() } })
+    }
+
+    /// The steps of a dry run here, as the real tree must run them: the plan
+    /// tree's absolute path becomes the real one; checks of the source tree
+    /// are dropped; the tools build becomes one recursive make.
+    pub fn into_real(&self, dry_run: &str, real: &Path) -> Result<Vec<Step>> {
+        let from = self.kbuild.objtree.display().to_string();
+        let to = real.display().to_string();
+        let srctree = format!("{}/", self.kbuild.srctree.display());
+        let mut kept = Vec::new();
+        let mut tools: Option<Step> = None;
+        for mut step in dry_run::parse(dry_run) {
+            step.output = rebase(&step.output, &from, &to);
+            step.command = step.command.replace(&from, &to);
+            // `CALL checksyscalls.sh`, `CHKSHA1 include/linux/atomic/*.h`:
+            // checks of the source that only warn, with no output of their own.
+            if step.output.starts_with(&srctree) {
+                continue;
+            }
+            if step.output.starts_with(TOOLS) {
+                if tools.is_none() {
+                    let step = tools_step(dry_run, &self.kbuild.srctree, &from, &to);
+                    tools = Some(step.with_context(|| format!("the dry run planned {} but printed no `make -C <srctree>/{TOOLS}` line", TOOLS))?);
+                }
+                continue;
+            }
+            kept.push(step);
+        }
+        // The tools build comes first: its own make orders what is inside it.
+        if let Some(tools) = tools {
+            kept.insert(0, tools);
+        }
+        Ok(kept)
+    }
+}
+
+/// `<objtree>.plan`: beside the object tree, so nothing that walks the real
+/// tree ever finds it.
+pub fn path(objtree: &Path) -> PathBuf {
+    let mut name = objtree.as_os_str().to_owned();
+    name.push(".plan");
+    PathBuf::from(name)
+}
+
+/// A path as the real tree names it: absolute ones under the object tree
+/// become relative, as Kbuild names the rest.
+fn rebase(output: &str, from: &str, to: &str) -> String {
+    let output = output.replace(from, to);
+    match output.strip_prefix(to).and_then(|rest| rest.strip_prefix('/')) {
+        Some(relative) => relative.to_string(),
+        None => output,
+    }
+}
+
+/// objtool, built by its own build system (`tools/build`), whose recipes
+/// print no Kbuild tags and install headers between compiles: one step, the
+/// recursive make exactly as Kbuild prints it (`tools/%` in the top
+/// Makefile), kept up to date by its own make.
+fn tools_step(dry_run: &str, srctree: &Path, from: &str, to: &str) -> Option<Step> {
+    let descend = format!("-C {}/{TOOLS} ", srctree.display());
+    let line = dry_run.lines().find(|l| l.starts_with("make ") && l.contains(&descend))?;
+    let goal = line.rsplit(' ').next()?;
+    let command = format!("mkdir -p tools && {}", line.replace(from, to));
+    Some(Step::new("DESCEND", false, &format!("{TOOLS}{goal}/{goal}"), &command))
+}
+
+fn copy_with_time(from: &Path, to: &Path) -> Result<()> {
+    fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    let modified = fs::metadata(from)?.modified()?;
+    File::options().write(true).open(to)?.set_modified(modified)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_under_the_plan_tree_become_relative_to_the_real_one() {
+        assert_eq!(rebase("/o/t.plan/tools/objtool/objtool-in.o", "/o/t.plan", "/o/t"), "tools/objtool/objtool-in.o");
+        assert_eq!(rebase("kernel/fork.o", "/o/t.plan", "/o/t"), "kernel/fork.o");
+        assert_eq!(rebase("/src/scripts/checksyscalls.sh", "/o/t.plan", "/o/t"), "/src/scripts/checksyscalls.sh");
+        assert_eq!(path(Path::new("/o/x86_64-thin-tiny")), Path::new("/o/x86_64-thin-tiny.plan"));
+    }
+}
