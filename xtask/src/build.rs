@@ -139,21 +139,13 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
     Ok(Planned { lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags })
 }
 
-/// Every object's LTO decision: the planned steps after the policy rewrite,
-/// plus objects of opted-out units that `make prepare` compiled.
-fn decide(objtree: &Path, policy: &kernel_manifest::Policy, lto_flags: Option<&str>, steps: &mut [Step]) -> Vec<Decision> {
-    let mut decisions = policy::apply(steps, policy, lto_flags);
-    decisions.extend(policy::prepared_objects(objtree, policy, &decisions));
-    decisions
-}
-
 /// The units of a target as planned, with object formats if it was built.
 pub fn units(target: Target, options: &Options) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
     let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
     let mut steps = planned.plan.compile.clone();
     let stages = StagePlans::open(&planned.objtree)?;
     steps.extend(stages.stored()?);
-    let decisions = decide(&planned.objtree, &planned.policy, planned.lto_flags.as_deref(), &mut steps);
+    let decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
     Ok((policy::verify(&planned.objtree, &decisions).0, planned.policy))
 }
 
@@ -310,9 +302,8 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let Pipeline { decisions, steps, counts, stages: stage_runs, .. } = pipeline;
     // Image rounds re-run corrected versions of earlier steps: the last one counts.
     let steps = last_of_each(steps, |s| s.output.clone());
-    let mut decisions = last_of_each(decisions, |d| d.object.clone());
+    let decisions = last_of_each(decisions, |d| d.object.clone());
     crate::fs_atomic::write(&objtree.join(".xtask/last-executed.txt"), (cache.ran().join("\n") + "\n").as_bytes())?;
-    decisions.extend(policy::prepared_objects(&objtree, &policy, &decisions));
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
     let report = Report {

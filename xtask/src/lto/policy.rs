@@ -208,38 +208,6 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
     (units, wrong)
 }
 
-/// Objects of opted-out units that `make prepare` compiled (arm64's vDSO,
-/// `scripts/mod/empty.o`): not in the plan, but verified all the same.
-pub fn prepared_objects(objtree: &Path, policy: &Policy, planned: &[Decision]) -> Vec<Decision> {
-    let mut found = Vec::new();
-    for rule in policy.rules() {
-        if planned.iter().any(|d| d.object.rsplit_once('/').is_some_and(|(dir, _)| dir == rule.unit)) {
-            continue;
-        }
-        let dir = objtree.join(&rule.unit);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let object = format!("{}/{name}", rule.unit);
-            let wanted = rule.object.as_deref().is_none_or(|o| o == name);
-            let compiled = name.ends_with(".o") && dir.join(format!(".{name}.cmd")).exists();
-            if wanted && compiled {
-                found.push(Decision {
-                    object,
-                    // Compiled by `make prepare` outside the plan: C or not, it is native.
-                    kind: ObjectKind::C,
-                    lto: false,
-                    bitcode: false,
-                    source: format!("{}+prepare", origin(&rule.origin)),
-                    reason: rule.reason.clone(),
-                });
-            }
-        }
-    }
-    found.sort_by(|a, b| a.object.cmp(&b.object));
-    found
-}
-
 /// Directories that hold at least one compiled kernel object, for validating rules.
 pub fn built_units(steps: &[Step]) -> BTreeSet<String> {
     steps.iter().filter(|s| s.is_compile()).map(|s| s.dir().to_string()).collect()
