@@ -73,6 +73,12 @@ impl PrivateSource {
         self.edit(relative, text.replacen(from, to, 1).as_bytes())
     }
 
+    /// Creates `relative`, a file the pristine tree does not have.
+    pub fn create(&self, relative: &str, text: &str) -> Result<Edit> {
+        ensure!(!self.pristine.join(relative).exists(), "{relative} exists in the pristine tree; edit it instead");
+        self.edit(relative, text.as_bytes())
+    }
+
     /// Gives `relative` a new mtime, its bytes unchanged. A copy of the file
     /// gets the mtime: the pristine inode (and the default tree) keep theirs.
     pub fn touch(&self, relative: &str) -> Result<Edit> {
@@ -139,21 +145,29 @@ impl Drop for Edit {
 
 /// Writes a new file beside `path` and renames it over `path`, with its mode.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let permissions = fs::metadata(path)?.permissions();
+    let permissions = fs::metadata(path).ok().map(|m| m.permissions());
     let temporary = path.with_file_name(format!(".{}.xtask-edit", file_name(path)));
     fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-    fs::set_permissions(&temporary, permissions)?;
+    if let Some(permissions) = permissions {
+        fs::set_permissions(&temporary, permissions)?;
+    }
     fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))
 }
 
-/// Links the pristine file back (the default tree's inode again), then
-/// forgets the edit.
+/// Links the pristine file back (the default tree's inode again), or removes
+/// a file the pristine tree does not have, then forgets the edit.
 fn undo(pristine: &Path, root: &Path, relative: &Path) -> Result<()> {
     let path = root.join(relative);
-    let temporary = path.with_file_name(format!(".{}.xtask-undo", file_name(&path)));
-    let _ = fs::remove_file(&temporary);
-    fs::hard_link(pristine.join(relative), &temporary).with_context(|| format!("linking {}", relative.display()))?;
-    fs::rename(&temporary, &path).with_context(|| format!("restoring {}", path.display()))?;
+    if pristine.join(relative).exists() {
+        let temporary = path.with_file_name(format!(".{}.xtask-undo", file_name(&path)));
+        let _ = fs::remove_file(&temporary);
+        fs::hard_link(pristine.join(relative), &temporary).with_context(|| format!("linking {}", relative.display()))?;
+        fs::rename(&temporary, &path).with_context(|| format!("restoring {}", path.display()))?;
+    } else if let Err(error) = fs::remove_file(&path) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            return Err(error).with_context(|| format!("removing {}", path.display()));
+        }
+    }
     let rest: Vec<PathBuf> = read_log(root)?.into_iter().filter(|l| l != relative).collect();
     write_log(root, &rest)
 }
@@ -237,6 +251,19 @@ mod tests {
         assert!(!log_path(source.root()).exists());
         let names: Vec<_> = fs::read_dir(copy.join("kernel")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["fork.c"], "no temporary is left");
+    }
+
+    #[test]
+    fn a_created_file_is_removed_when_its_edit_drops() {
+        let (_dir, pristine, copy) = tree();
+        let source = PrivateSource::at(&pristine, &copy).unwrap();
+        let edit = source.create("kernel/new.c", "int x;\n").unwrap();
+        assert_eq!(fs::read_to_string(copy.join("kernel/new.c")).unwrap(), "int x;\n");
+        assert!(!pristine.join("kernel/new.c").exists());
+        assert!(source.create("kernel/fork.c", "").is_err(), "an existing file is edited, not created");
+        drop(edit);
+        assert!(!copy.join("kernel/new.c").exists());
+        assert!(read_log(&copy).unwrap().is_empty());
     }
 
     #[test]

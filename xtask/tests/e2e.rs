@@ -418,3 +418,79 @@ fn t13_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("waiting for") && stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
 }
+
+/// Incremental equals clean, bit for bit. A sequence of edits, each built
+/// incrementally and booted to init: a `.c` change, a header change, a new
+/// syscall (a prepare-stage input), a fragment flipping a symbol, a Makefile
+/// adding an object, and that object removed again. Then the final state is
+/// built in an emptied tree: every artifact has the same sha256. The edits
+/// are undone even if the test fails.
+#[test]
+#[ignore = "builds a kernel eight times: run with `cargo xtask test`"]
+fn t14_incremental_builds_equal_a_clean_build() {
+    let tree = objtree("x86_64", "thin");
+    let fragment = xtask::paths::target_dir().join("tests/ikconfig.config");
+    fs::create_dir_all(fragment.parent().unwrap()).unwrap();
+    fs::write(&fragment, "CONFIG_IKCONFIG=y\n").unwrap();
+    let fragment = fragment.to_str().unwrap().to_string();
+    let step = |what: &str, with: bool| -> (Value, Vec<String>) {
+        let args: Vec<&str> = if with { vec!["--fragment", &fragment] } else { vec![] };
+        Xtask::new("build").selection("x86_64", "thin", "tiny").args(&args).run();
+        Xtask::new("test-boot").selection("x86_64", "thin", "tiny").args(&args).args(&["--firmware", "bios", "--timeout", "240"]).run();
+        let boot = read_json(&tree.join("boot-report.json"));
+        assert_eq!(boot["outcome"], "pass", "after {what}: {boot:#}");
+        let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
+        (report("x86_64", "thin"), ran.lines().map(String::from).collect())
+    };
+    build("x86_64", "thin");
+
+    let _c = Edit::append("kernel/sys_ni.c", "\nint xtask_c_edit(void);\nint xtask_c_edit(void) { return 14; }\n");
+    let (_, ran) = step("a .c change", false);
+    assert!(ran.contains(&"kernel/sys_ni.o".to_string()), "{ran:?}");
+
+    let _h = Edit::append("kernel/sched/sched.h", "\nextern int xtask_header_edit(void);\n");
+    let (_, ran) = step("a header change", false);
+    assert!(ran.iter().any(|o| o.starts_with("kernel/sched/") && o.ends_with(".o")), "no sched object recompiled: {ran:?}");
+    assert!(!ran.contains(&"kernel/fork.o".to_string()), "an object not including the header recompiled");
+
+    let _syscall = Edit::append("arch/x86/entry/syscalls/syscall_64.tbl", "463\tcommon\txtask_probe\t\tsys_ni_syscall\n");
+    let (_, ran) = step("a new syscall", false);
+    let unistd = fs::read_to_string(tree.join("arch/x86/include/generated/uapi/asm/unistd_64.h")).unwrap();
+    assert!(unistd.contains("__NR_xtask_probe 463"), "unistd_64.h lacks the new syscall");
+    for expected in ["arch/x86/include/generated/asm/syscalls_64.h", "arch/x86/entry/syscall_64.o"] {
+        assert!(ran.contains(&expected.to_string()), "{expected} was not rebuilt");
+    }
+
+    let (report, ran) = step("a fragment flipping CONFIG_IKCONFIG", true);
+    assert!(fs::read_to_string(tree.join(".config")).unwrap().contains("CONFIG_IKCONFIG=y\n"));
+    assert!(ran.contains(&"kernel/configs.o".to_string()), "{ran:?}");
+    let compiles = ran.iter().filter(|o| o.ends_with(".o") && !o.starts_with(".xtask/")).count();
+    assert!(compiles < 40, "{compiles} objects recompiled for one new symbol: {ran:?}");
+    assert!(report["steps"]["cached"].as_u64().unwrap() > 1000, "the tree was not kept: {}", report["steps"]);
+
+    let symbols = || -> String {
+        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm").arg(tree.join("vmlinux")).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let new_c = Edit::create("kernel/xtask_probe.c", "int xtask_new_object(void);\nint xtask_new_object(void) { return 12; }\n");
+    let makefile = Edit::append("kernel/Makefile", "\nobj-y += xtask_probe.o\n");
+    let (_, ran) = step("a Makefile adding an object", true);
+    assert!(ran.contains(&"kernel/xtask_probe.o".to_string()), "{ran:?}");
+    assert!(symbols().contains(" xtask_new_object"), "the new object is not linked");
+    drop((makefile, new_c));
+    step("that object removed", true);
+    assert!(!symbols().contains(" xtask_new_object"), "the removed object is still linked");
+
+    let incremental = artifacts(&tree);
+    fs::remove_dir_all(&tree).unwrap();
+    step("a clean build of the final state", true);
+    assert_eq!(artifacts(&tree), incremental, "the incremental build differs from a clean one");
+}
+
+/// `path sha256` of every artifact the report lists.
+fn artifacts(tree: &Path) -> Vec<String> {
+    let report = read_json(&tree.join("build-report.json"));
+    let list: Vec<String> = report["artifacts"].as_array().unwrap().iter().map(|a| format!("{} {}", a["path"].as_str().unwrap(), a["sha256"].as_str().unwrap())).collect();
+    assert!(list.len() >= 3, "{list:?}");
+    list
+}

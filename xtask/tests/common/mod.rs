@@ -119,4 +119,9 @@ impl Edit {
     pub fn append(relative: &str, text: &str) -> Edit {
         Edit(private().append(relative, text).unwrap_or_else(|e| panic!("editing {relative}: {e:#}")))
     }
+
+    /// Creates `relative`, a file the kernel tree does not have.
+    pub fn create(relative: &str, text: &str) -> Edit {
+        Edit(private().create(relative, text).unwrap_or_else(|e| panic!("creating {relative}: {e:#}")))
+    }
 }
