@@ -494,3 +494,41 @@ fn artifacts(tree: &Path) -> Vec<String> {
     assert!(list.len() >= 3, "{list:?}");
     list
 }
+
+/// Whether a build has reached a point, from what it left in its tree.
+type Reached = fn(&Path) -> bool;
+
+/// SIGKILL at three points of a cold build (compiling, in the ThinLTO
+/// backends, in the image), each time resumed: the finished kernel is
+/// byte-identical to an uninterrupted build's.
+#[test]
+#[ignore = "builds a kernel cold: run with `cargo xtask test`"]
+fn t15_a_killed_build_resumes_to_identical_artifacts() {
+    build("x86_64", "thin");
+    let tree = objtree("x86_64", "thin");
+    let uninterrupted = artifacts(&tree);
+    fs::remove_dir_all(&tree).unwrap();
+    let compiling = |t: &Path| t.join("kernel").read_dir().is_ok_and(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "o")).count() >= 5);
+    let in_backends = |t: &Path| t.join(".xtask/thin/kernel").read_dir().is_ok_and(|d| d.flatten().count() >= 3);
+    let in_image = |t: &Path| t.join("arch/x86/boot/compressed/vmlinux.bin").exists();
+    let points: [(&str, Reached); 3] = [("compiling", compiling), ("in the backends", in_backends), ("in the image", in_image)];
+    for (when, reached) in points {
+        let mut child = Xtask::new("build").selection("x86_64", "thin", "tiny").spawn();
+        let started = std::time::Instant::now();
+        while !reached(&tree) {
+            assert!(child.try_wait().unwrap().is_none(), "the build ended before it was {when}");
+            assert!(started.elapsed().as_secs() < 900, "the build was never {when}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The steps it was running are orphans now; let them finish as they would.
+        let group = format!("-{}", child.id());
+        while Command::new("kill").args(["-0", "--", &group]).stderr(std::process::Stdio::null()).status().unwrap().success() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("killed {when} after {:.1}s", started.elapsed().as_secs_f64());
+    }
+    build("x86_64", "thin");
+    assert_eq!(artifacts(&tree), uninterrupted, "the resumed build differs from an uninterrupted one");
+}

@@ -56,6 +56,19 @@ impl Xtask {
         self
     }
 
+    /// Starts it in a process group of its own (`-pgid` reaches the steps it runs).
+    pub fn spawn(&self) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&self.args)
+            .envs(self.env.iter().cloned())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start xtask")
+    }
+
     fn output(&self) -> Output {
         Command::new(env!("CARGO_BIN_EXE_xtask")).args(&self.args).envs(self.env.iter().cloned()).output().expect("run xtask")
     }
