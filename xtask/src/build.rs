@@ -29,7 +29,7 @@ use crate::{
         stage::{self, Stage},
         Kbuild, Step,
     },
-    kconfig::DotConfig,
+    kconfig::{self, DotConfig},
     link::{self, modules::KoLink, vmlinux::VmlinuxLink},
     lto::{
         policy::{self, Decision},
@@ -100,7 +100,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
 
     let fragments = configure::Fragments::resolve(&target, &source.root, &options.fragments)?;
     let key = plan_key(&target, &source, &toolchain, &kbuild, &fragments)?;
-    let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, compile));
+    let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, &objtree, compile));
     let plan = match cached {
         Cached::Valid(plan) => *plan,
         cached => {
@@ -118,7 +118,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
             phases.push(timer.lap("configure"));
             let env = step_env(&kbuild, &toolchain)?;
             let compile = stage::plan_compile(&kbuild)?;
-            let plan = Plan { format: plan::FORMAT.into(), key, makefiles: makefiles_hash(&source.root, &compile), env, compile };
+            let plan = Plan { format: plan::FORMAT.into(), key, makefiles: makefiles_hash(&source.root, &objtree, &compile), env, compile };
             plan.write(&objtree)?;
             StagePlans::open(&objtree)?.clear()?;
             phases.push(timer.lap("plan"));
@@ -386,8 +386,9 @@ fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbu
     ]))
 }
 
-/// The Makefiles that shaped the plan: the top ones and one per planned directory.
-fn makefiles_hash(srctree: &Path, steps: &[Step]) -> String {
+/// The Makefiles that shaped the plan (the top ones and one per planned
+/// directory) and the Kconfig files that shaped the configuration.
+fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> String {
     let mut dirs: Vec<&str> = steps.iter().map(Step::dir).collect();
     dirs.sort_unstable();
     dirs.dedup();
@@ -397,6 +398,7 @@ fn makefiles_hash(srctree: &Path, steps: &[Step]) -> String {
         files.push(srctree.join(dir).join("Makefile"));
         files.push(srctree.join(dir).join("Kbuild"));
     }
+    files.extend(kconfig::sources(objtree).iter().map(|f| srctree.join(f)));
     for file in files {
         hasher.update(file.as_os_str().as_encoded_bytes());
         match fs::read(&file) {

@@ -26,7 +26,7 @@ pub struct Plan {
     pub format: String,
     /// Everything that decides the configuration, except Makefiles.
     pub key: String,
-    /// The Makefiles that shaped the plan.
+    /// The Makefiles and Kconfig files that shaped the plan.
     pub makefiles: String,
     /// The environment the top Makefile exports to every recipe.
     pub env: BTreeMap<String, String>,

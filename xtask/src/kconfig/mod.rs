@@ -21,6 +21,7 @@ mod explain;
 mod expr;
 mod fragment;
 mod reader;
+mod sources;
 mod tree;
 mod unmet;
 
@@ -28,6 +29,7 @@ mod unmet;
 mod fixture;
 
 pub use dotconfig::DotConfig;
+pub use sources::sources;
 pub use fragment::{parse_fragment, Request};
 pub use tree::{definitions, Condition, ConditionKind, Definition, Kconfig, SymbolType};
 pub use unmet::{verify, Unmet};
