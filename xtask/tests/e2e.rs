@@ -532,3 +532,35 @@ fn t15_a_killed_build_resumes_to_identical_artifacts() {
     build("x86_64", "thin");
     assert_eq!(artifacts(&tree), uninterrupted, "the resumed build differs from an uninterrupted one");
 }
+
+/// ClangBuiltLinux #2021, the `.incbin` regression: `kernel/configs.o` embeds
+/// `config_data.gz` with `.incbin`, which LLVM's ThinLTO cache key ignores.
+/// With `CONFIG_IKCONFIG=y`, flip one symbol and rebuild: the config that
+/// `scripts/extract-ikconfig` finds in the new `vmlinux` has the new value,
+/// which it could not if the backend of `kernel/configs.o` were served from
+/// the cache with the old blob.
+#[test]
+#[ignore = "builds a kernel twice: run with `cargo xtask test`"]
+fn t16_an_embedded_config_follows_a_config_change() {
+    let tree = objtree("x86_64", "thin");
+    let dir = xtask::paths::target_dir().join("tests");
+    fs::create_dir_all(&dir).unwrap();
+    let ikconfig = dir.join("ikconfig.config");
+    let flip = dir.join("printk-time.config");
+    fs::write(&ikconfig, "CONFIG_IKCONFIG=y\n").unwrap();
+    fs::write(&flip, "CONFIG_PRINTK_TIME=y\n").unwrap();
+    let (ikconfig, flip) = (ikconfig.to_str().unwrap(), flip.to_str().unwrap());
+    let embedded = || -> String {
+        let script = common::source().join("scripts/extract-ikconfig");
+        let out = Command::new("sh").arg(script).arg(tree.join("vmlinux")).output().unwrap();
+        assert!(out.status.success(), "extract-ikconfig found no config:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    Xtask::new("build").selection("x86_64", "thin", "tiny").args(&["--fragment", ikconfig]).run();
+    assert!(embedded().contains("# CONFIG_PRINTK_TIME is not set"), "the embedded config is not this build's");
+
+    Xtask::new("build").selection("x86_64", "thin", "tiny").args(&["--fragment", ikconfig, "--fragment", flip]).run();
+    let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
+    assert!(ran.lines().any(|o| o == ".xtask/thin/kernel/configs.o"), "the backend of kernel/configs.o did not run:\n{ran}");
+    assert!(embedded().contains("CONFIG_PRINTK_TIME=y"), "vmlinux embeds the old config");
+}
