@@ -9,6 +9,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use crate::engine::lock::TreeLock;
+
 /// The tarball Debian's `linux-source-6.12` package installs.
 pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 
@@ -39,11 +41,20 @@ pub fn resolve(explicit: Option<&Path>) -> Result<Source> {
 }
 
 /// The unpacked default tree; unpacks it once (into a temporary directory first,
-/// so an interrupted unpack never looks complete).
+/// so an interrupted unpack never looks complete), one process at a time:
+/// a second build started meanwhile waits for the first one's unpack.
 pub fn unpack_default() -> Result<PathBuf> {
     let cache = crate::paths::target_dir().join("src");
     let root = cache.join("linux-source-6.12");
     let stamp = cache.join(".linux-source-6.12.unpacked");
+    if stamp.exists() && root.is_dir() {
+        return Ok(root);
+    }
+    fs::create_dir_all(&cache)?;
+    let _lock = TreeLock::acquire(&root, |holder| {
+        eprintln!("waiting for {} to be unpacked: {holder}", root.display());
+        Ok(())
+    })?;
     if stamp.exists() && root.is_dir() {
         return Ok(root);
     }
