@@ -136,6 +136,12 @@ impl Bench {
             runs.push(Run { tool, rep, first: i == 0, sample });
         }
         drop(change);
+        if scenario == Scenario::Config {
+            let (ours, theirs) = (self.xtask_tree.join(".config"), self.kbuild.objtree.join(".config"));
+            if DotConfig::read(&ours)? != DotConfig::read(&theirs)? {
+                bail!("the flipped .configs differ ({} against {}): the two builds were not comparable", ours.display(), theirs.display());
+            }
+        }
         self.refresh_kbuild(scenario)?;
         Ok(runs)
     }
@@ -175,6 +181,19 @@ impl Bench {
                 let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
                 Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
             }
+            (Scenario::Config, Tool::Xtask) => {
+                let fragment = self.dir.join("flip.config");
+                fs::write(&fragment, scenario::CONFIG_FLIP)?;
+                measure::run(self.xtask_build()?.arg("--fragment").arg(&fragment), &log)
+            }
+            (Scenario::Config, Tool::Kbuild) => {
+                let dot_config = self.kbuild.objtree.join(".config");
+                let mut text = fs::read_to_string(&dot_config)?;
+                text += scenario::CONFIG_FLIP;
+                fs::write(&dot_config, text)?;
+                let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
+                Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
+            }
             (_, Tool::Xtask) => measure::run(&mut self.xtask_build()?, &log),
             (_, Tool::Kbuild) => measure::run(&mut self.kbuild_build()?, &log),
         }
@@ -201,14 +220,21 @@ impl Bench {
     }
 
     /// Kbuild's tree holds the xtask's configuration: its `.config` after
-    /// `olddefconfig`. A tree with any other value starts afresh.
+    /// `olddefconfig`. A tree with another one gets the xtask's (after the
+    /// `config` scenario, incrementally, as Kbuild's users change theirs); a
+    /// tree without one starts afresh.
     fn configure_kbuild(&self) -> Result<()> {
         let ours = DotConfig::read(&self.xtask_tree.join(".config"))?;
-        if DotConfig::read_or_empty(&self.kbuild.objtree.join(".config"))? == ours {
+        let theirs = self.kbuild.objtree.join(".config");
+        if DotConfig::read_or_empty(&theirs)? == ours {
             return Ok(());
         }
         eprintln!("configuring {} with the xtask's .config", self.kbuild.objtree.display());
-        self.fresh_kbuild_tree()?;
+        if theirs.exists() {
+            fs::copy(self.xtask_tree.join(".config"), &theirs).context("copying the xtask's .config")?;
+        } else {
+            self.fresh_kbuild_tree()?;
+        }
         measure::run(&mut self.kbuild.reference_config(), &self.log("olddefconfig", Tool::Kbuild))?;
         if DotConfig::read(&self.kbuild.objtree.join(".config"))? != ours {
             bail!(
