@@ -61,6 +61,24 @@ impl PlanTree {
         Ok(PlanTree { kbuild: Kbuild { objtree: dir, ..real.clone() } })
     }
 
+    /// Creates in `real` every directory the dry run made here: Kbuild makes
+    /// object directories while it reads its Makefiles (`$(shell mkdir -p)`
+    /// in Makefile.build and the syscall Makefiles), not in recipes, so a
+    /// dry run that did that here did not do it there.
+    pub fn mirror_dirs(&self, real: &Path) -> Result<()> {
+        let mut pending = vec![PathBuf::new()];
+        while let Some(relative) = pending.pop() {
+            for entry in fs::read_dir(self.kbuild.objtree.join(&relative))?.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    let relative = relative.join(entry.file_name());
+                    fs::create_dir_all(real.join(&relative)).with_context(|| format!("creating {}", real.join(&relative).display()))?;
+                    pending.push(relative);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The steps of a dry run here, as the real tree must run them: the plan
     /// tree's absolute path becomes the real one; checks of the source tree
     /// are dropped; the tools build becomes one recursive make.

@@ -82,6 +82,7 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     // With modules, one descent compiles built-in and modular objects alike.
     let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
     let steps = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
+    tree.mirror_dirs(&kbuild.objtree)?;
     if tree.kbuild.objtree.join("vmlinux").exists() {
         bail!("make linked vmlinux during a dry run; refusing to use this plan");
     }
