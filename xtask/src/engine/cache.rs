@@ -184,7 +184,12 @@ impl Cache {
 
     /// Kconfig dependencies (`include/config/FOO`) are empty files that Kconfig
     /// touches; their meaning is the symbol's value, so that is what is hashed.
+    /// A `size:PATH` input counts only the file's length (see
+    /// `lto::policy::AUTOCONF_SIZE`).
     fn input_hash(&self, input: &str) -> String {
+        if let Some(path) = input.strip_prefix("size:") {
+            return fs::metadata(self.objtree.join(path)).map_or_else(|_| ABSENT.into(), |m| m.len().to_string());
+        }
         match input.strip_prefix("config:") {
             Some(symbol) => self.config.get(symbol).unwrap_or("n").to_string(),
             None if input.starts_with('/') => {

@@ -1,7 +1,8 @@
 //! What a step read, recorded with it so that a change to any of it reruns
-//! the step: what fixdep wrote in its `.cmd` file, and every file of the
-//! source tree its command names (a syscall table, a generator script: the
-//! `if_changed` recipes of the prepare stage record no dependencies).
+//! the step: what fixdep wrote in its `.cmd` file, what the step declares
+//! (`Step::inputs`), and every file of the source tree its command names (a
+//! syscall table, a generator script: the `if_changed` recipes of the
+//! prepare stage record no dependencies).
 
 use std::{fs, path::Path};
 
@@ -29,10 +30,21 @@ pub fn of(objtree: &Path, srctree: Option<&Path>, step: &Step) -> Inputs {
             _ => (Vec::new(), false),
         },
     };
+    inputs.extend(step.inputs.iter().cloned());
     if let Some(srctree) = srctree {
         inputs.extend(
             graph::tokens(&step.command)
                 .filter(|t| Path::new(t).starts_with(srctree) && Path::new(t).is_file())
+                .map(String::from),
+        );
+    }
+    // Without a dependency list, every file of the object tree the command
+    // names counts too: `.config` for `kernel/config_data`, which configure
+    // writes and no step does.
+    if !tracked {
+        inputs.extend(
+            graph::tokens(&step.command)
+                .filter(|t| !t.starts_with('/') && objtree.join(t).is_file())
                 .map(String::from),
         );
     }

@@ -56,11 +56,15 @@ pub struct Step {
     /// command (the xtask's own steps declare them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
+    /// Inputs of its key beyond what its `.cmd` file records, in the cache's
+    /// notation (`size:PATH`); the LTO policy declares them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
 }
 
 impl Step {
     pub fn new(tag: &str, module: bool, output: &str, command: &str) -> Step {
-        Step { kind: StepKind::from_tag(tag), tag: tag.into(), module, output: output.into(), command: command.into(), needs: Vec::new() }
+        Step { kind: StepKind::from_tag(tag), tag: tag.into(), module, output: output.into(), command: command.into(), needs: Vec::new(), inputs: Vec::new() }
     }
 
     /// The directory that owns this step: the unit it belongs to.

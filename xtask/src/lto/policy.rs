@@ -101,10 +101,23 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
                 }
             }
         };
+        if decision.bitcode && !step.inputs.iter().any(|i| i == AUTOCONF_SIZE) {
+            step.inputs.push(AUTOCONF_SIZE.into());
+        }
         decisions.push(decision);
     }
     decisions
 }
+
+/// The size of `autoconf.h`, an input of every bitcode object. fixdep drops
+/// `autoconf.h` from every dependency list (a symbol's users depend on its
+/// `include/config/` file instead), but every C file includes it first, so
+/// its length moves the source offsets clang records for inline assembly
+/// (`!srcloc`). In bitcode those offsets are bytes of the module, whose hash
+/// names every local symbol ThinLTO promotes (`foo.llvm.<hash>`): without this
+/// input, flipping any symbol would leave `vmlinux`'s symbol table different
+/// from a clean build's. ELF objects carry no `!srcloc`.
+pub const AUTOCONF_SIZE: &str = "size:include/generated/autoconf.h";
 
 fn decision(step: &Step, lto: bool, source: &str, reason: &str) -> Decision {
     let kind = ObjectKind::of(step);
