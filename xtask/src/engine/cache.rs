@@ -171,11 +171,15 @@ impl Cache {
 
     /// Whether the step making `output` with `command`, after the steps that
     /// made `upstream`, can be skipped: its key is unchanged and its output is
-    /// still the bytes it wrote.
-    pub fn status(&self, output: &str, command: &str, upstream: &[String]) -> CacheStatus {
+    /// still the bytes it wrote. `declared` are the inputs the step declares
+    /// now (`Step::inputs`): one its record lacks makes the key differ.
+    pub fn status(&self, output: &str, command: &str, declared: &[String], upstream: &[String]) -> CacheStatus {
         let Some(record) = self.record(output) else { return CacheStatus::Miss };
         let output_intact = record.output_hash == ABSENT || self.file_hash(Path::new(output)) == record.output_hash;
-        if output_intact && self.key(command, &record.inputs, upstream) == record.key {
+        let mut inputs = record.inputs.clone();
+        inputs.extend(declared.iter().filter(|d| !record.inputs.contains(d)).cloned());
+        inputs.sort_unstable();
+        if output_intact && self.key(command, &inputs, upstream) == record.key {
             CacheStatus::Hit
         } else {
             CacheStatus::Miss

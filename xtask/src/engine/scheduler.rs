@@ -212,7 +212,7 @@ impl Runner<'_> {
     ) -> Result<Outcome, StepFailed> {
         let upstream = Upstream::of(step, deps, steps, phase_outputs, self.cache);
         let tracked = self.cache.record(&step.output).is_some_and(|r| r.tracked);
-        match self.cache.status(&step.output, &step.command, upstream.for_key(tracked)) {
+        match self.cache.status(&step.output, &step.command, &step.inputs, upstream.for_key(tracked)) {
             CacheStatus::Hit => Ok(Outcome::Cached),
             CacheStatus::Miss => self.execute(step, &upstream).map(|stderr| Outcome::Ran { stderr }),
         }
