@@ -161,4 +161,41 @@ mod tests {
         assert_eq!(rebase("/src/scripts/checksyscalls.sh", "/o/t.plan", "/o/t"), "/src/scripts/checksyscalls.sh");
         assert_eq!(path(Path::new("/o/x86_64-thin-tiny")), Path::new("/o/x86_64-thin-tiny.plan"));
     }
+
+    /// Lines of a real `make -n` in a plan tree (`/o/t.plan`, source `/src`), shortened.
+    const DRY_RUN: &str = "\
+set -e;  echo '  CHKSHA1 /src/include/linux/atomic/atomic-long.h';   trap 'rm -f .checked-atomic-long.h; trap - HUP; kill -s HUP $$' HUP; touch .checked-atomic-long.h
+mkdir -p ./tools
+make O=/o/t.plan subdir=tools -C /src/tools/ objtool
+set -e;  echo '  LD      /o/t.plan/tools/objtool/objtool-in.o';  ld.lld -r -o /o/t.plan/tools/objtool/objtool-in.o  /o/t.plan/tools/objtool/check.o
+set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o /src/kernel/fork.c -I /o/t.plan/include
+";
+
+    fn tree() -> PlanTree {
+        let kbuild = Kbuild {
+            srctree: "/src".into(),
+            objtree: "/o/t.plan".into(),
+            arch: crate::target::Arch::X86_64,
+            path: Default::default(),
+            metadata: Vec::new(),
+        };
+        PlanTree { kbuild }
+    }
+
+    #[test]
+    fn a_dry_run_here_becomes_the_real_trees_steps() {
+        let steps = tree().into_real(DRY_RUN, Path::new("/o/t")).unwrap();
+        let outputs: Vec<&str> = steps.iter().map(|s| s.output.as_str()).collect();
+        assert_eq!(outputs, ["tools/objtool/objtool", "kernel/fork.o"], "the check is dropped, the tools build is one step, first");
+        assert_eq!(steps[0].kind, super::super::StepKind::SubMake);
+        assert_eq!(steps[0].command, "mkdir -p tools && make O=/o/t subdir=tools -C /src/tools/ objtool");
+        assert!(steps[1].command.ends_with("-I /o/t/include"), "{}", steps[1].command);
+    }
+
+    #[test]
+    fn tools_steps_without_their_make_line_are_an_error() {
+        let without: String = DRY_RUN.lines().filter(|l| !l.starts_with("make ")).map(|l| format!("{l}\n")).collect();
+        let error = tree().into_real(&without, Path::new("/o/t")).unwrap_err();
+        assert!(error.to_string().contains("tools/"), "{error}");
+    }
 }
