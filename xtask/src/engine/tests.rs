@@ -289,6 +289,46 @@ fn events_carry_a_steps_stderr_to_the_reporter() {
     assert_eq!(events(&tree), ["started a/a.o", "cached a/a.o"]);
 }
 
+/// A generator in a compile's directory, and the compile, whose `.cmd` file
+/// lists what it read: `deps` (the generated header, or not).
+fn generator_and_compile(tree: &Tree, value: &str, deps: &[&str]) -> Vec<Step> {
+    tree.write("src/a.c", "int a;\n");
+    let compile = "cat src/a.c > a/a.o";
+    tree.cmd_file("a/a.o", compile, "src/a.c", deps);
+    vec![step("GEN", "a/gen.h", &format!("echo {value} > a/gen.h")), step("CC", "a/a.o", compile)]
+}
+
+#[test]
+fn a_compile_that_lists_what_it_read_ignores_a_generator_it_did_not_read() {
+    let tree = Tree::new();
+    assert_eq!(tree.build(&generator_and_compile(&tree, "1", &["src/a.c"])).ran, ["a/a.o", "a/gen.h"]);
+    let again = tree.build(&generator_and_compile(&tree, "2", &["src/a.c"]));
+    assert_eq!(again.ran, ["a/gen.h"], "the directory barrier only orders the compile");
+}
+
+#[test]
+fn a_compile_that_read_a_generated_header_reruns_when_it_changes() {
+    let tree = Tree::new();
+    tree.build(&generator_and_compile(&tree, "1", &["src/a.c", "a/gen.h"]));
+    let again = tree.build(&generator_and_compile(&tree, "2", &["src/a.c", "a/gen.h"]));
+    assert_eq!(again.ran, ["a/a.o", "a/gen.h"]);
+}
+
+#[test]
+fn an_input_a_step_declares_later_makes_it_run_once() {
+    let tree = Tree::new();
+    tree.write("size.h", "12345");
+    let mut steps = vec![step("GEN", "a/x", "echo x > a/x")];
+    tree.build(&steps);
+    steps[0].inputs.push("size:size.h".into());
+    assert_eq!(tree.build(&steps).ran, ["a/x"], "a record of an older xtask lacks the input");
+    assert!(tree.build(&steps).ran.is_empty());
+    tree.write("size.h", "54321");
+    assert!(tree.build(&steps).ran.is_empty(), "the same size: same key");
+    tree.write("size.h", "543210");
+    assert_eq!(tree.build(&steps).ran, ["a/x"]);
+}
+
 #[test]
 fn all_of_the_above_is_fast() {
     // A guard against a step that sleeps or a scheduler that polls.
