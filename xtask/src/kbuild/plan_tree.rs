@@ -61,6 +61,20 @@ impl PlanTree {
         Ok(PlanTree { kbuild: Kbuild { objtree: dir, ..real.clone() } })
     }
 
+    /// An empty file here for each output of `steps` (as the real tree names
+    /// them): make sees them exist, and plans what needs them. Nothing reads them.
+    pub fn stand_in(&self, steps: &[Step]) -> Result<()> {
+        for step in steps.iter().filter(|s| !s.output.starts_with('/')) {
+            let path = self.kbuild.objtree.join(&step.output);
+            if path.exists() {
+                continue;
+            }
+            fs::create_dir_all(path.parent().unwrap())?;
+            File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// Creates in `real` every directory the dry run made here: Kbuild makes
     /// object directories while it reads its Makefiles (`$(shell mkdir -p)`
     /// in Makefile.build and the syscall Makefiles), not in recipes, so a

@@ -81,7 +81,17 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
     // With modules, one descent compiles built-in and modular objects alike.
     let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
-    let steps = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
+    // Some compiles need a file that another make invocation of the prepare
+    // stage makes (arm64's `vdso-wrap.o` needs `vdso/vdso.so`, a `.dtb.o`
+    // needs `scripts/dtc/dtc`); without it a dry run finds "no rule". So the
+    // prepare stage is planned first, its outputs stand in the plan tree as
+    // empty placeholders, and the rest is planned beside them.
+    let prepare = tree.into_real(&tree.kbuild.dry_run(&["prepare"])?, &kbuild.objtree)?;
+    tree.stand_in(&prepare)?;
+    let made: HashSet<&str> = prepare.iter().map(|s| s.output.as_str()).collect();
+    let rest = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
+    let rest: Vec<Step> = rest.into_iter().filter(|s| !made.contains(s.output.as_str())).collect();
+    let steps: Vec<Step> = prepare.into_iter().chain(rest).collect();
     tree.mirror_dirs(&kbuild.objtree)?;
     if tree.kbuild.objtree.join("vmlinux").exists() {
         bail!("make linked vmlinux during a dry run; refusing to use this plan");
