@@ -151,7 +151,9 @@ fn rebase(output: &str, from: &str, to: &str) -> String {
 /// Makefile), kept up to date by its own make.
 fn tools_step(dry_run: &str, srctree: &Path, from: &str, to: &str) -> Option<Step> {
     let descend = format!("-C {}/{TOOLS} ", srctree.display());
-    let line = dry_run.lines().find(|l| l.starts_with("make ") && l.contains(&descend))?;
+    // `$(MAKE)` is make's argv[0]: `make`, or a path (`/usr/bin/make`).
+    let is_make = |l: &str| l.split_whitespace().next().is_some_and(|w| w == "make" || w.ends_with("/make"));
+    let line = dry_run.lines().find(|l| is_make(l) && l.contains(&descend))?;
     let goal = line.rsplit(' ').next()?;
     let command = format!("mkdir -p tools && {}", line.replace(from, to));
     Some(Step::new("DESCEND", false, &format!("{TOOLS}{goal}/{goal}"), &command))
@@ -204,6 +206,13 @@ set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o /src/kernel
         assert_eq!(steps[0].kind, super::super::StepKind::SubMake);
         assert_eq!(steps[0].command, "mkdir -p tools && make O=/o/t subdir=tools -C /src/tools/ objtool");
         assert!(steps[1].command.ends_with("-I /o/t/include"), "{}", steps[1].command);
+    }
+
+    #[test]
+    fn make_may_name_itself_by_path() {
+        let dry_run = DRY_RUN.replace("\nmake O=", "\n/usr/bin/make O=");
+        let steps = tree().into_real(&dry_run, Path::new("/o/t")).unwrap();
+        assert_eq!(steps[0].command, "mkdir -p tools && /usr/bin/make O=/o/t subdir=tools -C /src/tools/ objtool");
     }
 
     #[test]
