@@ -146,6 +146,11 @@ impl Cache {
         self.records.lock().unwrap().get(output).cloned()
     }
 
+    /// The step's record lists everything it read (see `Record::tracked`).
+    pub fn is_tracked(&self, output: &str) -> bool {
+        self.records.lock().unwrap().get(output).is_some_and(|r| r.tracked)
+    }
+
     pub fn has_output(&self, output: &str) -> bool {
         self.records.lock().unwrap().contains_key(output)
     }
@@ -176,10 +181,15 @@ impl Cache {
     pub fn status(&self, output: &str, command: &str, declared: &[String], upstream: &[String]) -> CacheStatus {
         let Some(record) = self.record(output) else { return CacheStatus::Miss };
         let output_intact = record.output_hash == ABSENT || self.file_hash(Path::new(output)) == record.output_hash;
-        let mut inputs = record.inputs.clone();
-        inputs.extend(declared.iter().filter(|d| !record.inputs.contains(d)).cloned());
-        inputs.sort_unstable();
-        if output_intact && self.key(command, &inputs, upstream) == record.key {
+        let missing: Vec<&String> = declared.iter().filter(|d| !record.inputs.contains(d)).collect();
+        let key = if missing.is_empty() {
+            self.key(command, &record.inputs, upstream)
+        } else {
+            let mut inputs = record.inputs.clone();
+            inputs.extend(missing.into_iter().cloned());
+            self.key(command, &inputs, upstream)
+        };
+        if output_intact && key == record.key {
             CacheStatus::Hit
         } else {
             CacheStatus::Miss

@@ -211,7 +211,7 @@ impl Runner<'_> {
         phase_outputs: &HashSet<&str>,
     ) -> Result<Outcome, StepFailed> {
         let upstream = Upstream::of(step, deps, steps, phase_outputs, self.cache);
-        let tracked = self.cache.record(&step.output).is_some_and(|r| r.tracked);
+        let tracked = self.cache.is_tracked(&step.output);
         match self.cache.status(&step.output, &step.command, &step.inputs, upstream.for_key(tracked)) {
             CacheStatus::Hit => Ok(Outcome::Cached),
             CacheStatus::Miss => self.execute(step, &upstream).map(|stderr| Outcome::Ran { stderr }),
