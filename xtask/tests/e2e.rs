@@ -98,10 +98,10 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
     assert!(vdso["elf"].as_u64().unwrap() >= 3 && vdso["bitcode"].as_u64().unwrap() >= 1, "{vdso}");
     boots_to_init("x86_64", "thin");
 
+    // How fast is the bench's business (`noop`), not a test's: a timed
+    // assertion fails on a busy machine and proves nothing on an idle one.
     let again = build("x86_64", "thin");
     assert_eq!(again["steps"]["executed"], 0, "a no-op build ran steps: {}", again["steps"]);
-    let seconds = again["seconds"].as_f64().unwrap();
-    assert!(seconds < 1.0, "a no-op build took {seconds:.2}s");
 }
 
 #[test]

@@ -212,7 +212,7 @@ impl Runner<'_> {
     ) -> Result<Outcome, StepFailed> {
         let upstream = Upstream::of(step, deps, steps, phase_outputs, self.cache);
         let tracked = self.cache.is_tracked(&step.output);
-        match self.cache.status(&step.output, &step.command, &step.inputs, upstream.for_key(tracked)) {
+        match self.cache.status(&step.output, &step.command, &step.inputs, &upstream.for_key(tracked)) {
             CacheStatus::Hit => Ok(Outcome::Cached),
             CacheStatus::Miss => self.execute(step, &upstream).map(|stderr| Outcome::Ran { stderr }),
         }
@@ -242,7 +242,7 @@ impl Runner<'_> {
         let inputs = inputs::of(self.objtree, self.env.get("srctree").map(Path::new), step);
         let record = Record {
             output: step.output.clone(),
-            key: self.cache.key(&step.command, &inputs.files, upstream.for_key(inputs.tracked)),
+            key: self.cache.key(&step.command, &inputs.files, &upstream.for_key(inputs.tracked)),
             output_hash: self.cache.file_hash(Path::new(&step.output)),
             inputs: inputs.files,
             tracked: inputs.tracked,
@@ -252,39 +252,38 @@ impl Runner<'_> {
     }
 }
 
-/// The outputs a step's key may cover besides its own inputs.
-struct Upstream {
-    /// What it waits for in its phase (named or behind a directory barrier),
-    /// and what its command names from earlier phases (the archives
-    /// `vmlinux.o` links, the native initcall script).
-    all: Vec<String>,
-    /// Only what its command names (or declares in `needs`).
-    named: Vec<String>,
+/// The outputs a step's key may cover besides its own inputs: what it
+/// waits for in its phase, and what its command names from earlier phases
+/// (the archives `vmlinux.o` links, the native initcall script).
+struct Upstream<'s> {
+    step: &'s Step,
+    waits: Vec<&'s str>,
+    /// Only earlier phases' outputs: in this phase the graph says what is an
+    /// input (a relative `printf` name may look like another output).
+    earlier: Vec<String>,
 }
 
-impl Upstream {
-    fn of(step: &Step, deps: &[usize], steps: &[Step], phase_outputs: &HashSet<&str>, cache: &Cache) -> Upstream {
-        let names: HashSet<&str> = graph::tokens(&step.command).chain(step.needs.iter().map(String::as_str)).collect();
-        let waits: Vec<&String> = deps.iter().map(|&d| &steps[d].output).collect();
-        // Only earlier phases' outputs: in this phase the graph says what is
-        // an input (a relative `printf` name may look like another output).
-        let earlier: Vec<&str> = graph::tokens(&step.command).filter(|t| !phase_outputs.contains(t) && cache.has_output(t)).collect();
-        let sorted = |list: Vec<String>| {
-            let mut list = list;
-            list.sort_unstable();
-            list.dedup();
-            list
-        };
-        let named = waits.iter().filter(|o| names.contains(o.as_str())).map(|o| o.to_string()).chain(earlier.iter().map(|e| e.to_string()));
-        let all = waits.iter().map(|o| o.to_string()).chain(earlier.iter().map(|e| e.to_string()));
-        Upstream { all: sorted(all.collect()), named: sorted(named.collect()) }
+impl<'s> Upstream<'s> {
+    fn of(step: &'s Step, deps: &[usize], steps: &'s [Step], phase_outputs: &HashSet<&str>, cache: &Cache) -> Upstream<'s> {
+        let waits = deps.iter().map(|&d| steps[d].output.as_str()).collect();
+        let earlier = graph::tokens(&step.command).filter(|t| !phase_outputs.contains(t) && cache.has_output(t)).map(String::from).collect();
+        Upstream { step, waits, earlier }
     }
 
     /// A step whose record lists all it read (fixdep's) waits for the
     /// directory barrier's steps only to be ordered: a regenerated header it
     /// never reads does not rerun it. Any other step is keyed by all of them.
-    fn for_key(&self, tracked: bool) -> &[String] {
-        if tracked { &self.named } else { &self.all }
+    fn for_key(&self, tracked: bool) -> Vec<String> {
+        let mut list: Vec<String> = if tracked {
+            let names: HashSet<&str> = graph::tokens(&self.step.command).chain(self.step.needs.iter().map(String::as_str)).collect();
+            self.waits.iter().filter(|o| names.contains(*o)).map(|o| o.to_string()).collect()
+        } else {
+            self.waits.iter().map(|o| o.to_string()).collect()
+        };
+        list.extend(self.earlier.iter().cloned());
+        list.sort_unstable();
+        list.dedup();
+        list
     }
 }
 
