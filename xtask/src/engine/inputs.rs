@@ -31,22 +31,18 @@ pub fn of(objtree: &Path, srctree: Option<&Path>, step: &Step) -> Inputs {
         },
     };
     inputs.extend(step.inputs.iter().cloned());
-    if let Some(srctree) = srctree {
-        inputs.extend(
-            graph::tokens(&step.command)
-                .filter(|t| Path::new(t).starts_with(srctree) && Path::new(t).is_file())
-                .map(String::from),
-        );
-    }
-    // Without a dependency list, every file of the object tree the command
-    // names counts too: `.config` for `kernel/config_data`, which configure
-    // writes and no step does.
-    if !tracked {
-        inputs.extend(
-            graph::tokens(&step.command)
-                .filter(|t| !t.starts_with('/') && objtree.join(t).is_file())
-                .map(String::from),
-        );
+    // Every file of the source tree the command names; without a dependency
+    // list, every file of the object tree it names too: `.config` for
+    // `kernel/config_data`, which configure writes and no step does.
+    for token in graph::tokens(&step.command) {
+        let path = Path::new(token);
+        let named = match srctree {
+            Some(srctree) if path.starts_with(srctree) => path.is_file(),
+            _ => !tracked && !token.starts_with('/') && objtree.join(token).is_file(),
+        };
+        if named {
+            inputs.push(token.to_string());
+        }
     }
     inputs.sort_unstable();
     inputs.dedup();
