@@ -31,7 +31,7 @@ mod error;
 mod overlay;
 mod path;
 mod policy;
-mod suggest;
+pub mod suggest;
 mod upstream;
 mod validate;
 

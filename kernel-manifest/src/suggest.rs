@@ -18,7 +18,7 @@ fn distance(typed: &str, candidate: &str) -> usize {
 /// rather than a different name: at most a third of `wanted` (at least one
 /// edit, `tme` -> `time`) and at most [`MAX_DISTANCE`]. Ties go to the
 /// alphabetically first.
-fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (wanted.chars().count() / 3).clamp(1, MAX_DISTANCE);
     candidates
         .into_iter()

@@ -79,7 +79,7 @@ struct Planned {
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
 /// dry run in the plan tree).
-fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &mut Timer) -> Result<Planned> {
+fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &mut Timer) -> Result<Planned> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
     // Bad overrides are rejected before anything is configured or removed.
@@ -98,8 +98,8 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     phases.push(timer.lap("source"));
 
-    let fragments = configure::Fragments::resolve(&target, &source.root, &options.fragments)?;
-    let key = plan_key(&target, &source, &toolchain, &kbuild, &fragments)?;
+    let recipe = configure::Recipe::resolve(&target, &source.root, &options.fragments)?;
+    let key = plan_key(&target, &source, &toolchain, &kbuild, &recipe)?;
     let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, &objtree, compile));
     let plan = match cached {
         Cached::Valid(plan) => *plan,
@@ -112,7 +112,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
                 _ => {}
             }
             eprintln!("configuring {target} in {}", objtree.display());
-            configure::configure(&kbuild, &fragments, options.jobs)?;
+            configure::configure(&kbuild, &recipe, options.jobs)?;
             // What a build's first make would do: the Kconfig outputs the plan and the cache read.
             kbuild.run("syncconfig", options.jobs)?;
             phases.push(timer.lap("configure"));
@@ -140,7 +140,7 @@ fn planned(target: Target, options: &Options, phases: &mut Vec<Phase>, timer: &m
 }
 
 /// The units of a target as planned, with object formats if it was built.
-pub fn units(target: Target, options: &Options) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
+pub fn units(target: &Target, options: &Options) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
     let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
     let mut steps = planned.plan.compile.clone();
     let stages = StagePlans::open(&planned.objtree)?;
@@ -217,7 +217,7 @@ fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, a
     bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats")
 }
 
-pub fn build(target: Target, options: &Options) -> Result<Built> {
+pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
     let mut phases = Vec::new();
     let mut timer = Timer::new();
@@ -309,7 +309,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     let report = Report {
         arch: target.arch,
         lto: target.lto,
-        profile: target.profile,
+        config: target.config.to_string(),
         kernel_version: source.version.clone(),
         source: source.root.clone(),
         toolchain: toolchain.clone(),
@@ -327,7 +327,7 @@ pub fn build(target: Target, options: &Options) -> Result<Built> {
     if !wrong.is_empty() {
         return Err(report::PolicyViolation(wrong).into());
     }
-    Ok(Built { target, objtree, toolchain, report, steps })
+    Ok(Built { target: target.clone(), objtree, toolchain, report, steps })
 }
 
 /// The last item for each key, in the order the keys first appeared.
@@ -372,7 +372,7 @@ fn archives(env: &BTreeMap<String, String>) -> Vec<String> {
 }
 
 /// Everything that decides the configuration and the plan, except Makefiles.
-fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbuild: &Kbuild, fragments: &configure::Fragments) -> Result<String> {
+fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbuild: &Kbuild, recipe: &configure::Recipe) -> Result<String> {
     let metadata: Vec<String> = kbuild.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(plan::key(&[
         ("metadata", &metadata.join("\n")),
@@ -382,7 +382,7 @@ fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbu
         ("version", &source.version),
         ("clang", &toolchain.clang),
         ("lld", &toolchain.lld),
-        ("fragments", &fragments.text()?),
+        ("configuration", &recipe.text()?),
     ]))
 }
 

@@ -12,7 +12,7 @@ use crate::{
     boot::{Firmware, Outcome},
     build::{self, Options},
     error::Error,
-    target::{Arch, Lto, Profile, Target},
+    target::{Arch, Config, Lto, Profile, Target},
 };
 
 #[derive(Parser)]
@@ -65,18 +65,28 @@ pub struct Selection {
     pub arch: ArchChoice,
     #[arg(long, value_enum, default_value = "thin")]
     pub lto: Lto,
+    /// A preset: tinyconfig plus the fragments in targets/.
     #[arg(long, value_enum, default_value = "tiny")]
     pub profile: Profile,
+    /// Instead of a preset: a Kbuild config target (defconfig, tinyconfig,
+    /// x86_64_defconfig...) or, with a slash, a whole .config file
+    /// (./my.config). The tree is named after it.
+    #[arg(long, value_name = "NAME|PATH", value_parser = Config::parse, conflicts_with = "profile")]
+    pub config: Option<Config>,
 }
 
 impl Selection {
+    pub fn config(&self) -> Config {
+        self.config.clone().unwrap_or(Config::Preset(self.profile))
+    }
+
     pub fn targets(&self) -> Vec<Target> {
         let arches: Vec<Arch> = match self.arch {
             ArchChoice::X86_64 => vec![Arch::X86_64],
             ArchChoice::Arm64 => vec![Arch::Arm64],
             ArchChoice::All => Arch::ALL.to_vec(),
         };
-        arches.into_iter().map(|arch| Target { arch, lto: self.lto, profile: self.profile }).collect()
+        arches.into_iter().map(|arch| Target { arch, lto: self.lto, config: self.config() }).collect()
     }
 }
 
@@ -139,7 +149,7 @@ impl TestBootArgs {
     pub fn run(&self) -> Result<(), Error> {
         let mut first_failure = None;
         for target in self.build.selection.targets() {
-            let outcome = crate::test_boot::run(target, &self.build.options(), &self.firmwares(), Duration::from_secs(self.timeout))?;
+            let outcome = crate::test_boot::run(&target, &self.build.options(), &self.firmwares(), Duration::from_secs(self.timeout))?;
             if outcome != Outcome::Pass {
                 first_failure.get_or_insert(outcome);
             }
@@ -164,7 +174,7 @@ impl CompdbArgs {
     /// Builds (a no-op when up to date), then writes the commands that ran.
     pub fn run(&self) -> Result<()> {
         for target in self.build.selection.targets() {
-            crate::editor::compdb::run(&build::build(target, &self.build.options())?, self.link_into_source)?;
+            crate::editor::compdb::run(&build::build(&target, &self.build.options())?, self.link_into_source)?;
         }
         Ok(())
     }
@@ -182,7 +192,7 @@ pub struct UnitsArgs {
 impl UnitsArgs {
     pub fn run(&self) -> Result<()> {
         for target in self.build.selection.targets() {
-            crate::units::run(target, &self.build.options(), self.json)?;
+            crate::units::run(&target, &self.build.options(), self.json)?;
         }
         Ok(())
     }
@@ -210,7 +220,7 @@ impl BuildArgs {
 
     pub fn run(&self) -> Result<()> {
         for target in self.selection.targets() {
-            let built = build::build(target, &self.options())?;
+            let built = build::build(&target, &self.options())?;
             crate::report::print_summary(&built.report, &built.objtree);
         }
         Ok(())
@@ -225,6 +235,9 @@ pub struct BenchArgs {
     pub lto: Lto,
     #[arg(long, value_enum, default_value = "tiny")]
     pub profile: Profile,
+    /// Instead of a preset: a Kbuild config target or a .config file (see `build --config`).
+    #[arg(long, value_name = "NAME|PATH", value_parser = Config::parse, conflicts_with = "profile")]
+    pub config: Option<Config>,
     /// Comma-separated, run in this order: cold, noop, touch, edit, comment, header.
     #[arg(long, value_delimiter = ',', value_parser = Scenario::parse, default_value = "cold,noop,touch,edit,comment,header,config")]
     pub scenarios: Vec<Scenario>,
@@ -248,7 +261,7 @@ impl BenchArgs {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             jobs => jobs,
         };
-        let target = Target { arch: self.arch, lto: self.lto, profile: self.profile };
+        let target = Target { arch: self.arch, lto: self.lto, config: self.config.clone().unwrap_or(Config::Preset(self.profile)) };
         bench::run(&bench::Options { target, scenarios, reps: self.reps, jobs })
     }
 }

@@ -1,5 +1,6 @@
-//! Configure: `tinyconfig`, then the `targets/` fragments, the user's
-//! `--fragment`s and the LTO choice,
+//! Configure: a base (`tinyconfig` for the presets, any Kbuild config
+//! target, or a whole `.config` file), then the fragments in order (the
+//! preset's in `targets/`, the user's `--fragment`s), then the LTO choice,
 //! then `olddefconfig`, then proof that every requested symbol landed.
 
 use std::{
@@ -11,49 +12,123 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     kbuild::Kbuild,
-    kconfig::{self, DotConfig},
+    kconfig::{self, DotConfig, Request},
     paths,
-    target::{Profile, Target},
+    target::{Config, Profile, Target},
 };
 
-/// The fragments of a build, in the order they are applied: the profile's
-/// (`targets/`), the user's (`--fragment`), then the LTO choice.
-pub struct Fragments {
-    files: Vec<PathBuf>,
-    lto: String,
+/// Where the configuration starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Base {
+    /// `make NAME`, checked against the targets the source tree offers.
+    Kbuild(String),
+    /// A `.config` copied into the tree.
+    File(PathBuf),
 }
 
-impl Fragments {
-    /// The target's fragments and the user's, each found or named in an error.
-    pub fn resolve(target: &Target, srctree: &Path, user: &[PathBuf]) -> Result<Fragments> {
-        let mut files = profile_fragments(target);
+/// How a tree's configuration is made, every input found and every fragment
+/// parsed before make runs: a typo fails fast and touches nothing.
+#[derive(Debug)]
+pub struct Recipe {
+    base: Base,
+    /// Applied in this order: the preset's, then the user's.
+    fragments: Vec<PathBuf>,
+    requests: Vec<Request>,
+    lto: String,
+    /// What the base reads besides Kconfig files: the kernel's own defconfigs
+    /// and fragments, or the user's file.
+    base_inputs: Vec<PathBuf>,
+}
+
+impl Recipe {
+    pub fn resolve(target: &Target, srctree: &Path, user: &[PathBuf]) -> Result<Recipe> {
+        let srcarch = target.arch.srcarch();
+        let (base, mut fragments) = match &target.config {
+            Config::Preset(profile) => (Base::Kbuild("tinyconfig".into()), preset_fragments(target, *profile)),
+            Config::Kbuild(name) => (Base::Kbuild(kbuild_target(name, srctree, srcarch)?), Vec::new()),
+            Config::File(path) => (Base::File(path.clone()), Vec::new()),
+        };
         for fragment in user {
-            files.push(find(fragment, srctree, target.arch.srcarch())?);
+            fragments.push(find(fragment, srctree, srcarch)?);
         }
-        Ok(Fragments { files, lto: lto_fragment(target) })
+        let mut requests = Vec::new();
+        for fragment in &fragments {
+            requests.extend(kconfig::parse_fragment(fragment)?);
+        }
+        let base_inputs = match &base {
+            Base::Kbuild(_) => config_dirs(srctree, srcarch).iter().flat_map(|dir| files_in(dir)).collect(),
+            Base::File(path) => vec![path.clone()],
+        };
+        Ok(Recipe { base, fragments, requests, lto: lto_fragment(target), base_inputs })
     }
 
-    /// Everything configure reads, for the build's cache key.
+    /// Everything configure reads but the Kconfig files, for the plan's key.
     pub fn text(&self) -> Result<String> {
-        let mut text = String::new();
-        for fragment in &self.files {
-            text += &format!("# {}\n", fragment.display());
-            text += &fs::read_to_string(fragment).with_context(|| format!("reading {}", fragment.display()))?;
+        let mut text = match &self.base {
+            Base::Kbuild(name) => format!("# make {name}\n"),
+            Base::File(path) => format!("# base {}\n", path.display()),
+        };
+        for file in self.base_inputs.iter().chain(&self.fragments) {
+            text += &format!("# {}\n", file.display());
+            text += &fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         }
         Ok(text + &self.lto)
     }
 }
 
-/// The profile's fragments, in the order they are applied.
-fn profile_fragments(target: &Target) -> Vec<PathBuf> {
+/// The preset's fragments, in the order they are applied.
+fn preset_fragments(target: &Target, profile: Profile) -> Vec<PathBuf> {
     let dir = paths::targets_dir();
     let arch = target.arch.kbuild();
     let mut list = vec![dir.join("common/tiny.config"), dir.join(arch).join("tiny.config")];
-    if target.profile == Profile::Proof {
+    if profile == Profile::Proof {
         list.push(dir.join("common/proof.config"));
         list.push(dir.join(arch).join("proof.config"));
     }
     list
+}
+
+/// Kbuild's config targets that write a whole `.config` without asking.
+const GENERIC_TARGETS: [&str; 7] = ["allnoconfig", "allyesconfig", "allmodconfig", "alldefconfig", "randconfig", "defconfig", "tinyconfig"];
+
+/// The editors, which need a terminal: `cargo xtask menuconfig` runs them.
+const INTERACTIVE_TARGETS: [&str; 5] = ["config", "menuconfig", "nconfig", "xconfig", "gconfig"];
+
+/// `NAME` if the source tree offers it as a base: a generic target, or a
+/// `*_defconfig` (or arm64's `defconfig`) in `arch/<srcarch>/configs/`.
+fn kbuild_target(name: &str, srctree: &Path, srcarch: &str) -> Result<String> {
+    let arch_configs = srctree.join("arch").join(srcarch).join("configs");
+    let mut known: Vec<String> = GENERIC_TARGETS.iter().map(|t| t.to_string()).collect();
+    known.extend(files_in(&arch_configs).iter().filter_map(|f| f.file_name()?.to_str()).filter(|f| f.ends_with("defconfig")).map(String::from));
+    known.sort();
+    known.dedup();
+    if known.iter().any(|k| k == name) {
+        return Ok(name.to_string());
+    }
+    if INTERACTIVE_TARGETS.contains(&name) {
+        bail!("--config {name}: an interactive editor is not a base; run `cargo xtask {name}` on a configured tree, or `cargo xtask menuconfig --config defconfig`");
+    }
+    let hint = kernel_manifest::suggest::closest(name, known.iter().map(String::as_str)).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default();
+    let file = if name.contains('.') { format!(" For a file, give a path: --config ./{name}.") } else { String::new() };
+    bail!("--config {name}: not a config target of {}: {hint}it offers {}.{file}", srctree.display(), known.join(", "))
+}
+
+/// The directories Kbuild's config targets read besides the Kconfig files.
+fn config_dirs(srctree: &Path, srcarch: &str) -> [PathBuf; 2] {
+    [srctree.join("kernel/configs"), srctree.join("arch").join(srcarch).join("configs")]
+}
+
+/// The files directly in `dir`, sorted; none if it cannot be read.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
 }
 
 /// A fragment as given, or a bare `NAME.config` from the kernel's own.
@@ -62,13 +137,26 @@ fn find(fragment: &Path, srctree: &Path, srcarch: &str) -> Result<PathBuf> {
         return Ok(fragment.canonicalize()?);
     }
     let bare = fragment.components().count() == 1;
-    let candidates = [srctree.join("kernel/configs").join(fragment), srctree.join("arch").join(srcarch).join("configs").join(fragment)];
+    let candidates = config_dirs(srctree, srcarch).map(|dir| dir.join(fragment));
     if let Some(found) = candidates.iter().filter(|_| bare).find(|c| c.is_file()) {
         return Ok(found.clone());
     }
     let looked: Vec<String> = candidates.iter().filter(|_| bare).map(|c| c.display().to_string()).collect();
+    let hint = match bare {
+        true => {
+            let names: Vec<String> = config_dirs(srctree, srcarch)
+                .iter()
+                .flat_map(|dir| files_in(dir))
+                .filter_map(|f| f.file_name()?.to_str().map(String::from))
+                .filter(|f| f.ends_with(".config"))
+                .collect();
+            let wanted = fragment.to_string_lossy();
+            kernel_manifest::suggest::closest(&wanted, names.iter().map(String::as_str)).map(|n| format!("; did you mean {n}?")).unwrap_or_default()
+        }
+        false => String::new(),
+    };
     bail!(
-        "--fragment {}: no such file{}",
+        "--fragment {}: no such file{}{hint}",
         fragment.display(),
         if looked.is_empty() { String::new() } else { format!(" (also looked for {})", looked.join(" and ")) }
     )
@@ -99,26 +187,31 @@ impl fmt::Display for UnmetRequests {
 
 impl std::error::Error for UnmetRequests {}
 
-pub fn configure(kbuild: &Kbuild, fragments: &Fragments, jobs: usize) -> Result<()> {
+pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     let state = kbuild.objtree.join(".xtask");
     fs::create_dir_all(&state)?;
     let lto_fragment_path = state.join("lto.config");
-    fs::write(&lto_fragment_path, &fragments.lto)?;
-    let mut all = fragments.files.clone();
-    all.push(lto_fragment_path);
+    fs::write(&lto_fragment_path, &recipe.lto)?;
+    let mut all = recipe.fragments.clone();
+    all.push(lto_fragment_path.clone());
 
-    kbuild.run("tinyconfig", jobs)?;
     let dot_config = kbuild.objtree.join(".config");
+    match &recipe.base {
+        Base::Kbuild(name) => kbuild.run(name, jobs)?,
+        Base::File(path) => {
+            fs::copy(path, &dot_config).with_context(|| format!("copying {} to {}", path.display(), dot_config.display()))?;
+        }
+    }
     let mut config = fs::read_to_string(&dot_config)?;
-    let mut requests = Vec::new();
     for fragment in &all {
         config += &fs::read_to_string(fragment).with_context(|| format!("reading {}", fragment.display()))?;
         config.push('\n');
-        requests.extend(kconfig::parse_fragment(fragment)?);
     }
     fs::write(&dot_config, config)?;
     kbuild.run("olddefconfig", jobs)?;
 
+    let mut requests = recipe.requests.clone();
+    requests.extend(kconfig::parse_fragment(&lto_fragment_path)?);
     let result = DotConfig::read(&dot_config)?;
     let unmet = kconfig::verify(&kbuild.srctree, kbuild.arch.srcarch(), &result, &requests)?;
     if !unmet.is_empty() {
@@ -130,6 +223,106 @@ pub fn configure(kbuild: &Kbuild, fragments: &Fragments, jobs: usize) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{Arch, Lto};
+
+    /// A source tree with the config files Kbuild's targets read, as 6.12 lays them out.
+    fn srctree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, text) in [
+            ("arch/x86/configs/x86_64_defconfig", "CONFIG_SMP=y\n"),
+            ("arch/x86/configs/i386_defconfig", "# CONFIG_64BIT is not set\n"),
+            ("arch/x86/configs/xen.config", "CONFIG_XEN=y\n"),
+            ("arch/arm64/configs/defconfig", "CONFIG_SMP=y\n"),
+            ("arch/arm64/configs/virt.config", "# CONFIG_ARCH_ACTIONS is not set\n"),
+            ("kernel/configs/kvm_guest.config", "CONFIG_KVM_GUEST=y\nCONFIG_VIRTIO=y\n"),
+            ("kernel/configs/tiny.config", "# CONFIG_KERNEL_GZIP is not set\n"),
+        ] {
+            let path = dir.path().join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn target(arch: Arch, config: Config) -> Target {
+        Target { arch, lto: Lto::Thin, config }
+    }
+
+    fn resolve(arch: Arch, config: &str, fragments: &[&str], src: &Path) -> Result<Recipe> {
+        let fragments: Vec<PathBuf> = fragments.iter().map(PathBuf::from).collect();
+        Recipe::resolve(&target(arch, Config::parse(config).map_err(anyhow::Error::msg)?), src, &fragments)
+    }
+
+    #[test]
+    fn a_preset_is_tinyconfig_and_its_fragments_then_the_users() {
+        let src = srctree();
+        let recipe = Recipe::resolve(&target(Arch::X86_64, Config::Preset(Profile::Proof)), src.path(), &[PathBuf::from("kvm_guest.config")]).unwrap();
+        assert_eq!(recipe.base, Base::Kbuild("tinyconfig".into()));
+        let names: Vec<String> = recipe.fragments.iter().map(|f| f.strip_prefix(paths::targets_dir()).unwrap_or(f).display().to_string()).collect();
+        let kvm = src.path().join("kernel/configs/kvm_guest.config").display().to_string();
+        assert_eq!(names, ["common/tiny.config", "x86_64/tiny.config", "common/proof.config", "x86_64/proof.config", kvm.as_str()]);
+        assert_eq!(recipe.requests.last().unwrap().symbol, "VIRTIO");
+        assert!(recipe.text().unwrap().ends_with("CONFIG_LTO_CLANG_THIN=y\n"));
+    }
+
+    #[test]
+    fn kbuild_targets_are_the_generic_ones_and_the_arch_defconfigs() {
+        let src = srctree();
+        for (arch, name) in [(Arch::X86_64, "defconfig"), (Arch::X86_64, "x86_64_defconfig"), (Arch::X86_64, "i386_defconfig"), (Arch::Arm64, "allnoconfig")] {
+            assert_eq!(resolve(arch, name, &[], src.path()).unwrap().base, Base::Kbuild(name.into()));
+        }
+        // arm64's defconfig and fragments are its own: x86's are not offered.
+        let error = resolve(Arch::Arm64, "x86_64_defconfig", &[], src.path()).unwrap_err().to_string();
+        assert!(error.starts_with("--config x86_64_defconfig: not a config target of "), "{error}");
+        let recipe = resolve(Arch::Arm64, "defconfig", &["virt.config"], src.path()).unwrap();
+        assert_eq!(recipe.fragments, [src.path().join("arch/arm64/configs/virt.config")]);
+    }
+
+    #[test]
+    fn a_misspelt_target_gets_a_suggestion_and_the_list() {
+        let src = srctree();
+        let error = resolve(Arch::X86_64, "defconifg", &[], src.path()).unwrap_err().to_string();
+        assert!(error.contains("did you mean `defconfig`?"), "{error}");
+        assert!(
+            error.ends_with("it offers alldefconfig, allmodconfig, allnoconfig, allyesconfig, defconfig, i386_defconfig, randconfig, tinyconfig, x86_64_defconfig."),
+            "{error}"
+        );
+        let error = resolve(Arch::X86_64, "my.config", &[], src.path()).unwrap_err().to_string();
+        assert!(error.ends_with("For a file, give a path: --config ./my.config."), "{error}");
+        let error = resolve(Arch::X86_64, "menuconfig", &[], src.path()).unwrap_err().to_string();
+        assert!(error.contains("run `cargo xtask menuconfig`"), "{error}");
+    }
+
+    #[test]
+    fn a_config_file_is_the_base_and_its_text_is_in_the_key() {
+        let src = srctree();
+        let file = src.path().join("vendor.config");
+        fs::write(&file, "CONFIG_SMP=y\n").unwrap();
+        let recipe = resolve(Arch::X86_64, file.to_str().unwrap(), &["tiny.config"], src.path()).unwrap();
+        assert_eq!(recipe.base, Base::File(file.canonicalize().unwrap()));
+        let before = recipe.text().unwrap();
+        fs::write(&file, "CONFIG_SMP=n\n").unwrap();
+        assert_ne!(recipe.text().unwrap(), before, "an edited .config must plan again");
+    }
+
+    #[test]
+    fn a_missing_fragment_names_where_it_looked_and_the_nearest() {
+        let src = srctree();
+        let error = resolve(Arch::X86_64, "defconfig", &["kvm_guset.config"], src.path()).unwrap_err().to_string();
+        assert!(error.starts_with("--fragment kvm_guset.config: no such file (also looked for "), "{error}");
+        assert!(error.ends_with("; did you mean kvm_guest.config?"), "{error}");
+        let error = resolve(Arch::X86_64, "defconfig", &["/no/such.config"], src.path()).unwrap_err().to_string();
+        assert_eq!(error, "--fragment /no/such.config: no such file");
+    }
+
+    #[test]
+    fn a_malformed_fragment_line_fails_before_make_runs() {
+        let src = srctree();
+        let fragment = src.path().join("mine.config");
+        fs::write(&fragment, "CONFIG_PRINTK=y\nCONFIG_PRINTK_TIME y\n").unwrap();
+        let error = format!("{:#}", resolve(Arch::X86_64, "tinyconfig", &[fragment.to_str().unwrap()], src.path()).unwrap_err());
+        assert!(error.starts_with(&format!("{}:2: ", fragment.canonicalize().unwrap().display())), "{error}");
+    }
 
     #[test]
     fn unmet_requests_list_one_miss_a_line() {

@@ -11,7 +11,7 @@ use crate::{
     fs_atomic,
     kbuild::{cmd_file::CmdFile, stage::Stage},
     lto::policy::Unit,
-    target::{Arch, Lto, Profile},
+    target::{Arch, Lto},
     toolchain::Toolchain,
 };
 
@@ -41,7 +41,8 @@ pub struct Artifact {
 pub struct Report {
     pub arch: Arch,
     pub lto: Lto,
-    pub profile: Profile,
+    /// The preset, Kbuild target or `.config` file.
+    pub config: String,
     pub kernel_version: String,
     pub source: PathBuf,
     pub toolchain: Toolchain,
@@ -107,11 +108,11 @@ impl std::error::Error for PolicyViolation {}
 pub fn print_summary(report: &Report, objtree: &Path) {
     let lto_units = report.units.iter().filter(|u| u.lto == "on").count();
     println!(
-        "built {} {} LTO={} profile={} in {:.1}s: {} steps planned, {} executed, {} cached; {} units ({} LTO'd, {} native)",
+        "built {} {} LTO={} config={} in {:.1}s: {} steps planned, {} executed, {} cached; {} units ({} LTO'd, {} native)",
         report.kernel_version,
         report.arch,
         report.lto,
-        report.profile,
+        report.config,
         report.seconds,
         report.steps.planned,
         report.steps.executed,

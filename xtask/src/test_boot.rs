@@ -17,7 +17,7 @@ use crate::{
 struct Combined<'a> {
     arch: crate::target::Arch,
     lto: crate::target::Lto,
-    profile: crate::target::Profile,
+    config: String,
     firmware: Vec<Firmware>,
     accel: Vec<String>,
     outcome: String,
@@ -47,7 +47,7 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
         .collect();
     let initcalls: PathBuf = built.objtree.join("initcalls.json");
     BootInput {
-        target: built.target,
+        target: built.target.clone(),
         obj_dir: built.objtree.clone(),
         clang: built.toolchain.tool("clang"),
         modules,
@@ -58,7 +58,7 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
 }
 
 /// Boots one target on each firmware; the outcome of the first failure, or a pass.
-pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<Outcome> {
+pub fn run(target: &Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<Outcome> {
     crate::toolchain::ensure_boot_tools()?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
@@ -71,7 +71,7 @@ pub fn run(target: Target, options: &Options, firmwares: &[Firmware], timeout: D
     let combined = Combined {
         arch: target.arch,
         lto: target.lto,
-        profile: target.profile,
+        config: target.config.to_string(),
         firmware: firmwares.to_vec(),
         accel: reports.iter().map(|r| r.accel.to_string()).collect(),
         outcome: failed.map_or("pass".to_string(), |r| r.outcome.to_string()),

@@ -26,7 +26,7 @@ struct Rule {
     source: String,
 }
 
-pub fn run(target: Target, options: &Options, json: bool) -> Result<()> {
+pub fn run(target: &Target, options: &Options, json: bool) -> Result<()> {
     let (units, policy) = build::units(target, options)?;
     let built = units.iter().any(|u| u.bitcode + u.elf > 0);
     if json {

@@ -42,7 +42,7 @@ fn unit<'a>(report: &'a Value, path: &str) -> &'a Value {
 /// The report is complete and the policy held: opted-out units are all ELF,
 /// LTO'd units have bitcode (their assembly objects are ELF by nature).
 fn check_report(report: &Value, arch: &str, lto: &str) {
-    for field in ["arch", "lto", "profile", "kernel_version", "toolchain", "units", "steps", "phases", "artifacts"] {
+    for field in ["arch", "lto", "config", "kernel_version", "toolchain", "units", "steps", "phases", "artifacts"] {
         assert!(!report[field].is_null(), "report lacks {field}");
     }
     assert_eq!(report["arch"], arch);
@@ -149,9 +149,10 @@ fn t11_proof_profile_passes_every_proof_on_both_arches() {
 #[ignore = "boots kernels: run with `cargo xtask test`"]
 fn t12_boot_failures_are_told_apart() {
     build("x86_64", "thin");
-    let target = xtask::target::Target { arch: xtask::target::Arch::X86_64, lto: xtask::target::Lto::Thin, profile: xtask::target::Profile::Tiny };
+    use xtask::target::{Arch, Config, Lto, Profile, Target};
+    let target = Target { arch: Arch::X86_64, lto: Lto::Thin, config: Config::Preset(Profile::Tiny) };
     let options = xtask::build::Options { source: Some(common::source().into()), jobs: 2, ..Default::default() };
-    let built = xtask::build::build(target, &options).unwrap();
+    let built = xtask::build::build(&target, &options).unwrap();
     let input = xtask::test_boot::input(&built, xtask::boot::Firmware::Bios, std::time::Duration::from_secs(30));
     xtask::boot::selftest_failure_modes(&input).unwrap();
 }

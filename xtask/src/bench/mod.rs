@@ -72,7 +72,7 @@ pub fn run(options: &Options) -> Result<()> {
         // After every scenario, so that a later failure keeps what was measured.
         bench.write_report(&summaries)?;
     }
-    print!("{}", summary::table(options.target, options.jobs, options.reps, &summaries));
+    print!("{}", summary::table(&options.target, options.jobs, options.reps, &summaries));
     println!("report: {}", bench.report_path().display());
     Ok(())
 }
@@ -112,7 +112,7 @@ impl Bench {
         let exe = std::env::current_exe().context("finding the xtask binary")?;
         Ok(Bench {
             exe,
-            target: options.target,
+            target: options.target.clone(),
             jobs: options.jobs,
             reps: options.reps,
             source,
@@ -202,9 +202,9 @@ impl Bench {
     /// This very binary, run as a user runs it.
     fn xtask_build(&self) -> Result<Command> {
         let mut cmd = Command::new(&self.exe);
-        let Target { arch, lto, profile } = self.target;
+        let Target { arch, lto, config } = &self.target;
         cmd.arg("build").arg("--source").arg(self.source.root());
-        cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string(), "--profile", &profile.to_string()]);
+        cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string()]).args(config.args());
         cmd.args(["-j", &self.jobs.to_string()]);
         Ok(cmd)
     }
@@ -280,11 +280,11 @@ impl Bench {
             metadata.join(" "),
             measure::describe(&self.kbuild_build()?)
         );
-        let Target { arch, lto, profile } = self.target;
+        let Target { arch, lto, config } = &self.target;
         let report = Report {
-            arch,
-            lto,
-            profile,
+            arch: *arch,
+            lto: *lto,
+            config: config.to_string(),
             jobs: self.jobs,
             reps: self.reps,
             kernel_version: crate::source::kernel_version(self.source.root())?,

@@ -50,7 +50,7 @@ impl Scenario {
             return Ok(scenario);
         }
         let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        let nearest = names.iter().copied().min_by_key(|n| strsim::levenshtein(n, name)).filter(|n| strsim::levenshtein(n, name) <= 2);
+        let nearest = kernel_manifest::suggest::closest(name, names.iter().copied());
         let hint = nearest.map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
         Err(format!("unknown scenario `{name}`: {hint}the scenarios are {}", names.join(", ")))
     }

@@ -84,7 +84,7 @@ impl ScenarioSummary {
 pub struct Report<'a> {
     pub arch: crate::target::Arch,
     pub lto: crate::target::Lto,
-    pub profile: crate::target::Profile,
+    pub config: String,
     pub jobs: usize,
     pub reps: u32,
     pub kernel_version: String,
@@ -120,8 +120,8 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
 }
 
 /// The table printed after a run.
-pub fn table(target: Target, jobs: usize, reps: u32, scenarios: &[ScenarioSummary]) -> String {
-    let mut out = format!("cargo xtask bench: {} {} {}, -j {jobs}, median of {reps} rep{}\n", target.arch, target.lto, target.profile, if reps == 1 { "" } else { "s" });
+pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSummary]) -> String {
+    let mut out = format!("cargo xtask bench: {} {} {}, -j {jobs}, median of {reps} rep{}\n", target.arch, target.lto, target.config, if reps == 1 { "" } else { "s" });
     out += &format!("{:<37}{:>11}{:>11}{:>14}\n", "scenario", "Kbuild", "xtask", "xtask/Kbuild");
     for summary in scenarios {
         let cells = |show: fn(&Sample) -> String| {
@@ -178,7 +178,7 @@ pub fn format_ratio(ratio: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{Arch, Lto, Profile};
+    use crate::target::{Arch, Config, Lto, Profile};
 
     fn run(tool: Tool, rep: u32, wall_s: f64, cpu_s: f64, max_rss_kib: u64) -> Run {
         Run { tool, rep, first: false, sample: Sample { wall_s, cpu_s, max_rss_kib } }
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn the_table_shows_medians_and_ratios_per_scenario() {
-        let target = Target { arch: Arch::X86_64, lto: Lto::Thin, profile: Profile::Tiny };
+        let target = Target { arch: Arch::X86_64, lto: Lto::Thin, config: Config::Preset(Profile::Tiny) };
         let noop = ScenarioSummary::new(
             Scenario::Noop,
             vec![run(Tool::Kbuild, 1, 12.0, 10.0, 200 * 1024), run(Tool::Xtask, 1, 0.5, 0.6, 50 * 1024), run(Tool::Kbuild, 2, 14.0, 12.0, 200 * 1024), run(Tool::Xtask, 2, 0.7, 0.8, 52 * 1024)],
@@ -226,7 +226,7 @@ noop     wall                             13.0 s     0.60 s         0.046
          CPU (user+sys)                   11.0 s     0.70 s         0.064
          peak RSS (largest process)      200 MiB     51 MiB          0.26
 ";
-        let table = table(target, 2, 2, &[cold, noop]);
+        let table = table(&target, 2, 2, &[cold, noop]);
         assert!(table.starts_with(expected), "{table}");
         assert!(table.contains("  cold: Kbuild from a copy of the xtask's .config"), "{table}");
         assert!(table.contains("  peak RSS: the largest single process"), "{table}");
@@ -236,7 +236,7 @@ noop     wall                             13.0 s     0.60 s         0.046
     fn a_scenario_without_kbuild_samples_has_no_ratio() {
         let only = ScenarioSummary::new(Scenario::Edit, vec![run(Tool::Xtask, 1, 1.0, 1.0, 1)]);
         assert_eq!((only.ratio.wall, only.ratio.cpu), (None, None));
-        let table = table(Target { arch: Arch::Arm64, lto: Lto::None, profile: Profile::Proof }, 1, 1, &[only]);
+        let table = table(&Target { arch: Arch::Arm64, lto: Lto::None, config: Config::Preset(Profile::Proof) }, 1, 1, &[only]);
         assert!(table.contains("edit     wall                                  -     1.00 s             -\n"), "{table}");
         assert!(!table.contains("cold:"), "{table}");
     }

@@ -40,7 +40,7 @@ pub use qemu::Accel;
 
 use crate::{
     kconfig::DotConfig,
-    target::{Arch, Lto, Profile, Target},
+    target::{Arch, Lto, Target},
 };
 
 /// How the kernel is started. For arm64, `bios` means QEMU's direct
@@ -112,7 +112,8 @@ pub struct Proof {
 pub struct BootReport {
     pub arch: Arch,
     pub lto: Lto,
-    pub profile: Profile,
+    /// The preset, Kbuild target or `.config` file.
+    pub config: String,
     pub firmware: Firmware,
     /// Which init ran: `good`, or a broken variant of the failure-mode tests.
     pub init: InitVariant,
@@ -170,7 +171,7 @@ pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result
     let report = BootReport {
         arch: input.target.arch,
         lto: input.target.lto,
-        profile: input.target.profile,
+        config: input.target.config.to_string(),
         firmware: input.firmware,
         init: variant,
         accel: run.accel,
@@ -200,10 +201,10 @@ struct QemuRun {
 /// Runs QEMU, with KVM when it should work; when KVM turns out not to work
 /// (it can exist and still fail in a nested sandbox), again with TCG.
 fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> Result<QemuRun> {
-    let (mut accel, mut accel_note) = qemu::choose_accel(input.target);
+    let (mut accel, mut accel_note) = qemu::choose_accel(&input.target);
     loop {
         let spec = qemu::Spec {
-            target: input.target,
+            target: input.target.clone(),
             firmware: input.firmware,
             accel,
             obj_dir: &input.obj_dir,
@@ -247,7 +248,7 @@ fn prove(input: &BootInput, modules: &[proofs::Module], log: &str) -> Result<Vec
         .transpose()?;
     // Only the modversions proof needs vmlinux's CRCs; reading them is the
     // proof's business, so a failure to read them fails the proof, not the boot.
-    let kernel_crcs = if input.target.profile == Profile::Proof && !modules.is_empty() {
+    let kernel_crcs = if input.target.config.is_proof() && !modules.is_empty() {
         let vmlinux = input.obj_dir.join("vmlinux");
         fs::read(&vmlinux)
             .map_err(anyhow::Error::from)
@@ -257,7 +258,7 @@ fn prove(input: &BootInput, modules: &[proofs::Module], log: &str) -> Result<Vec
         Ok(HashMap::new())
     };
     let cx = proofs::Context {
-        target: input.target,
+        target: input.target.clone(),
         firmware: input.firmware,
         initcalls: initcalls.as_deref(),
         modules,
@@ -268,7 +269,7 @@ fn prove(input: &BootInput, modules: &[proofs::Module], log: &str) -> Result<Vec
 
 /// Fails early, with the fix, when the kernel cannot be booted as asked.
 fn check_kernel(input: &BootInput) -> Result<()> {
-    let t = input.target;
+    let t = &input.target;
     let image = match (t.arch, input.firmware) {
         (Arch::X86_64, Firmware::Bios) => "vmlinux",
         (Arch::X86_64, Firmware::Uefi) => "arch/x86/boot/bzImage",
@@ -277,11 +278,11 @@ fn check_kernel(input: &BootInput) -> Result<()> {
     let image = input.obj_dir.join(image);
     ensure!(
         image.exists(),
-        "{} does not exist: build first (cargo xtask build --arch {} --lto {} --profile {})",
+        "{} does not exist: build first (cargo xtask build --arch {} --lto {} {})",
         image.display(),
         t.arch,
         t.lto,
-        t.profile
+        t.config.args().join(" ")
     );
     if input.firmware == Firmware::Uefi {
         let config = DotConfig::read(&input.obj_dir.join(".config"))?;
@@ -367,7 +368,7 @@ pub fn print_summary(report: &BootReport) {
         "test-boot {}-{}-{} {} [{}{}]: {status} in {:.1} s: {}",
         report.arch,
         report.lto,
-        report.profile,
+        report.config,
         report.firmware,
         report.accel,
         if report.init == InitVariant::Good {

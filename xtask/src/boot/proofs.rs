@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     link::Initcall,
-    target::{Arch, Profile, Target},
+    target::{Arch, Target},
 };
 
 /// A module put into the initramfs, as the host sees it.
@@ -73,12 +73,12 @@ fn skip(name: &str, evidence: impl Into<String>) -> Proof {
 
 /// Proofs that need the proof profile say so for tiny.
 fn needs_proof_profile(cx: &Context, name: &str) -> Option<Proof> {
-    (cx.target.profile != Profile::Proof).then(|| {
+    (!cx.target.config.is_proof()).then(|| {
         skip(
             name,
             format!(
-                "profile {} lacks it: use --profile proof",
-                cx.target.profile
+                "configuration {} lacks it: use --profile proof",
+                cx.target.config
             ),
         )
     })
@@ -320,7 +320,7 @@ fn modversions(cx: &Context, log: &str) -> Proof {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Lto;
+    use crate::target::{Config, Lto, Profile};
 
     const TINY_PASS: &str = include_str!("testdata/x86_64-tiny-pass.log");
     const PROOF_BIOS: &str = include_str!("testdata/x86_64-proof-bios.log");
@@ -347,7 +347,7 @@ mod tests {
             target: Target {
                 arch,
                 lto: Lto::Thin,
-                profile,
+                config: Config::Preset(profile),
             },
             firmware,
             initcalls: None,

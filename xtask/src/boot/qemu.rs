@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{judge::Ending, Firmware};
-use crate::target::{Arch, Profile, Target};
+use crate::target::{Arch, Target};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,7 +39,7 @@ impl std::fmt::Display for Accel {
 static KVM_BROKEN: Mutex<Option<String>> = Mutex::new(None);
 
 /// The accelerator to try first, and why when it is TCG.
-pub fn choose_accel(target: Target) -> (Accel, Option<String>) {
+pub fn choose_accel(target: &Target) -> (Accel, Option<String>) {
     let host_matches = match target.arch {
         Arch::X86_64 => cfg!(target_arch = "x86_64"),
         Arch::Arm64 => cfg!(target_arch = "aarch64"),
@@ -54,7 +54,7 @@ pub fn choose_accel(target: Target) -> (Accel, Option<String>) {
             )),
         );
     }
-    if target.arch == Arch::Arm64 && target.profile == Profile::Proof {
+    if target.arch == Arch::Arm64 && target.config.is_proof() {
         // The nVHE proof needs a guest entered at EL2: nested virtualisation.
         return (
             Accel::Tcg,
@@ -97,7 +97,7 @@ pub struct Spec<'a> {
 /// The kernel command line. `panic=-1` resets at once on a panic, so a panic
 /// ends QEMU instead of hanging until the timeout. Oopses must not panic
 /// (lkdtm oopses on purpose): that is the kernel default, so no `oops=panic`.
-pub fn kernel_cmdline(target: Target) -> String {
+pub fn kernel_cmdline(target: &Target) -> String {
     let mut args = vec![
         match target.arch {
             Arch::X86_64 => "console=ttyS0",
@@ -105,7 +105,7 @@ pub fn kernel_cmdline(target: Target) -> String {
         },
         "panic=-1",
     ];
-    if target.profile == Profile::Proof {
+    if target.config.is_proof() {
         // initcall_debug logs at KERN_DEBUG: let it reach the console.
         args.extend(["initcall_debug", "ignore_loglevel"]);
         if target.arch == Arch::Arm64 {
@@ -156,7 +156,7 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
         }
         Arch::Arm64 => {
             let mut machine = String::from("virt");
-            if spec.target.profile == Profile::Proof {
+            if spec.target.config.is_proof() {
                 // EL2 for KVM's nVHE hyp code; only the proof profile needs it.
                 machine += ",virtualization=on";
             }
@@ -204,7 +204,7 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
     arg("-initrd");
     arg(&path(spec.initrd));
     arg("-append");
-    arg(&kernel_cmdline(spec.target));
+    arg(&kernel_cmdline(&spec.target));
     Ok((program.to_string(), args))
 }
 
@@ -355,13 +355,13 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Lto;
+    use crate::target::{Config, Lto, Profile};
 
     fn spec_cmd(arch: Arch, profile: Profile, firmware: Firmware) -> String {
         let target = Target {
             arch,
             lto: Lto::Thin,
-            profile,
+            config: Config::Preset(profile),
         };
         let obj = Path::new("/obj");
         let spec = Spec {

@@ -107,13 +107,17 @@ pub fn source() -> &'static Path {
     private().root()
 }
 
-/// The object tree of a selection built from [`source`].
-pub fn objtree(arch: &str, lto: &str, profile: &str) -> PathBuf {
-    use xtask::target::{Arch, Lto, Profile, Target};
+/// The object tree of a selection built from [`source`]: `config` is a
+/// preset (`tiny`, `proof`) or what `--config` was given.
+pub fn objtree(arch: &str, lto: &str, config: &str) -> PathBuf {
+    use xtask::target::{Arch, Config, Lto, Profile, Target};
     let arch = <Arch as clap::ValueEnum>::from_str(arch, false).unwrap();
     let lto = <Lto as clap::ValueEnum>::from_str(lto, false).unwrap();
-    let profile = <Profile as clap::ValueEnum>::from_str(profile, false).unwrap();
-    Target { arch, lto, profile }.obj_dir(Some(source()))
+    let config = match <Profile as clap::ValueEnum>::from_str(config, false) {
+        Ok(profile) => Config::Preset(profile),
+        Err(_) => Config::parse(config).unwrap(),
+    };
+    Target { arch, lto, config }.obj_dir(Some(source()))
 }
 
 pub fn read_json(path: &Path) -> Value {
