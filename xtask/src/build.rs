@@ -98,8 +98,8 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     phases.push(timer.lap("source"));
 
-    let recipe = configure::Recipe::resolve(&target, &source.root, &options.fragments)?;
-    let key = plan_key(&target, &source, &toolchain, &kbuild, &recipe)?;
+    let recipe = configure::Recipe::resolve(target, &source.root, &objtree, &options.fragments)?;
+    let key = plan_key(target, &source, &toolchain, &kbuild, &recipe)?;
     let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, &objtree, compile));
     let plan = match cached {
         Cached::Valid(plan) => *plan,
@@ -137,6 +137,18 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
         bail!("LTO is on, but Kbuild exported no CC_FLAGS_LTO: is CONFIG_{} set in {}?", target.lto.kconfig_symbol(), objtree.join(".config").display());
     }
     Ok(Planned { lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags })
+}
+
+/// A tree configured and planned as its build would be, held locked, for
+/// Kbuild's own configuration commands.
+pub struct Configured {
+    pub kbuild: Kbuild,
+    _lock: TreeLock,
+}
+
+pub fn configured(target: &Target, options: &Options) -> Result<Configured> {
+    let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
+    Ok(Configured { kbuild: planned.kbuild, _lock: planned.lock })
 }
 
 /// The units of a target as planned, with object formats if it was built.

@@ -11,6 +11,7 @@ use crate::{
     bench::{self, Scenario},
     boot::{Firmware, Outcome},
     build::{self, Options},
+    config_edit::Editor,
     error::Error,
     target::{Arch, Config, Lto, Profile, Target},
 };
@@ -32,6 +33,12 @@ pub enum Command {
     Compdb(CompdbArgs),
     /// List every build unit with its LTO policy and the reason.
     Units(UnitsArgs),
+    /// Open Kbuild's menuconfig on the tree a build would use; the changes are kept for later builds.
+    Menuconfig(EditArgs),
+    /// Like menuconfig, with Kbuild's nconfig.
+    Nconfig(EditArgs),
+    /// Write the tree's configuration as a minimal defconfig (`make savedefconfig`).
+    Savedefconfig(SavedefconfigArgs),
     /// Run the whole test suite: cargo test, then the end-to-end builds.
     Test,
     /// Time Kbuild and the xtask on the same source and .config, scenario by scenario.
@@ -45,6 +52,9 @@ impl Command {
             Command::TestBoot(args) => args.run(),
             Command::Compdb(args) => Ok(args.run()?),
             Command::Units(args) => Ok(args.run()?),
+            Command::Menuconfig(args) => Ok(args.run(Editor::Menuconfig)?),
+            Command::Nconfig(args) => Ok(args.run(Editor::Nconfig)?),
+            Command::Savedefconfig(args) => Ok(args.run()?),
             Command::Test => Ok(crate::selftest::run()?),
             Command::Bench(args) => Ok(args.run()?),
         }
@@ -175,6 +185,43 @@ impl CompdbArgs {
     pub fn run(&self) -> Result<()> {
         for target in self.build.selection.targets() {
             crate::editor::compdb::run(&build::build(&target, &self.build.options())?, self.link_into_source)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+impl EditArgs {
+    fn run(&self, editor: Editor) -> Result<()> {
+        for target in self.build.selection.targets() {
+            crate::config_edit::edit(&target, &self.build.options(), editor)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct SavedefconfigArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Where to write it.
+    #[arg(short, long, default_value = "defconfig")]
+    pub output: PathBuf,
+}
+
+impl SavedefconfigArgs {
+    fn run(&self) -> Result<()> {
+        let targets = self.build.selection.targets();
+        if targets.len() > 1 {
+            anyhow::bail!("savedefconfig writes one file: choose --arch x86_64 or --arch arm64");
+        }
+        for target in targets {
+            crate::config_edit::savedefconfig(&target, &self.build.options(), &self.output)?;
         }
         Ok(())
     }

@@ -34,6 +34,8 @@ pub struct Recipe {
     /// Applied in this order: the preset's, then the user's.
     fragments: Vec<PathBuf>,
     requests: Vec<Request>,
+    /// The tree's own edits (`cargo xtask menuconfig`), after the fragments.
+    edits: Option<PathBuf>,
     lto: String,
     /// What the base reads besides Kconfig files: the kernel's own defconfigs
     /// and fragments, or the user's file.
@@ -41,7 +43,7 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    pub fn resolve(target: &Target, srctree: &Path, user: &[PathBuf]) -> Result<Recipe> {
+    pub fn resolve(target: &Target, srctree: &Path, objtree: &Path, user: &[PathBuf]) -> Result<Recipe> {
         let srcarch = target.arch.srcarch();
         let (base, mut fragments) = match &target.config {
             Config::Preset(profile) => (Base::Kbuild("tinyconfig".into()), preset_fragments(target, *profile)),
@@ -55,11 +57,16 @@ impl Recipe {
         for fragment in &fragments {
             requests.extend(kconfig::parse_fragment(fragment)?);
         }
+        // The editor's result, not the user's requests: parsed, not verified.
+        let edits = Some(edits_path(objtree)).filter(|path| path.is_file());
+        if let Some(edits) = &edits {
+            kconfig::parse_fragment(edits)?;
+        }
         let base_inputs = match &base {
             Base::Kbuild(_) => config_dirs(srctree, srcarch).iter().flat_map(|dir| files_in(dir)).collect(),
             Base::File(path) => vec![path.clone()],
         };
-        Ok(Recipe { base, fragments, requests, lto: lto_fragment(target), base_inputs })
+        Ok(Recipe { base, fragments, requests, edits, lto: lto_fragment(target), base_inputs })
     }
 
     /// Everything configure reads but the Kconfig files, for the plan's key.
@@ -68,12 +75,18 @@ impl Recipe {
             Base::Kbuild(name) => format!("# make {name}\n"),
             Base::File(path) => format!("# base {}\n", path.display()),
         };
-        for file in self.base_inputs.iter().chain(&self.fragments) {
+        for file in self.base_inputs.iter().chain(&self.fragments).chain(&self.edits) {
             text += &format!("# {}\n", file.display());
             text += &fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         }
         Ok(text + &self.lto)
     }
+}
+
+/// Where a tree keeps what `cargo xtask menuconfig` changed: applied after
+/// the fragments whenever the tree is configured, until the file is removed.
+pub fn edits_path(objtree: &Path) -> PathBuf {
+    objtree.join(".xtask/edits.config")
 }
 
 /// The preset's fragments, in the order they are applied.
@@ -193,6 +206,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     let lto_fragment_path = state.join("lto.config");
     fs::write(&lto_fragment_path, &recipe.lto)?;
     let mut all = recipe.fragments.clone();
+    all.extend(recipe.edits.clone());
     all.push(lto_fragment_path.clone());
 
     let dot_config = kbuild.objtree.join(".config");
@@ -250,13 +264,13 @@ mod tests {
 
     fn resolve(arch: Arch, config: &str, fragments: &[&str], src: &Path) -> Result<Recipe> {
         let fragments: Vec<PathBuf> = fragments.iter().map(PathBuf::from).collect();
-        Recipe::resolve(&target(arch, Config::parse(config).map_err(anyhow::Error::msg)?), src, &fragments)
+        Recipe::resolve(&target(arch, Config::parse(config).map_err(anyhow::Error::msg)?), src, &src.join("obj"), &fragments)
     }
 
     #[test]
     fn a_preset_is_tinyconfig_and_its_fragments_then_the_users() {
         let src = srctree();
-        let recipe = Recipe::resolve(&target(Arch::X86_64, Config::Preset(Profile::Proof)), src.path(), &[PathBuf::from("kvm_guest.config")]).unwrap();
+        let recipe = Recipe::resolve(&target(Arch::X86_64, Config::Preset(Profile::Proof)), src.path(), &src.path().join("obj"), &[PathBuf::from("kvm_guest.config")]).unwrap();
         assert_eq!(recipe.base, Base::Kbuild("tinyconfig".into()));
         let names: Vec<String> = recipe.fragments.iter().map(|f| f.strip_prefix(paths::targets_dir()).unwrap_or(f).display().to_string()).collect();
         let kvm = src.path().join("kernel/configs/kvm_guest.config").display().to_string();

@@ -17,6 +17,7 @@ pub mod private_source;
 pub mod toolchain;
 pub mod kconfig;
 pub mod configure;
+pub mod config_edit;
 pub mod kbuild;
 pub mod engine;
 pub mod lto;

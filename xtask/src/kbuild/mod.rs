@@ -66,6 +66,17 @@ impl Kbuild {
         check(&out, &format!("make {target}"))
     }
 
+    /// One of Kbuild's interactive editors (`menuconfig`, `nconfig`) on the
+    /// user's terminal.
+    pub fn edit(&self, editor: &str) -> Result<()> {
+        assert!(editor.ends_with("config"), "make is only asked to configure, not to build {editor}");
+        let status = self.make(&[editor]).status().context("running make")?;
+        if !status.success() {
+            bail!("`make {editor}` failed ({status}); its messages are above");
+        }
+        Ok(())
+    }
+
     /// `make kernelrelease`: the release string Kbuild would write to
     /// `include/config/kernel.release`.
     pub fn kernel_release(&self) -> Result<String> {

@@ -63,10 +63,42 @@ impl DotConfig {
             .map(|(symbol, value)| (symbol.as_str(), value.as_str()))
     }
 
+    /// The settings that take `self` to `after`, as fragment lines
+    /// (`CONFIG_FOO=y`, `# CONFIG_BAR is not set`), in symbol order.
+    pub fn changes_to(&self, after: &DotConfig) -> Vec<String> {
+        let symbols: std::collections::BTreeSet<&String> = self.values.keys().chain(after.values.keys()).collect();
+        symbols
+            .into_iter()
+            .filter(|symbol| self.get(symbol) != after.get(symbol))
+            .map(|symbol| match after.get(symbol) {
+                Some(value) => format!("CONFIG_{symbol}={}", display_value(value)),
+                None => format!("# CONFIG_{symbol} is not set"),
+            })
+            .collect()
+    }
+
     /// True when no symbol is set, e.g. for a file that does not exist yet.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+}
+
+/// The settings of fragment text `earlier` with `later`'s on top, as
+/// fragment lines in symbol order: how edits accumulate.
+pub fn merge_settings(earlier: &str, later: &[String]) -> Vec<String> {
+    let mut settings: BTreeMap<String, String> = BTreeMap::new();
+    for line in earlier.lines().chain(later.iter().map(String::as_str)) {
+        if let Ok(Some((symbol, value))) = parse_setting(line) {
+            settings.insert(symbol, value);
+        }
+    }
+    settings
+        .into_iter()
+        .map(|(symbol, value)| match value.as_str() {
+            "n" => format!("# CONFIG_{symbol} is not set"),
+            value => format!("CONFIG_{symbol}={}", display_value(value)),
+        })
+        .collect()
 }
 
 /// One `.config`-style line: `Ok(Some((symbol, value)))` for an assignment

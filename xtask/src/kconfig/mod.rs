@@ -28,7 +28,7 @@ mod unmet;
 #[cfg(test)]
 mod fixture;
 
-pub use dotconfig::DotConfig;
+pub use dotconfig::{merge_settings, DotConfig};
 pub use sources::sources;
 pub use fragment::{parse_fragment, Request};
 pub use tree::{definitions, Condition, ConditionKind, Definition, Kconfig, SymbolType};
