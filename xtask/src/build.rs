@@ -86,6 +86,8 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     policy.validate(&source.root, &Default::default())?;
     let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
+    // A typo in the configuration fails here, before the tree exists.
+    let recipe = configure::Recipe::resolve(target, &source.root, &objtree, &options.fragments)?;
     let lock = TreeLock::acquire(&objtree, |holder| {
         if options.no_wait {
             return Err(Locked { tree: objtree.clone(), holder: holder.into() }.into());
@@ -98,7 +100,6 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     phases.push(timer.lap("source"));
 
-    let recipe = configure::Recipe::resolve(target, &source.root, &objtree, &options.fragments)?;
     let key = plan_key(target, &source, &toolchain, &kbuild, &recipe)?;
     let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, &objtree, compile));
     let plan = match cached {
