@@ -30,6 +30,7 @@ use crate::{
         Kbuild, Step,
     },
     kconfig::{self, DotConfig},
+    launcher::Launcher,
     link::{self, modules::KoLink, vmlinux::VmlinuxLink},
     lto::{
         policy::{self, Decision},
@@ -52,6 +53,8 @@ pub struct Options {
     pub no_wait: bool,
     /// The user's Kconfig fragments, applied after the profile's.
     pub fragments: Vec<PathBuf>,
+    /// `--launcher`, as given (`XTASK_LAUNCHER` when absent).
+    pub launcher: Option<String>,
 }
 
 /// What a finished build hands to `test-boot` and `compdb`.
@@ -171,6 +174,7 @@ struct Pipeline<'a> {
     cache: &'a Cache,
     policy: &'a kernel_manifest::Policy,
     lto_flags: Option<&'a str>,
+    launcher: Option<&'a Launcher>,
     decisions: Vec<Decision>,
     steps: Vec<Step>,
     counts: Counts,
@@ -181,7 +185,7 @@ impl Pipeline<'_> {
     fn run(&mut self, stage: Stage, mut steps: Vec<Step>) -> Result<()> {
         self.decisions.extend(policy::apply(&mut steps, self.policy, self.lto_flags));
         let label = stage.file_name();
-        let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label };
+        let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label, launcher: self.launcher };
         let started = Instant::now();
         let counts = runner.run(&steps, &Graph::new(&steps))?;
         add(&mut self.counts, counts);
@@ -232,6 +236,8 @@ fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, a
 
 pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
+    let launcher = Launcher::from_args(options.launcher.as_deref())?;
+    let launcher_before = launcher.as_ref().and_then(Launcher::stats);
     let mut phases = Vec::new();
     let mut timer = Timer::new();
     let Planned { lock: _lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags } =
@@ -249,6 +255,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         cache: &cache,
         policy: &policy,
         lto_flags: lto_flags.as_deref(),
+        launcher: launcher.as_ref(),
         decisions: Vec::new(),
         steps: Vec::new(),
         counts: Counts::default(),
@@ -335,6 +342,11 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,
         policy_warnings: warnings.iter().map(|w| w.to_string()).collect(),
         vmlinux_o_command: report::saved_command(&objtree, "vmlinux.o"),
+        launcher: launcher.as_ref().map(|l| crate::launcher::Report {
+            command: l.line(),
+            kind: l.kind,
+            stats: l.stats().zip(launcher_before).map(|(after, before)| after.since(before)),
+        }),
     };
     report.write(&objtree)?;
     if !wrong.is_empty() {

@@ -125,6 +125,11 @@ pub struct BuildArgs {
     /// symbol rebuilds only what it touches. Repeatable.
     #[arg(long = "fragment", value_name = "FILE")]
     pub fragments: Vec<PathBuf>,
+    /// A compiler launcher before every kernel C and assembly compile, as
+    /// Kbuild's CC="ccache clang": ccache, sccache, distcc, icecc or any
+    /// command. It is not part of any cache key. Default: $XTASK_LAUNCHER.
+    #[arg(long, value_name = "CMD")]
+    pub launcher: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -262,6 +267,7 @@ impl BuildArgs {
             overlays: self.overlays.clone(),
             no_wait: self.no_wait,
             fragments: self.fragments.clone(),
+            launcher: self.launcher.clone(),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod kconfig;
 pub mod configure;
 pub mod config_edit;
 pub mod kbuild;
+pub mod launcher;
 pub mod engine;
 pub mod lto;
 pub mod link;

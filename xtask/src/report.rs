@@ -60,6 +60,9 @@ pub struct Report {
     pub policy_warnings: Vec<String>,
     /// The `vmlinux.o` link as it ran (`.vmlinux.o.cmd`): shows the LTO
     /// flags such as `-mllvm -import-instr-limit=5` and the objtool pass.
+    /// `--launcher`: its command and, for ccache and sccache, this build's hits and misses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<crate::launcher::Report>,
     pub vmlinux_o_command: String,
 }
 

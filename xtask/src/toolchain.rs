@@ -15,7 +15,7 @@ const LLVM_DIRS: &[&str] = &["/usr/lib/llvm-19/bin"];
 pub const APT_PACKAGES: &[&str] = &[
     "clang-19", "lld-19", "llvm-19", "clangd-19", "make", "flex", "bison", "bc", "perl",
     "python3", "libelf-dev", "libssl-dev", "xz-utils", "cpio", "kmod", "linux-source-6.12",
-    "qemu-system-x86", "qemu-system-arm", "ovmf", "qemu-efi-aarch64",
+    "qemu-system-x86", "qemu-system-arm", "ovmf", "qemu-efi-aarch64", "ccache",
 ];
 
 /// Host commands Kbuild's `prepare` and our own steps invoke.
@@ -140,6 +140,8 @@ const BOOT_NEEDS: &[(&str, &str)] = &[
     ("/usr/share/qemu-efi-aarch64/QEMU_EFI.fd", "qemu-efi-aarch64"),
     ("/usr/bin/cpio", "cpio"),
     ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
+    // The launcher test runs the real ccache.
+    ("/usr/bin/ccache", "ccache"),
 ];
 
 /// Installs the boot-test tools when missing (as root on Debian), else names them.

@@ -27,6 +27,7 @@ use crate::{
         inputs,
     },
     kbuild::Step,
+    launcher::Launcher,
 };
 
 /// How a phase went.
@@ -68,6 +69,8 @@ pub struct Runner<'a> {
     pub jobs: usize,
     pub cache: &'a Cache,
     pub label: &'a str,
+    /// Goes before the compiler of every C and assembly compile that runs.
+    pub launcher: Option<&'a Launcher>,
 }
 
 struct State {
@@ -226,12 +229,17 @@ impl Runner<'_> {
             command: step.command.clone(),
             log,
         };
+        // The key stays the plain command: the launcher is transparent.
+        let cc = self.env.get("CC").map_or("clang", String::as_str);
+        let launcher = self.launcher.filter(|_| step.is_compile());
+        let wrapped = launcher.and_then(|l| l.wrap(&step.command, cc));
         let out = Command::new("sh")
             .arg("-c")
-            .arg(&step.command)
+            .arg(wrapped.as_deref().unwrap_or(&step.command))
             .current_dir(self.objtree)
             .env_clear()
             .envs(self.env)
+            .envs(launcher.into_iter().flat_map(|l| l.env().iter().cloned()))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| failed(format!("could not start sh: {e}")))?;

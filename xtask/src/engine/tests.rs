@@ -70,7 +70,7 @@ impl Tree {
     }
 
     fn runner<'a>(&'a self, cache: &'a Cache, jobs: usize) -> Runner<'a> {
-        Runner { objtree: self.path(), env: &self.env, jobs, cache, label: "test" }
+        Runner { objtree: self.path(), env: &self.env, jobs, cache, label: "test", launcher: None }
     }
 
     /// Creates the steps' directories, as Kbuild's `prepare` does.
@@ -339,4 +339,40 @@ fn all_of_the_above_is_fast() {
         tree.build(&steps);
     }
     assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
+/// `--launcher` for real: ccache (`apt-get install ccache`) in front of clang
+/// compiles a C file, a second tree gets ccache's hit, and a build without
+/// the launcher finds nothing to do: it is not part of any key.
+#[test]
+fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
+    let ccache_dir = tempfile::tempdir().unwrap();
+    // Read by `resolve` into the launcher's settings; no other test uses it.
+    std::env::set_var("CCACHE_DIR", ccache_dir.path());
+    let launcher = crate::launcher::Launcher::resolve("ccache").unwrap_or_else(|e| panic!("{e}"));
+    let stats = || launcher.stats().expect("ccache --print-stats");
+    let tree = |_: u8| {
+        let mut tree = Tree::new();
+        let path = format!("/usr/lib/llvm-19/bin:{}", tree.env["PATH"]);
+        tree.env.insert("PATH".into(), path);
+        tree.env.insert("CC".into(), "clang".into());
+        tree.write("src/a.c", "int answer(void) { return 42; }\n");
+        tree
+    };
+    let compile = [step("CC", "a/a.o", "set -e; clang -c -o a/a.o src/a.c; printf '%s\\n' 'savedcmd_a/a.o := clang -c -o a/a.o src/a.c' > a/.a.o.cmd")];
+    let build = |tree: &Tree, launcher: Option<&crate::launcher::Launcher>| {
+        tree.mkdirs(&compile);
+        let cache = Cache::open(tree.path()).unwrap();
+        let runner = Runner { launcher, ..tree.runner(&cache, 1) };
+        runner.run(&compile, &Graph::new(&compile)).unwrap()
+    };
+    let (first, second) = (tree(1), tree(2));
+    let before = stats();
+    assert_eq!(build(&first, Some(&launcher)).executed, 1);
+    assert_eq!(stats().since(before), crate::launcher::Stats { hits: 0, misses: 1 });
+    assert_eq!(build(&second, Some(&launcher)).executed, 1);
+    assert_eq!(stats().since(before), crate::launcher::Stats { hits: 1, misses: 1 });
+    assert_eq!(first.read("a/a.o").len(), second.read("a/a.o").len());
+    assert!(first.read("a/.a.o.cmd").starts_with("savedcmd_a/a.o := clang -c"), "the .cmd file names the launcher");
+    assert_eq!(build(&first, None).executed, 0, "switching the launcher off rebuilt");
 }

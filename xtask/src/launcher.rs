@@ -1,0 +1,206 @@
+//! Compiler launchers: ccache, sccache, distcc, icecc or any command, with
+//! the contract of Kbuild's `CC="ccache clang"`. When a kernel C or assembly
+//! compile runs, the launcher goes in front of its compiler. Keys, `.cmd`
+//! files and plans never see it, so switching it on or off rebuilds nothing.
+
+use std::{collections::BTreeMap, path::Path, process::Command};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+/// `XTASK_LAUNCHER=ccache` means `--launcher ccache`.
+pub const ENV: &str = "XTASK_LAUNCHER";
+
+/// The launchers whose statistics the report reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Ccache,
+    Sccache,
+    Distcc,
+    Icecc,
+    Other,
+}
+
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    /// As the user wrote it, split the way a shell would.
+    argv: Vec<String>,
+    pub kind: Kind,
+    /// The launcher's own settings (`CCACHE_DIR`, `DISTCC_HOSTS`...) from the
+    /// xtask's environment: the steps' environment is the one Kbuild
+    /// exported when the tree was planned.
+    env: Vec<(String, String)>,
+}
+
+impl Launcher {
+    /// `ccache`, `distcc`, `"ccache -d /cache"`: found on `PATH`, or an error
+    /// naming the package.
+    pub fn resolve(spec: &str) -> Result<Launcher> {
+        let argv = shlex::split(spec).filter(|a| !a.is_empty()).with_context(|| format!("--launcher {spec:?}: not a command line"))?;
+        let program = Path::new(&argv[0]);
+        let name = program.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let kind = match name {
+            "ccache" => Kind::Ccache,
+            "sccache" => Kind::Sccache,
+            "distcc" => Kind::Distcc,
+            "icecc" => Kind::Icecc,
+            _ => Kind::Other,
+        };
+        let found = match program.components().count() {
+            1 => crate::toolchain::which(&argv[0]).is_some(),
+            _ => program.is_file(),
+        };
+        if !found {
+            let install = match kind {
+                Kind::Other => String::new(),
+                _ => format!(": install it with `apt-get install {}`", if kind == Kind::Icecc { "icecc" } else { name }),
+            };
+            bail!("--launcher {spec}: `{}` is not on PATH{install}", argv[0]);
+        }
+        const SETTINGS: [&str; 5] = ["CCACHE_", "SCCACHE_", "DISTCC_", "ICECC_", "HOME"];
+        let env = std::env::vars().filter(|(k, _)| SETTINGS.iter().any(|p| k.starts_with(p))).collect();
+        Ok(Launcher { argv, kind, env })
+    }
+
+    /// The launcher from `--launcher`, else from `XTASK_LAUNCHER`; none if
+    /// neither is set (an empty value is none too).
+    pub fn from_args(arg: Option<&str>) -> Result<Option<Launcher>> {
+        let from_env = std::env::var(ENV).ok();
+        match arg.or(from_env.as_deref()).filter(|s| !s.trim().is_empty()) {
+            Some(spec) => Launcher::resolve(spec).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The command line, as the report shows it.
+    pub fn line(&self) -> String {
+        shlex::try_join(self.argv.iter().map(String::as_str)).unwrap_or_else(|_| self.argv.join(" "))
+    }
+
+    /// `command` with the launcher before its compiler `cc`, where a shell
+    /// statement starts with it; `None` if none does. The compiler's name in
+    /// the quoted text fixdep writes to the `.cmd` file is left alone.
+    pub fn wrap(&self, command: &str, cc: &str) -> Option<String> {
+        let needle = format!("{cc} ");
+        let mut from = 0;
+        while let Some(found) = command[from..].find(&needle) {
+            let at = from + found;
+            let before = command[..at].trim_end();
+            let starts_statement = before.is_empty() || before.ends_with(';') || before.ends_with("&&");
+            let whole_word = at == 0 || command[..at].ends_with(char::is_whitespace);
+            if starts_statement && whole_word {
+                return Some(format!("{}{} {}", &command[..at], self.line(), &command[at..]));
+            }
+            from = at + needle.len();
+        }
+        None
+    }
+
+    /// The launcher's own settings, for the steps it runs in.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Hits and misses so far, from the launcher's own statistics (ccache
+    /// and sccache keep them; the others do not).
+    pub fn stats(&self) -> Option<Stats> {
+        let args: &[&str] = match self.kind {
+            Kind::Ccache => &["--print-stats"],
+            Kind::Sccache => &["--show-stats", "--stats-format", "json"],
+            _ => return None,
+        };
+        let out = Command::new(&self.argv[0]).args(args).envs(self.env.iter().cloned()).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match self.kind {
+            _ if !out.status.success() => None,
+            Kind::Ccache => Stats::from_ccache(&text),
+            _ => Stats::from_sccache(&text),
+        }
+    }
+}
+
+/// A launcher's cache counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Stats {
+    /// `ccache --print-stats`: one `name<TAB>count` per line.
+    fn from_ccache(text: &str) -> Option<Stats> {
+        let counters: BTreeMap<&str, u64> = text.lines().filter_map(|l| l.split_once('\t')).filter_map(|(k, v)| Some((k, v.trim().parse().ok()?))).collect();
+        let get = |k: &str| counters.get(k).copied();
+        Some(Stats { hits: get("direct_cache_hit")? + get("preprocessed_cache_hit")?, misses: get("cache_miss")? })
+    }
+
+    /// `sccache --show-stats --stats-format json`: counts per language.
+    fn from_sccache(text: &str) -> Option<Stats> {
+        let json: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+        let total = |field: &str| -> Option<u64> { Some(json["stats"][field]["counts"].as_object()?.values().filter_map(|v| v.as_u64()).sum()) };
+        Some(Stats { hits: total("cache_hits")?, misses: total("cache_misses")? })
+    }
+
+    /// What happened between two readings.
+    pub fn since(self, before: Stats) -> Stats {
+        Stats { hits: self.hits.saturating_sub(before.hits), misses: self.misses.saturating_sub(before.misses) }
+    }
+}
+
+/// What `build-report.json` says about the launcher.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub kind: Kind,
+    /// This build's hits and misses, when the launcher counts them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launcher(argv: &[&str]) -> Launcher {
+        Launcher { argv: argv.iter().map(|s| s.to_string()).collect(), kind: Kind::Other, env: Vec::new() }
+    }
+
+    /// A compile as Kbuild 6.12 prints it (trimmed), with fixdep's quoted copy.
+    const COMPILE: &str = "set -e;  echo '  CC      kernel/fork.o';   trap 'rm -f kernel/fork.o; trap - PIPE; kill -s PIPE $$' PIPE;  clang -Wp,-MMD,kernel/.fork.o.d -nostdinc -c -o kernel/fork.o kernel/fork.c  ; scripts/basic/fixdep kernel/.fork.o.d kernel/fork.o 'clang -Wp,-MMD,kernel/.fork.o.d -nostdinc -c -o kernel/fork.o kernel/fork.c  ' > kernel/.fork.o.cmd; rm -f kernel/.fork.o.d";
+
+    #[test]
+    fn the_launcher_goes_before_the_compiler_not_into_the_cmd_file() {
+        let wrapped = launcher(&["ccache"]).wrap(COMPILE, "clang").unwrap();
+        assert!(wrapped.contains("PIPE;  ccache clang -Wp,-MMD,kernel/.fork.o.d"), "{wrapped}");
+        assert_eq!(wrapped.matches("ccache").count(), 1, "{wrapped}");
+        assert!(wrapped.contains("fixdep kernel/.fork.o.d kernel/fork.o 'clang -Wp"), "{wrapped}");
+        assert_eq!(wrapped.replacen("ccache ", "", 1), COMPILE);
+    }
+
+    #[test]
+    fn arguments_are_quoted_and_other_compilers_are_not_wrapped() {
+        let wrapped = launcher(&["ccache", "-d", "/my cache"]).wrap("clang -c -o a.o a.c", "clang").unwrap();
+        assert_eq!(wrapped, "ccache -d '/my cache' clang -c -o a.o a.c");
+        // clang-tidy is not clang, and a host compile names another compiler.
+        assert_eq!(launcher(&["ccache"]).wrap("set -e; clang-tidy a.c; gcc -c a.c", "clang"), None);
+    }
+
+    #[test]
+    fn a_missing_launcher_names_its_package() {
+        let error = Launcher::resolve("/nonexistent/ccache").unwrap_err().to_string();
+        assert_eq!(error, "--launcher /nonexistent/ccache: `/nonexistent/ccache` is not on PATH: install it with `apt-get install ccache`");
+        let error = Launcher::resolve("no-such-launcher --flag").unwrap_err().to_string();
+        assert_eq!(error, "--launcher no-such-launcher --flag: `no-such-launcher` is not on PATH");
+        assert!(Launcher::resolve("sh").is_ok());
+    }
+
+    #[test]
+    fn statistics_are_read_from_each_launchers_own_format() {
+        let ccache = "cache_miss\t4\ndirect_cache_hit\t2\npreprocessed_cache_hit\t1\nfiles_in_cache\t9\n";
+        assert_eq!(Stats::from_ccache(ccache), Some(Stats { hits: 3, misses: 4 }));
+        let sccache = r#"{"stats":{"cache_hits":{"counts":{"C/C++":5,"Assembler":1}},"cache_misses":{"counts":{"C/C++":2}}}}"#;
+        assert_eq!(Stats::from_sccache(sccache), Some(Stats { hits: 6, misses: 2 }));
+        assert_eq!(Stats { hits: 9, misses: 4 }.since(Stats { hits: 6, misses: 4 }), Stats { hits: 3, misses: 0 });
+    }
+}
