@@ -430,10 +430,7 @@ fn t13_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
 #[ignore = "builds a kernel eight times: run with `cargo xtask test`"]
 fn t14_incremental_builds_equal_a_clean_build() {
     let tree = objtree("x86_64", "thin");
-    let fragment = xtask::paths::target_dir().join("tests/ikconfig.config");
-    fs::create_dir_all(fragment.parent().unwrap()).unwrap();
-    fs::write(&fragment, "CONFIG_IKCONFIG=y\n").unwrap();
-    let fragment = fragment.to_str().unwrap().to_string();
+    let fragment = ikconfig_fragment();
     let step = |what: &str, with: bool| -> (Value, Vec<String>) {
         let args: Vec<&str> = if with { vec!["--fragment", &fragment] } else { vec![] };
         Xtask::new("build").selection("x86_64", "thin", "tiny").args(&args).run();
@@ -494,6 +491,15 @@ fn t14_incremental_builds_equal_a_clean_build() {
     assert_eq!(artifacts(&tree), incremental, "the incremental build differs from a clean one");
 }
 
+/// A fragment with `CONFIG_IKCONFIG=y`. t14 ends with it applied, and t15
+/// and t16 build with it too, so that the tree each one finds is warm.
+fn ikconfig_fragment() -> String {
+    let fragment = xtask::paths::target_dir().join("tests/ikconfig.config");
+    fs::create_dir_all(fragment.parent().unwrap()).unwrap();
+    fs::write(&fragment, "CONFIG_IKCONFIG=y\n").unwrap();
+    fragment.to_str().unwrap().to_string()
+}
+
 /// `path sha256` of every artifact the report lists.
 fn artifacts(tree: &Path) -> Vec<String> {
     let report = read_json(&tree.join("build-report.json"));
@@ -507,11 +513,14 @@ type Reached = fn(&Path) -> bool;
 
 /// SIGKILL at three points of a cold build (compiling, in the ThinLTO
 /// backends, in the image), each time resumed: the finished kernel is
-/// byte-identical to an uninterrupted build's.
+/// byte-identical to an uninterrupted build's. It builds with
+/// `CONFIG_IKCONFIG=y`, the configuration t14 leaves, so that it starts warm.
 #[test]
 #[ignore = "builds a kernel cold: run with `cargo xtask test`"]
 fn t15_a_killed_build_resumes_to_identical_artifacts() {
-    build("x86_64", "thin");
+    let ikconfig = ikconfig_fragment();
+    let build = || Xtask::new("build").selection("x86_64", "thin", "tiny").args(&["--fragment", &ikconfig]);
+    build().run();
     let tree = objtree("x86_64", "thin");
     let uninterrupted = artifacts(&tree);
     fs::remove_dir_all(&tree).unwrap();
@@ -520,7 +529,7 @@ fn t15_a_killed_build_resumes_to_identical_artifacts() {
     let in_image = |t: &Path| t.join("arch/x86/boot/compressed/vmlinux.bin").exists();
     let points: [(&str, Reached); 3] = [("compiling", compiling), ("in the backends", in_backends), ("in the image", in_image)];
     for (when, reached) in points {
-        let mut child = Xtask::new("build").selection("x86_64", "thin", "tiny").spawn();
+        let mut child = build().spawn();
         let started = std::time::Instant::now();
         while !reached(&tree) {
             assert!(child.try_wait().unwrap().is_none(), "the build ended before it was {when}");
@@ -536,7 +545,7 @@ fn t15_a_killed_build_resumes_to_identical_artifacts() {
         }
         eprintln!("killed {when} after {:.1}s", started.elapsed().as_secs_f64());
     }
-    build("x86_64", "thin");
+    build().run();
     assert_eq!(artifacts(&tree), uninterrupted, "the resumed build differs from an uninterrupted one");
 }
 
@@ -550,13 +559,10 @@ fn t15_a_killed_build_resumes_to_identical_artifacts() {
 #[ignore = "builds a kernel twice: run with `cargo xtask test`"]
 fn t16_an_embedded_config_follows_a_config_change() {
     let tree = objtree("x86_64", "thin");
-    let dir = xtask::paths::target_dir().join("tests");
-    fs::create_dir_all(&dir).unwrap();
-    let ikconfig = dir.join("ikconfig.config");
-    let flip = dir.join("printk-time.config");
-    fs::write(&ikconfig, "CONFIG_IKCONFIG=y\n").unwrap();
+    let ikconfig = ikconfig_fragment();
+    let flip = xtask::paths::target_dir().join("tests/printk-time.config");
     fs::write(&flip, "CONFIG_PRINTK_TIME=y\n").unwrap();
-    let (ikconfig, flip) = (ikconfig.to_str().unwrap(), flip.to_str().unwrap());
+    let (ikconfig, flip) = (ikconfig.as_str(), flip.to_str().unwrap());
     let embedded = || -> String {
         let script = common::source().join("scripts/extract-ikconfig");
         let out = Command::new("sh").arg(script).arg(tree.join("vmlinux")).output().unwrap();
