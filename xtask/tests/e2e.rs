@@ -583,7 +583,8 @@ fn t16_an_embedded_config_follows_a_config_change() {
 /// files. It builds in a tree named after it and boots; its `.config` holds
 /// what was asked; the same `.config` given back as a file with `--config PATH`
 /// configures to the same `.config`; `savedefconfig` writes a minimal file.
-/// Typos fail before anything is configured, each with the nearest name.
+/// Typos fail before anything is configured, each with the nearest name. A
+/// changed Kconfig default is picked up, and rebuilds only its users.
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t17_any_configuration_builds_boots_and_round_trips() {
@@ -624,4 +625,15 @@ fn t17_any_configuration_builds_boots_and_round_trips() {
     let saved_text = fs::read_to_string(&saved).unwrap();
     assert!(saved_text.contains("CONFIG_PRINTK_TIME=y\n"), "{saved_text}");
     assert!(saved_text.len() * 4 < fs::read_to_string(tree.join(".config")).unwrap().len(), "savedefconfig is not minimal");
+
+    // A Kconfig default that changes is picked up (#12): the tree plans
+    // again, the new value lands, and only its users rebuild (`autoconf.h`
+    // keeps its size, so other bitcode objects are unchanged).
+    let _kconfig = Edit::replace("init/Kconfig", "range 12 25\n\tdefault 17", "range 12 25\n\tdefault 16");
+    Xtask::new("build").args(&config).args(&fragments).run();
+    let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
+    assert_eq!(dot_config.get("LOG_BUF_SHIFT"), Some("16"), "the new Kconfig default did not land");
+    let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
+    assert!(ran.lines().any(|o| o == "kernel/printk/printk.o"), "printk.o, which reads CONFIG_LOG_BUF_SHIFT, did not rebuild:\n{ran}");
+    assert!(!ran.lines().any(|o| o == "kernel/fork.o"), "fork.o does not read CONFIG_LOG_BUF_SHIFT, yet rebuilt");
 }

@@ -137,6 +137,11 @@ impl Edit {
         Edit(private().append(relative, text).unwrap_or_else(|e| panic!("editing {relative}: {e:#}")))
     }
 
+    /// Replaces the one occurrence of `from` in `relative` with `to`.
+    pub fn replace(relative: &str, from: &str, to: &str) -> Edit {
+        Edit(private().replace(relative, from, to).unwrap_or_else(|e| panic!("editing {relative}: {e:#}")))
+    }
+
     /// Creates `relative`, a file the kernel tree does not have.
     pub fn create(relative: &str, text: &str) -> Edit {
         Edit(private().create(relative, text).unwrap_or_else(|e| panic!("creating {relative}: {e:#}")))
