@@ -119,7 +119,7 @@ fn kbuild_target(name: &str, srctree: &Path, srcarch: &str) -> Result<String> {
         return Ok(name.to_string());
     }
     if INTERACTIVE_TARGETS.contains(&name) {
-        bail!("--config {name}: an interactive editor is not a base; run `cargo xtask {name}` on a configured tree, or `cargo xtask menuconfig --config defconfig`");
+        bail!("--config {name}: an interactive editor is not a base: start from a target or a file and edit that, e.g. `cargo xtask menuconfig --config defconfig` (or nconfig)");
     }
     let hint = kernel_manifest::suggest::closest(name, known.iter().map(String::as_str)).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default();
     let file = if name.contains('.') { format!(" For a file, give a path: --config ./{name}.") } else { String::new() };
@@ -304,7 +304,7 @@ mod tests {
         let error = resolve(Arch::X86_64, "my.config", &[], src.path()).unwrap_err().to_string();
         assert!(error.ends_with("For a file, give a path: --config ./my.config."), "{error}");
         let error = resolve(Arch::X86_64, "menuconfig", &[], src.path()).unwrap_err().to_string();
-        assert!(error.contains("run `cargo xtask menuconfig`"), "{error}");
+        assert!(error.contains("`cargo xtask menuconfig --config defconfig`"), "{error}");
     }
 
     #[test]

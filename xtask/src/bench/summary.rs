@@ -112,7 +112,7 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
     if scenarios.iter().any(|s| s.scenario == Scenario::Cold) {
         notes.push(
             "cold: Kbuild from a copy of the xtask's .config (olddefconfig, then the build); the xtask from nothing, \
-             its configure included (tinyconfig, fragments, olddefconfig, checks): it cannot be handed a .config"
+             its configure included (the base, fragments, olddefconfig, checks), as a user of its --profile or --config runs it"
                 .to_string(),
         );
     }
