@@ -70,7 +70,8 @@ impl Kbuild {
     /// user's terminal.
     pub fn edit(&self, editor: &str) -> Result<()> {
         assert!(editor.ends_with("config"), "make is only asked to configure, not to build {editor}");
-        let status = self.make(&[editor]).status().context("running make")?;
+        // The one make that reads the user's keys.
+        let status = self.make(&[editor]).stdin(Stdio::inherit()).status().context("running make")?;
         if !status.success() {
             bail!("`make {editor}` failed ({status}); its messages are above");
         }
