@@ -133,10 +133,8 @@ mod tests {
     /// The edits apply to the real 6.12 tree (failing, never skipping, without it).
     #[test]
     fn the_edits_fit_the_kernel_source() {
-        let src = std::env::var_os("KERNEL_SRC")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| crate::paths::target_dir().join("src/linux-source-6.12"));
-        let header = std::fs::read_to_string(src.join(HEADER)).expect("the unpacked kernel source (run `cargo xtask build` once)");
+        let src = crate::kconfig::fixture::kernel_src();
+        let header = std::fs::read_to_string(src.join(HEADER)).unwrap();
         assert_eq!(header.matches(HEADER_FROM).count(), 1);
         let fork = std::fs::read_to_string(src.join(EDITED)).unwrap();
         assert!(fork.ends_with("}\n") && !fork.contains("xtask_bench_probe"));

@@ -236,13 +236,8 @@ mod tests {
     /// The kernel's real script on the unpacked 6.12 tree.
     #[test]
     fn rust_project_from_the_real_script() {
-        let srctree = crate::paths::target_dir().join("src/linux-source-6.12");
         // `cargo xtask test` unpacks the source before the unit tests run.
-        assert!(
-            srctree.join("scripts/generate_rust_analyzer.py").is_file(),
-            "no unpacked kernel source at {}: run `cargo xtask build` first",
-            srctree.display()
-        );
+        let srctree = crate::kconfig::fixture::kernel_src();
         let dir = tempfile::tempdir().unwrap();
         let (objtree, sysroot) = (dir.path().join("obj"), dir.path().join("sysroot"));
         let lib_src = sysroot.join("lib/rustlib/src/rust/library");

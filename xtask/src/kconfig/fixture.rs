@@ -155,8 +155,10 @@ pub(super) fn request(setting: &str) -> Request {
     }
 }
 
-/// The unpacked kernel source; failing (never skipping) when it is absent.
-pub(super) fn kernel_src() -> PathBuf {
+/// The unpacked kernel source (`KERNEL_SRC`, else the default tree under
+/// `target/`); failing, never skipping, when it is absent. Every unit test
+/// that reads the real tree finds it here.
+pub(crate) fn kernel_src() -> PathBuf {
     let path = std::env::var_os("KERNEL_SRC")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::paths::target_dir().join("src/linux-source-6.12"));

@@ -26,7 +26,7 @@ mod tree;
 mod unmet;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 
 pub use dotconfig::{merge_settings, DotConfig};
 pub use sources::sources;
