@@ -238,9 +238,9 @@ mod tests {
         let target = |config| Target { arch: Arch::Arm64, lto: Lto::Thin, config };
         assert_eq!(target(Config::Preset(Profile::Tiny)).name(), "arm64-thin-tiny");
         assert_eq!(target(Config::Kbuild("defconfig".into())).name(), "arm64-thin-defconfig");
-        let file = target(Config::File("/home/me/vendor-6.12.config".into())).name();
+        let file = target(Config::File("/build/configs/vendor-6.12.config".into())).name();
         assert!(file.starts_with("arm64-thin-vendor-6_12-"), "{file}");
         assert_eq!(file.len(), "arm64-thin-vendor-6_12-".len() + 12);
-        assert_ne!(file, target(Config::File("/home/me/other/vendor-6.12.config".into())).name());
+        assert_ne!(file, target(Config::File("/build/other/vendor-6.12.config".into())).name());
     }
 }
