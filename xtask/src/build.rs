@@ -30,6 +30,7 @@ use crate::{
         Kbuild, Step,
     },
     kconfig::{self, DotConfig},
+    engine::shared::SharedCache,
     launcher::Launcher,
     link::{self, modules::KoLink, vmlinux::VmlinuxLink},
     lto::{
@@ -55,6 +56,10 @@ pub struct Options {
     pub fragments: Vec<PathBuf>,
     /// `--launcher`, as given (`XTASK_LAUNCHER` when absent).
     pub launcher: Option<String>,
+    /// `--cache`, as given (`XTASK_CACHE` when absent).
+    pub cache: Option<String>,
+    /// `--cache-size`, as given (`XTASK_CACHE_SIZE` when absent).
+    pub cache_size: Option<String>,
 }
 
 /// What a finished build hands to `test-boot` and `compdb`.
@@ -175,6 +180,7 @@ struct Pipeline<'a> {
     policy: &'a kernel_manifest::Policy,
     lto_flags: Option<&'a str>,
     launcher: Option<&'a Launcher>,
+    shared: Option<&'a SharedCache>,
     decisions: Vec<Decision>,
     steps: Vec<Step>,
     counts: Counts,
@@ -185,7 +191,7 @@ impl Pipeline<'_> {
     fn run(&mut self, stage: Stage, mut steps: Vec<Step>) -> Result<()> {
         self.decisions.extend(policy::apply(&mut steps, self.policy, self.lto_flags));
         let label = stage.file_name();
-        let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label, launcher: self.launcher };
+        let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label, launcher: self.launcher, shared: self.shared };
         let started = Instant::now();
         let counts = runner.run(&steps, &Graph::new(&steps))?;
         add(&mut self.counts, counts);
@@ -247,6 +253,8 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     }
     let env = &plan.env;
     let cache = Cache::open(&objtree)?;
+    let salt = format!("{}\n{}\n{}", toolchain.clang, toolchain.lld, toolchain.llvm);
+    let shared = SharedCache::from_args(options.cache.as_deref(), options.cache_size.as_deref(), &salt)?;
     let stages = StagePlans::open(&objtree)?;
     let mut pipeline = Pipeline {
         objtree: &objtree,
@@ -256,6 +264,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         policy: &policy,
         lto_flags: lto_flags.as_deref(),
         launcher: launcher.as_ref(),
+        shared: shared.as_ref(),
         decisions: Vec::new(),
         steps: Vec::new(),
         counts: Counts::default(),
@@ -347,6 +356,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
             kind: l.kind,
             stats: l.stats().zip(launcher_before).map(|(after, before)| after.since(before)),
         }),
+        shared_cache: shared.as_ref().map(SharedCache::finish),
     };
     report.write(&objtree)?;
     if !wrong.is_empty() {
@@ -375,6 +385,7 @@ fn add(total: &mut Counts, phase: Counts) {
     total.planned += phase.planned;
     total.executed += phase.executed;
     total.cached += phase.cached;
+    total.restored += phase.restored;
 }
 
 /// The environment every step runs in: what the top Makefile exports, with

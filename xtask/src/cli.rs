@@ -130,6 +130,15 @@ pub struct BuildArgs {
     /// command. It is not part of any cache key. Default: $XTASK_LAUNCHER.
     #[arg(long, value_name = "CMD")]
     pub launcher: Option<String>,
+    /// A shared cache of compiles and ThinLTO backends for other trees,
+    /// checkouts and machines: a directory, or the URL of a Bazel HTTP remote
+    /// cache (bazel-remote, nginx with WebDAV PUT). Default: $XTASK_CACHE.
+    #[arg(long, value_name = "DIR|URL")]
+    pub cache: Option<String>,
+    /// The shared directory's size limit, least recently used out first
+    /// (`5G`, `500M`). Default: $XTASK_CACHE_SIZE, else 5G.
+    #[arg(long, value_name = "SIZE")]
+    pub cache_size: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -268,6 +277,8 @@ impl BuildArgs {
             no_wait: self.no_wait,
             fragments: self.fragments.clone(),
             launcher: self.launcher.clone(),
+            cache: self.cache.clone(),
+            cache_size: self.cache_size.clone(),
         }
     }
 

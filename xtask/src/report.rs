@@ -63,6 +63,9 @@ pub struct Report {
     /// `--launcher`: its command and, for ccache and sccache, this build's hits and misses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launcher: Option<crate::launcher::Report>,
+    /// `--cache`: where, and this build's hits, misses, uploads and corrupt entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_cache: Option<crate::engine::shared::Report>,
     pub vmlinux_o_command: String,
 }
 

@@ -245,12 +245,21 @@ impl Cache {
 
     /// Records a step that ran, durably.
     pub fn store(&self, record: Record) -> Result<()> {
+        let output = record.output.clone();
+        self.keep(record)?;
+        self.ran.lock().unwrap().push(output);
+        Ok(())
+    }
+
+    /// Records a step restored from the shared cache: durably, as `store`,
+    /// but not among what ran.
+    pub fn adopt(&self, record: Record) -> Result<()> {
+        self.keep(record)
+    }
+
+    fn keep(&self, record: Record) -> Result<()> {
         let line = serde_json::to_string(&record)?;
-        {
-            let mut journal = self.journal.lock().unwrap();
-            writeln!(journal, "{line}")?;
-        }
-        self.ran.lock().unwrap().push(record.output.clone());
+        writeln!(self.journal.lock().unwrap(), "{line}")?;
         self.records.lock().unwrap().insert(record.output.clone(), record);
         self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())

@@ -25,6 +25,7 @@ use crate::{
         event::{Event, Progress, Reporter},
         graph::{self, Graph},
         inputs,
+        shared::{Seen, SharedCache},
     },
     kbuild::Step,
     launcher::Launcher,
@@ -36,6 +37,8 @@ pub struct Counts {
     pub planned: usize,
     pub executed: usize,
     pub cached: usize,
+    /// Restored from the shared cache instead of run.
+    pub restored: usize,
 }
 
 /// A step that failed: the unit, the command and what it printed.
@@ -71,6 +74,8 @@ pub struct Runner<'a> {
     pub label: &'a str,
     /// Goes before the compiler of every C and assembly compile that runs.
     pub launcher: Option<&'a Launcher>,
+    /// Where steps that miss locally may be restored from, and are stored.
+    pub shared: Option<&'a SharedCache>,
 }
 
 struct State {
@@ -85,6 +90,7 @@ struct State {
 /// How a step that did not fail ended.
 enum Outcome {
     Cached,
+    Restored,
     Ran { stderr: String },
 }
 
@@ -181,6 +187,10 @@ impl Runner<'_> {
                             state.counts.cached += 1;
                             send(Event::Cached { step });
                         }
+                        Outcome::Restored => {
+                            state.counts.restored += 1;
+                            send(Event::Cached { step });
+                        }
                         Outcome::Ran { stderr } => {
                             state.counts.executed += 1;
                             send(Event::Ran { step, stderr });
@@ -215,20 +225,34 @@ impl Runner<'_> {
     ) -> Result<Outcome, StepFailed> {
         let upstream = Upstream::of(step, deps, steps, phase_outputs, self.cache);
         let tracked = self.cache.is_tracked(&step.output);
-        match self.cache.status(&step.output, &step.command, &step.inputs, &upstream.for_key(tracked)) {
-            CacheStatus::Hit => Ok(Outcome::Cached),
-            CacheStatus::Miss => self.execute(step, &upstream).map(|stderr| Outcome::Ran { stderr }),
+        if self.cache.status(&step.output, &step.command, &step.inputs, &upstream.for_key(tracked)) == CacheStatus::Hit {
+            return Ok(Outcome::Cached);
         }
+        let shared = self.shared.filter(|_| SharedCache::shares(step));
+        if let Some(shared) = shared {
+            let key_of = |seen: &Seen| self.cache.key(&step.command, &seen.inputs, &upstream.for_key(seen.tracked));
+            if let Some((seen, key)) = shared.restore(self.objtree, step, key_of) {
+                let output_hash = self.cache.file_hash(Path::new(&step.output));
+                let record = Record { output: step.output.clone(), key, output_hash, inputs: seen.inputs, tracked: seen.tracked };
+                self.cache.adopt(record).map_err(|e| self.failed(step, format!("recording the restored result: {e}")))?;
+                return Ok(Outcome::Restored);
+            }
+        }
+        let (stderr, record) = self.execute(step, &upstream)?;
+        if let Some(shared) = shared {
+            shared.publish(self.objtree, step, Seen { inputs: record.inputs, tracked: record.tracked }, &record.key);
+        }
+        Ok(Outcome::Ran { stderr })
     }
 
-    /// Runs the step's command and records its result; returns its stderr.
-    fn execute(&self, step: &Step, upstream: &Upstream) -> Result<String, StepFailed> {
-        let failed = |log: String| StepFailed {
-            unit: step.dir().to_string(),
-            output: step.output.clone(),
-            command: step.command.clone(),
-            log,
-        };
+    fn failed(&self, step: &Step, log: String) -> StepFailed {
+        StepFailed { unit: step.dir().to_string(), output: step.output.clone(), command: step.command.clone(), log }
+    }
+
+    /// Runs the step's command and records its result; returns its stderr
+    /// and the record.
+    fn execute(&self, step: &Step, upstream: &Upstream) -> Result<(String, Record), StepFailed> {
+        let failed = |log: String| self.failed(step, log);
         // The key stays the plain command: the launcher is transparent.
         let cc = self.env.get("CC").map_or("clang", String::as_str);
         let launcher = self.launcher.filter(|_| step.is_compile());
@@ -255,8 +279,8 @@ impl Runner<'_> {
             inputs: inputs.files,
             tracked: inputs.tracked,
         };
-        self.cache.store(record).map_err(|e| failed(format!("recording the result: {e}")))?;
-        Ok(stderr)
+        self.cache.store(record.clone()).map_err(|e| failed(format!("recording the result: {e}")))?;
+        Ok((stderr, record))
     }
 }
 

@@ -409,7 +409,7 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
         let build = || -> Vec<String> {
             let cache = Cache::open(tree).unwrap();
             let run = |steps: Vec<Step>| {
-                let runner = Runner { objtree: tree, env: &env, jobs: 2, cache: &cache, label: "test", launcher: None };
+                let runner = Runner { objtree: tree, env: &env, jobs: 2, cache: &cache, label: "test", launcher: None, shared: None };
                 runner.run(&steps, &Graph::new(&steps)).unwrap();
             };
             run(vec![thin_link(&link, &members)]);

@@ -70,7 +70,7 @@ impl Tree {
     }
 
     fn runner<'a>(&'a self, cache: &'a Cache, jobs: usize) -> Runner<'a> {
-        Runner { objtree: self.path(), env: &self.env, jobs, cache, label: "test", launcher: None }
+        Runner { objtree: self.path(), env: &self.env, jobs, cache, label: "test", launcher: None, shared: None }
     }
 
     /// Creates the steps' directories, as Kbuild's `prepare` does.
@@ -376,3 +376,5 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
     assert!(first.read("a/.a.o.cmd").starts_with("savedcmd_a/a.o := clang -c"), "the .cmd file names the launcher");
     assert_eq!(build(&first, None).executed, 0, "switching the launcher off rebuilt");
 }
+
+mod shared;

@@ -1,0 +1,284 @@
+//! The shared cache: step outputs by content, for other object trees,
+//! checkouts and machines (`--cache DIR|URL`).
+//!
+//! Two levels, as ccache's direct mode, because what a compile reads is known
+//! only after it ran:
+//! - a step's *manifest* (keyed by its output and command) lists the input
+//!   sets it was seen to read;
+//! - each set gives the engine's own key (`CacheKey`: the command, every
+//!   input's content, the upstream outputs' content), and under that key an
+//!   `ActionResult` names the step's files by their sha256.
+//!
+//! So a hit is exactly what the local cache would call unchanged, and a
+//! restored tree is byte-identical to one that compiled. Object-tree paths
+//! in commands and `.cmd` files are relative already. Source-tree paths stay
+//! in the key: ThinLTO bitcode records its source file's path
+//! (`source_filename`), so the same source at another path makes a different
+//! kernel, and sharing across paths would make a restored tree differ from a
+//! clean one. Trees of one checkout share; other checkouts and machines share
+//! when their source is at the same path (`--source`).
+
+pub mod action_result;
+pub mod http;
+pub mod store;
+
+use std::{
+    fs,
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Once,
+    },
+};
+
+use anyhow::{Context, Result};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use self::{
+    action_result::{sha256, ActionResult, Digest, OutputFile},
+    store::{DirStore, Space, Store},
+};
+use crate::kbuild::{cmd_file, Step, StepKind};
+
+/// How many input sets a manifest keeps, newest first.
+const MANIFEST_ENTRIES: usize = 8;
+
+/// The file a manifest's action result names.
+const MANIFEST_FILE: &str = "xtask-manifest.json";
+
+/// One input set a step was seen to read: what its local record holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub inputs: Vec<String>,
+    pub tracked: bool,
+}
+
+/// What this build did with the shared cache.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub location: String,
+    /// Steps restored instead of run.
+    pub hits: usize,
+    /// Shareable steps that ran (none of their input sets was stored).
+    pub misses: usize,
+    pub uploads: usize,
+    /// Entries whose bytes did not match their digest: ignored and rebuilt.
+    pub corrupt: usize,
+    /// Why the cache was given up for the rest of the build, if it was.
+    pub error: Option<String>,
+    pub trimmed: store::Trimmed,
+}
+
+pub struct SharedCache {
+    location: String,
+    store: Box<dyn Store>,
+    /// Part of every key: what the commands do not say (which `clang`).
+    salt: String,
+    broken: AtomicBool,
+    warned: Once,
+    error: std::sync::Mutex<Option<String>>,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+    uploads: AtomicUsize,
+    corrupt: AtomicUsize,
+}
+
+/// The environment's `--cache` and `--cache-size`.
+pub const ENV: &str = "XTASK_CACHE";
+pub const ENV_SIZE: &str = "XTASK_CACHE_SIZE";
+const DEFAULT_SIZE: &str = "5G";
+
+impl SharedCache {
+    /// The cache `--cache` (else `$XTASK_CACHE`) names, if any.
+    pub fn from_args(location: Option<&str>, size: Option<&str>, salt: &str) -> Result<Option<SharedCache>> {
+        let from_env = std::env::var(ENV).ok();
+        let Some(location) = location.or(from_env.as_deref()).filter(|s| !s.trim().is_empty()) else { return Ok(None) };
+        let size_env = std::env::var(ENV_SIZE).ok();
+        let max_bytes = store::parse_size(size.or(size_env.as_deref()).unwrap_or(DEFAULT_SIZE))?;
+        SharedCache::open(location, max_bytes, salt).map(Some)
+    }
+
+    /// `location` is a directory, or an `http://` URL of a Bazel remote cache.
+    /// `salt` names the toolchain, whose binaries no command hashes.
+    pub fn open(location: &str, max_bytes: u64, salt: &str) -> Result<SharedCache> {
+        let store: Box<dyn Store> = if location.starts_with("http://") || location.starts_with("https://") {
+            Box::new(http::HttpStore::new(location))
+        } else {
+            Box::new(DirStore::open(Path::new(location), max_bytes)?)
+        };
+        Ok(SharedCache {
+            location: location.into(),
+            store,
+            salt: salt.into(),
+            broken: AtomicBool::new(false),
+            warned: Once::new(),
+            error: Default::default(),
+            hits: Default::default(),
+            misses: Default::default(),
+            uploads: Default::default(),
+            corrupt: Default::default(),
+        })
+    }
+
+    /// Compiles and ThinLTO backends: steps whose only products are their
+    /// output and its records, so restoring those is running them.
+    pub fn shares(step: &Step) -> bool {
+        matches!(step.kind, StepKind::CompileC | StepKind::CompileAsm | StepKind::Backend)
+    }
+
+    /// The files a shared step leaves behind: its output, its `.cmd`
+    /// record and, for a backend, the sums that explain its next run.
+    fn products(step: &Step) -> Vec<String> {
+        let mut files = vec![step.output.clone(), cmd_file::path(&step.output)];
+        if step.kind == StepKind::Backend {
+            files.push(format!("{}.sums", step.output));
+        }
+        files
+    }
+
+    /// Restores the step's files if an input set it was seen to read has a
+    /// stored result under `key_of(set)`. Returns the set and its key.
+    pub fn restore(&self, objtree: &Path, step: &Step, key_of: impl Fn(&Seen) -> String) -> Option<(Seen, String)> {
+        let found = self.attempt(|| {
+            for seen in self.manifest(step)? {
+                let key = key_of(&seen);
+                let Some(result) = self.action(&self.salted(&key))? else { continue };
+                if self.write_back(objtree, &result)? {
+                    return Ok(Some((seen, key)));
+                }
+            }
+            Ok(None)
+        });
+        match found.flatten() {
+            Some(hit) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(hit)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Stores a step that ran: its files, its result under `key`, and `seen`
+    /// in its manifest.
+    pub fn publish(&self, objtree: &Path, step: &Step, seen: Seen, key: &str) {
+        self.attempt(|| {
+            let mut result = ActionResult::default();
+            for path in Self::products(step) {
+                let Ok(bytes) = fs::read(objtree.join(&path)) else {
+                    // A step that left a product out is not restorable.
+                    return Ok(());
+                };
+                let digest = Digest::of(&bytes);
+                self.store.put(Space::Cas, &digest.hash, &bytes)?;
+                result.output_files.push(OutputFile { path, digest: Some(digest), is_executable: false });
+            }
+            self.store.put(Space::Ac, &self.salted(key), &result.encode_to_vec())?;
+            let mut seens = self.manifest(step)?;
+            seens.retain(|s| *s != seen);
+            seens.insert(0, seen);
+            seens.truncate(MANIFEST_ENTRIES);
+            let bytes = serde_json::to_vec(&seens)?;
+            let digest = Digest::of(&bytes);
+            self.store.put(Space::Cas, &digest.hash, &bytes)?;
+            let manifest = ActionResult { output_files: vec![OutputFile { path: MANIFEST_FILE.into(), digest: Some(digest), is_executable: false }], exit_code: 0 };
+            self.store.put(Space::Ac, &self.manifest_key(step), &manifest.encode_to_vec())?;
+            self.uploads.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        });
+    }
+
+    /// Evicts what exceeds the size limit, and says what happened.
+    pub fn finish(&self) -> Report {
+        let trimmed = self.attempt(|| self.store.trim()).unwrap_or_default();
+        Report {
+            location: self.location.clone(),
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            uploads: self.uploads.load(Ordering::Relaxed),
+            corrupt: self.corrupt.load(Ordering::Relaxed),
+            error: self.error.lock().unwrap().clone(),
+            trimmed,
+        }
+    }
+
+    /// Runs `work` unless the cache failed before; a failure warns once and
+    /// turns the cache off for the rest of the build: local work goes on.
+    fn attempt<T>(&self, work: impl FnOnce() -> Result<T>) -> Option<T> {
+        if self.broken.load(Ordering::Relaxed) {
+            return None;
+        }
+        match work() {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.broken.store(true, Ordering::Relaxed);
+                self.warned.call_once(|| {
+                    eprintln!("warning: shared cache {}: {e:#}; building locally from here on", self.location);
+                    *self.error.lock().unwrap() = Some(format!("{e:#}"));
+                });
+                None
+            }
+        }
+    }
+
+    fn salted(&self, key: &str) -> String {
+        sha256(format!("xtask shared cache v1\0{}\0{key}", self.salt).as_bytes())
+    }
+
+    fn manifest_key(&self, step: &Step) -> String {
+        self.salted(&format!("manifest\0{}\0{}", step.output, step.command))
+    }
+
+    /// The input sets the step was seen to read, newest first.
+    fn manifest(&self, step: &Step) -> Result<Vec<Seen>> {
+        let Some(result) = self.action(&self.manifest_key(step))? else { return Ok(Vec::new()) };
+        let Some(file) = result.output_files.iter().find(|f| f.path == MANIFEST_FILE) else { return Ok(Vec::new()) };
+        let Some(bytes) = self.blob(file)? else { return Ok(Vec::new()) };
+        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// The action result stored under an `ac` key, if any and readable.
+    fn action(&self, ac_key: &str) -> Result<Option<ActionResult>> {
+        let Some(bytes) = self.store.get(Space::Ac, ac_key)? else { return Ok(None) };
+        match ActionResult::decode(bytes.as_slice()) {
+            Ok(result) => Ok(Some(result)),
+            Err(_) => {
+                self.corrupt.fetch_add(1, Ordering::Relaxed);
+                self.store.forget(Space::Ac, ac_key);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The blob a file names, if stored and intact.
+    fn blob(&self, file: &OutputFile) -> Result<Option<Vec<u8>>> {
+        let Some(digest) = &file.digest else { return Ok(None) };
+        let Some(bytes) = self.store.get(Space::Cas, &digest.hash)? else { return Ok(None) };
+        if digest.matches(&bytes) {
+            return Ok(Some(bytes));
+        }
+        self.corrupt.fetch_add(1, Ordering::Relaxed);
+        self.store.forget(Space::Cas, &digest.hash);
+        Ok(None)
+    }
+
+    /// Writes every file of a result into the tree, or none if one is
+    /// missing or corrupt.
+    fn write_back(&self, objtree: &Path, result: &ActionResult) -> Result<bool> {
+        let mut files = Vec::new();
+        for file in &result.output_files {
+            let Some(bytes) = self.blob(file)? else { return Ok(false) };
+            files.push((objtree.join(&file.path), bytes));
+        }
+        for (path, bytes) in files {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            crate::fs_atomic::write(&path, &bytes).with_context(|| format!("restoring {}", path.display()))?;
+        }
+        Ok(!result.output_files.is_empty())
+    }
+}
