@@ -32,3 +32,4 @@ pub mod editor;
 pub mod cli;
 pub mod selftest;
 pub mod bench;
+pub mod cache_server;

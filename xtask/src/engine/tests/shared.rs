@@ -124,3 +124,28 @@ fn a_cache_that_is_down_costs_a_warning_not_the_build() {
     assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
     assert_eq!((report.hits, report.uploads), (0, 0));
 }
+
+/// The Bazel HTTP protocol against a real server: nginx with WebDAV on
+/// loopback. Stopping it between builds is survived as a cache that is down.
+#[test]
+fn an_http_cache_serves_a_second_tree() {
+    let mut server = crate::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let (source, a, b) = (Source::new(), tree(), tree());
+    let compile = source.compile();
+    let url = server.url();
+    let open = || SharedCache::open(&url, 0, "clang 19").unwrap();
+    assert_eq!(did(build(&a, &compile, Some(&open()))), (1, 0));
+    let cache = open();
+    assert_eq!(did(build(&b, &compile, Some(&cache))), (0, 1), "the second tree compiled");
+    assert_eq!(cache.finish().error, None);
+    assert_eq!(fs::read(b.path().join("a/a.o")).unwrap(), fs::read(a.path().join("a/a.o")).unwrap());
+    let requests = server.requests();
+    for expected in ["PUT /cache/cas/", "PUT /cache/ac/", "GET /cache/ac/"] {
+        assert!(requests.iter().any(|r| r.starts_with(expected) && !r.ends_with(" 404")), "no {expected}: {requests:?}");
+    }
+
+    server.stop();
+    let cache = open();
+    assert_eq!(did(build(&tree(), &compile, Some(&cache))), (1, 0));
+    assert!(cache.finish().error.is_some());
+}
