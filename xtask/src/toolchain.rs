@@ -142,6 +142,8 @@ const BOOT_NEEDS: &[(&str, &str)] = &[
     ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
     // The launcher test runs the real ccache.
     ("/usr/bin/ccache", "ccache"),
+    // The shared-cache tests serve Bazel's HTTP protocol with nginx.
+    (crate::cache_server::NGINX, "nginx"),
 ];
 
 /// Installs the boot-test tools when missing (as root on Debian), else names them.

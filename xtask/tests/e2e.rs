@@ -431,8 +431,9 @@ fn t13_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
 fn t14_incremental_builds_equal_a_clean_build() {
     let tree = objtree("x86_64", "thin");
     let fragment = ikconfig_fragment();
-    let step = |what: &str, with: bool| -> (Value, Vec<String>) {
-        let args: Vec<&str> = if with { vec!["--fragment", &fragment] } else { vec![] };
+    let step = |what: &str, with: bool, cache: Option<&str>| -> (Value, Vec<String>) {
+        let mut args: Vec<&str> = if with { vec!["--fragment", &fragment] } else { vec![] };
+        args.extend(cache.iter().flat_map(|url| ["--cache", *url]));
         Xtask::new("build").selection("x86_64", "thin", "tiny").args(&args).run();
         // Read before test-boot, whose no-op build writes the list again.
         let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
@@ -445,16 +446,16 @@ fn t14_incremental_builds_equal_a_clean_build() {
     build("x86_64", "thin");
 
     let _c = Edit::append("kernel/sys_ni.c", "\nint xtask_c_edit(void);\nint xtask_c_edit(void) { return 14; }\n");
-    let (_, ran) = step("a .c change", false);
+    let (_, ran) = step("a .c change", false, None);
     assert!(ran.contains(&"kernel/sys_ni.o".to_string()), "{ran:?}");
 
     let _h = Edit::append("kernel/sched/sched.h", "\nextern int xtask_header_edit(void);\n");
-    let (_, ran) = step("a header change", false);
+    let (_, ran) = step("a header change", false, None);
     assert!(ran.iter().any(|o| o.starts_with("kernel/sched/") && o.ends_with(".o")), "no sched object recompiled: {ran:?}");
     assert!(!ran.contains(&"kernel/fork.o".to_string()), "an object not including the header recompiled");
 
     let _syscall = Edit::append("arch/x86/entry/syscalls/syscall_64.tbl", "463\tcommon\txtask_probe\t\tsys_ni_syscall\n");
-    let (_, ran) = step("a new syscall", false);
+    let (_, ran) = step("a new syscall", false, None);
     let unistd = fs::read_to_string(tree.join("arch/x86/include/generated/uapi/asm/unistd_64.h")).unwrap();
     assert!(unistd.contains("__NR_xtask_probe 463"), "unistd_64.h lacks the new syscall");
     for expected in ["arch/x86/include/generated/asm/syscalls_64.h", "arch/x86/entry/syscall_64.o"] {
@@ -464,7 +465,7 @@ fn t14_incremental_builds_equal_a_clean_build() {
     // Every bitcode object recompiles (autoconf.h's size is one of its
     // inputs: `lto::policy::AUTOCONF_SIZE`); native objects that do not
     // read the symbol stay cached, so the tree was kept.
-    let (report, ran) = step("a fragment flipping CONFIG_IKCONFIG", true);
+    let (report, ran) = step("a fragment flipping CONFIG_IKCONFIG", true, None);
     assert!(fs::read_to_string(tree.join(".config")).unwrap().contains("CONFIG_IKCONFIG=y\n"));
     assert!(ran.contains(&"kernel/configs.o".to_string()), "{ran:?}");
     for native in ["arch/x86/entry/vdso/vclock_gettime.o", "arch/x86/realmode/rm/trampoline_64.o"] {
@@ -478,17 +479,39 @@ fn t14_incremental_builds_equal_a_clean_build() {
     };
     let new_c = Edit::create("kernel/xtask_probe.c", "int xtask_new_object(void);\nint xtask_new_object(void) { return 12; }\n");
     let makefile = Edit::append("kernel/Makefile", "\nobj-y += xtask_probe.o\n");
-    let (_, ran) = step("a Makefile adding an object", true);
+    let (_, ran) = step("a Makefile adding an object", true, None);
     assert!(ran.contains(&"kernel/xtask_probe.o".to_string()), "{ran:?}");
     assert!(symbols().contains(" xtask_new_object"), "the new object is not linked");
     drop((makefile, new_c));
-    step("that object removed", true);
+    step("that object removed", true, None);
     assert!(!symbols().contains(" xtask_new_object"), "the removed object is still linked");
 
     let incremental = artifacts(&tree);
     fs::remove_dir_all(&tree).unwrap();
-    step("a clean build of the final state", true);
+    // The clean build fills a shared cache: Bazel's HTTP protocol, served by nginx on loopback.
+    let server = xtask::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let (clean, _) = step("a clean build of the final state", true, Some(&server.url()));
     assert_eq!(artifacts(&tree), incremental, "the incremental build differs from a clean one");
+    assert!(clean["shared_cache"]["uploads"].as_u64().unwrap() > 500, "{}", clean["shared_cache"]);
+
+    // A second tree with the same source and configuration (another name:
+    // the configuration comes as a file) restores every compile and backend.
+    let config = xtask::paths::target_dir().join("tests/shared-cache/tiny.config");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::copy(tree.join(".config"), &config).unwrap();
+    let config = config.to_str().unwrap();
+    let second = common::objtree("x86_64", "thin", config);
+    let _ = fs::remove_dir_all(&second);
+    Xtask::new("build").args(&["--arch", "x86_64", "--lto", "thin", "--config", config, "--cache", &server.url()]).run();
+    let report = read_json(&second.join("build-report.json"));
+    let shared = &report["shared_cache"];
+    assert_eq!((shared["misses"].as_u64(), shared["corrupt"].as_u64()), (Some(0), Some(0)), "a compile or backend ran: {shared}");
+    assert!(shared["hits"].as_u64().unwrap() > 500 && shared["error"].is_null(), "{shared}");
+    let ran = fs::read_to_string(second.join(".xtask/last-executed.txt")).unwrap();
+    assert!(!ran.lines().any(|o| o.starts_with(xtask::lto::thin::DIR) && o.ends_with(".o")), "a backend ran: {ran}");
+    assert_eq!(artifacts(&second), incremental, "a tree restored from the shared cache differs from a clean build");
+    assert!(server.requests().iter().any(|r| r.starts_with("GET /cache/cas/") && r.ends_with(" 200")));
+    fs::remove_dir_all(&second).unwrap();
 }
 
 /// A fragment with `CONFIG_IKCONFIG=y`. t14 ends with it applied, and t15

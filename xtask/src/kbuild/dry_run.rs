@@ -8,10 +8,27 @@ use super::step::Step;
 /// one step.
 pub fn parse(dry_run: &str) -> Vec<Step> {
     let mut steps = Vec::new();
+    // A hand-written recipe announced with `$(kecho)`, collecting its lines.
+    let mut announced: Option<Step> = None;
     for line in logical_lines(dry_run) {
-        if let Some((tag, module, output)) = quiet_tag(&line) {
+        if let Some((tag, module, output)) = kecho_tag(&line) {
+            steps.extend(announced.take().filter(has_commands));
+            announced = Some(Step::new(&tag, module, &output, &line));
+            continue;
+        }
+        let tagged = quiet_tag(&line);
+        let untagged = if tagged.is_none() { untagged_output(&line) } else { None };
+        if tagged.is_none() && untagged.is_none() && !is_recursion(&line) {
+            if let Some(step) = announced.as_mut() {
+                step.command.push('\n');
+                step.command.push_str(&line);
+            }
+            continue;
+        }
+        steps.extend(announced.take().filter(has_commands));
+        if let Some((tag, module, output)) = tagged {
             steps.push(Step::new(&tag, module, &output, &line));
-        } else if let Some(output) = untagged_output(&line) {
+        } else if let Some(output) = untagged {
             // A multi-line recipe (`rule_cc_o_c`: the compile, then objtool
             // deps, genksyms CRCs, ... appended to the `.cmd` file) prints one
             // line per command; the untagged ones belong to the step above.
@@ -24,7 +41,20 @@ pub fn parse(dry_run: &str) -> Vec<Step> {
             }
         }
     }
+    steps.extend(announced.filter(has_commands));
     steps
+}
+
+/// An announced recipe is a step only if a command followed the
+/// announcement (`SYNC` announces a recursive make, which is not one).
+fn has_commands(step: &Step) -> bool {
+    step.command.contains('\n')
+}
+
+/// `make -f ...` (or `:`): the recursion and no-op lines between recipes.
+fn is_recursion(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    first == ":" || first.rsplit('/').next() == Some("make")
 }
 
 fn logical_lines(text: &str) -> Vec<String> {
@@ -65,7 +95,19 @@ fn quiet_tag(line: &str) -> Option<(String, bool, String)> {
     let start = line.find(MARK)? + MARK.len();
     let rest = &line[start..];
     let end = rest.find('\'')?;
-    let text = rest[..end].trim_end();
+    tag_and_output(rest[..end].trim_end())
+}
+
+/// `echo "  GEN     net/wireless/shipped-certs.c"`: a hand-written recipe
+/// (`@$(kecho) "  GEN     $@"`) announcing itself; its commands follow on
+/// lines of their own.
+fn kecho_tag(line: &str) -> Option<(String, bool, String)> {
+    let text = line.strip_prefix("echo \"  ")?.strip_suffix('"')?;
+    tag_and_output(text.trim_end())
+}
+
+/// `TAG     output`, padded to 8 columns, perhaps with `[M]`.
+fn tag_and_output(text: &str) -> Option<(String, bool, String)> {
     // Tags are padded to 8 columns; module steps add `[M]` (`CC [M]  x.o`,
     // or after a long tag, `OBJCOPY [M] x.o`).
     let (tag, output) = if text.len() > 8 && text.is_char_boundary(8) { text.split_at(8) } else { return None };
@@ -105,5 +147,21 @@ set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf
         assert!(steps[1].command.ends_with("x.c\nset -e;    trap 'rm -f lib/test_module.o; trap - HUP; kill -s HUP $$' HUP; genksyms >> lib/.test_module.o.cmd"), "{}", steps[1].command);
         assert_eq!((steps[2].tag.as_str(), steps[2].output.as_str()), ("CMD", "fs/efivarfs/efivarfs.mod"));
         assert_eq!(steps[3].command, "set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar");
+    }
+
+    /// net/wireless/Makefile's `shipped-certs.c` (a defconfig unit), as
+    /// `make -n` prints it: the `$(kecho)` line, then the recipe.
+    #[test]
+    fn a_recipe_announced_by_kecho_is_a_step() {
+        let text = "echo \"  GEN     net/wireless/shipped-certs.c\"\n\
+(echo '#include \"reg.h\"'; \\\n  echo 'const u8 shipped_regdb_certs[] = {'; \\\n  echo | cat - /src/net/wireless/certs/debian.hex ; \\\n  echo '};'; \\\n ) > net/wireless/shipped-certs.c\n\
+set -e;  echo '  CC      net/wireless/shipped-certs.o'; clang -c -o net/wireless/shipped-certs.o net/wireless/shipped-certs.c\n\
+echo \"  SYNC    include/config/auto.conf\"\n\
+make -f ./Makefile syncconfig\n";
+        let steps = parse(text);
+        assert_eq!(steps.len(), 2, "{steps:#?}");
+        assert_eq!((steps[0].kind, steps[0].output.as_str()), (StepKind::Generator, "net/wireless/shipped-certs.c"));
+        assert!(steps[0].command.starts_with("echo \"  GEN ") && steps[0].command.ends_with(") > net/wireless/shipped-certs.c"), "{}", steps[0].command);
+        assert_eq!(steps[1].output, "net/wireless/shipped-certs.o");
     }
 }

@@ -15,10 +15,10 @@ use super::{stage::Stage, Step};
 use crate::fs_atomic;
 
 /// Bumped whenever the shape of the compile plan changes (it is planned again).
-pub const FORMAT: &str = "xtask-plan-v6";
+pub const FORMAT: &str = "xtask-plan-v7";
 /// Bumped whenever the shape or the planning of a later stage changes (only
 /// those stages are planned again).
-const STAGE_FORMAT: &str = "xtask-stage-v3";
+const STAGE_FORMAT: &str = "xtask-stage-v4";
 
 /// What configure and the compile dry run produced.
 #[derive(Clone, Serialize, Deserialize)]
