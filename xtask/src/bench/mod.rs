@@ -11,6 +11,7 @@
 //! binary, a child like make, so both are measured the same way (`measure`).
 
 use std::{
+    cell::RefCell,
     fs,
     path::{Path, PathBuf},
     process::Command,
@@ -20,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::{
+    cache_server::CacheServer,
     engine::lock::TreeLock,
     kbuild::Kbuild,
     kconfig::DotConfig,
@@ -92,6 +94,10 @@ struct Bench {
     /// Kbuild's tree is the bench's alone while it runs; the xtask's is
     /// locked by each of its builds.
     _kbuild_lock: TreeLock,
+    /// The shared caches a cold build of this run filled.
+    warmed: RefCell<Vec<String>>,
+    /// The HTTP cache of `cached-http`.
+    server: RefCell<Option<CacheServer>>,
 }
 
 impl Bench {
@@ -107,6 +113,8 @@ impl Bench {
         let kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
         let dir = crate::paths::target_dir().join("bench");
         fs::create_dir_all(dir.join("logs"))?;
+        // Filled afresh by each run that needs it.
+        remove_dir(&dir.join("shared-cache"))?;
         // Resolved now: if the binary is rebuilt during a long run, the path
         // still names it, while /proc/self/exe would name a deleted file.
         let exe = std::env::current_exe().context("finding the xtask binary")?;
@@ -121,6 +129,8 @@ impl Bench {
             llvm_bin: toolchain.bin,
             dir,
             _kbuild_lock: lock,
+            warmed: RefCell::default(),
+            server: RefCell::default(),
         })
     }
 
@@ -151,7 +161,15 @@ impl Bench {
     /// `.config` is what Kbuild's cold run starts from.
     fn settle(&self, scenario: Scenario) -> Result<()> {
         measure::run(&mut self.xtask_build()?, &self.log("settle", Tool::Xtask))?;
-        if scenario != Scenario::Cold {
+        if let Some(cache) = self.shared_cache(scenario)? {
+            if !self.warmed.borrow().contains(&cache) {
+                // A cold build fills it, once per run and cache.
+                self.remove_xtask_tree()?;
+                measure::run(self.xtask_build()?.args(["--cache", &cache]), &self.log("fill-cache", Tool::Xtask))?;
+                self.warmed.borrow_mut().push(cache);
+            }
+        }
+        if !scenario.is_cold() {
             self.configure_kbuild()?;
             measure::run(&mut self.kbuild_build()?, &self.log("settle", Tool::Kbuild))?;
         }
@@ -176,7 +194,12 @@ impl Bench {
                 self.remove_xtask_tree()?;
                 measure::run(&mut self.xtask_build()?, &log)
             }
-            (Scenario::Cold, Tool::Kbuild) => {
+            (Scenario::Cached | Scenario::CachedHttp, Tool::Xtask) => {
+                let cache = self.shared_cache(scenario)?.expect("a cached scenario has a cache");
+                self.remove_xtask_tree()?;
+                measure::run(self.xtask_build()?.args(["--cache", &cache]), &log)
+            }
+            (Scenario::Cold | Scenario::Cached | Scenario::CachedHttp, Tool::Kbuild) => {
                 self.fresh_kbuild_tree()?;
                 let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
                 Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
@@ -197,6 +220,22 @@ impl Bench {
             (_, Tool::Xtask) => measure::run(&mut self.xtask_build()?, &log),
             (_, Tool::Kbuild) => measure::run(&mut self.kbuild_build()?, &log),
         }
+    }
+
+    /// The `--cache` of a cached scenario: a directory of this run, or the
+    /// URL of nginx on loopback, started on first use.
+    fn shared_cache(&self, scenario: Scenario) -> Result<Option<String>> {
+        Ok(match scenario {
+            Scenario::Cached => Some(self.dir.join("shared-cache").display().to_string()),
+            Scenario::CachedHttp => {
+                let mut server = self.server.borrow_mut();
+                if server.is_none() {
+                    *server = Some(CacheServer::start()?);
+                }
+                server.as_ref().map(CacheServer::url)
+            }
+            _ => None,
+        })
     }
 
     /// This very binary, run as a user runs it.

@@ -26,11 +26,25 @@ pub enum Scenario {
     /// One Kconfig symbol flipped: `--fragment` for the xtask, the same line
     /// appended to Kbuild's `.config` and `make olddefconfig` (timed with its build).
     Config,
+    /// `cold`, the xtask's new tree built from a shared cache directory
+    /// (`--cache`) that an earlier cold build of the same run filled.
+    Cached,
+    /// `cached` through Bazel's HTTP protocol: nginx on loopback.
+    CachedHttp,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] =
-        [Scenario::Cold, Scenario::Noop, Scenario::Touch, Scenario::Edit, Scenario::Comment, Scenario::Header, Scenario::Config];
+    pub const ALL: [Scenario; 9] = [
+        Scenario::Cold,
+        Scenario::Noop,
+        Scenario::Touch,
+        Scenario::Edit,
+        Scenario::Comment,
+        Scenario::Header,
+        Scenario::Config,
+        Scenario::Cached,
+        Scenario::CachedHttp,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,10 +55,17 @@ impl Scenario {
             Scenario::Comment => "comment",
             Scenario::Header => "header",
             Scenario::Config => "config",
+            Scenario::Cached => "cached",
+            Scenario::CachedHttp => "cached-http",
         }
     }
 
     /// For clap: a name, with the fix when it is not one.
+    /// Both tools start from nothing: Kbuild from the xtask's `.config`.
+    pub fn is_cold(self) -> bool {
+        matches!(self, Scenario::Cold | Scenario::Cached | Scenario::CachedHttp)
+    }
+
     pub fn parse(name: &str) -> Result<Scenario, String> {
         if let Some(scenario) = Scenario::ALL.into_iter().find(|s| s.name() == name) {
             return Ok(scenario);
@@ -61,14 +82,14 @@ impl Scenario {
         match self {
             Scenario::Edit => Some(EDITED),
             Scenario::Header => Some(HEADER),
-            Scenario::Cold | Scenario::Noop | Scenario::Touch | Scenario::Comment | Scenario::Config => None,
+            Scenario::Cold | Scenario::Noop | Scenario::Touch | Scenario::Comment | Scenario::Config | Scenario::Cached | Scenario::CachedHttp => None,
         }
     }
 
     /// The change to make before both tools build, undone when dropped.
     pub fn change(self, source: &PrivateSource) -> Result<Option<Edit>> {
         Ok(match self {
-            Scenario::Cold | Scenario::Noop | Scenario::Config => None,
+            Scenario::Cold | Scenario::Noop | Scenario::Config | Scenario::Cached | Scenario::CachedHttp => None,
             Scenario::Touch => Some(source.touch(EDITED)?),
             Scenario::Edit => Some(source.append(EDITED, NEW_FUNCTION)?),
             Scenario::Comment => Some(source.append(EDITED, COMMENT)?),
@@ -124,10 +145,10 @@ mod tests {
     #[test]
     fn an_unknown_scenario_names_the_valid_ones_and_the_nearest() {
         let error = Scenario::parse("nop").unwrap_err();
-        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header, config");
+        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header, config, cached, cached-http");
         let error = Scenario::parse("everything").unwrap_err();
         assert!(!error.contains("did you mean"), "{error}");
-        assert!(error.ends_with("cold, noop, touch, edit, comment, header, config"), "{error}");
+        assert!(error.ends_with("cold, noop, touch, edit, comment, header, config, cached, cached-http"), "{error}");
     }
 
     /// The edits apply to the real 6.12 tree (failing, never skipping, without it).

@@ -109,6 +109,13 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
         "CPU: user+sys of the tool and every process it waited for".to_string(),
         "peak RSS: the largest single process of a run (ru_maxrss), not a sum".to_string(),
     ];
+    if scenarios.iter().any(|s| matches!(s.scenario, Scenario::Cached | Scenario::CachedHttp)) {
+        notes.push(
+            "cached, cached-http: Kbuild cold as in `cold`; the xtask cold in a new tree with --cache, a directory or nginx on loopback \
+             speaking Bazel's HTTP protocol, filled by one untimed cold build earlier in the run"
+                .to_string(),
+        );
+    }
     if scenarios.iter().any(|s| s.scenario == Scenario::Cold) {
         notes.push(
             "cold: Kbuild from a copy of the xtask's .config (olddefconfig, then the build); the xtask from nothing, \
