@@ -523,10 +523,14 @@ fn ikconfig_fragment() -> String {
     fragment.to_str().unwrap().to_string()
 }
 
-/// `path sha256` of every artifact the report lists.
+/// `path sha256` of every artifact the report lists, the path relative to the tree.
 fn artifacts(tree: &Path) -> Vec<String> {
     let report = read_json(&tree.join("build-report.json"));
-    let list: Vec<String> = report["artifacts"].as_array().unwrap().iter().map(|a| format!("{} {}", a["path"].as_str().unwrap(), a["sha256"].as_str().unwrap())).collect();
+    let relative = |a: &Value| {
+        let path = Path::new(a["path"].as_str().unwrap());
+        path.strip_prefix(tree).unwrap_or_else(|_| panic!("{} is not in {}", path.display(), tree.display())).display().to_string()
+    };
+    let list: Vec<String> = report["artifacts"].as_array().unwrap().iter().map(|a| format!("{} {}", relative(a), a["sha256"].as_str().unwrap())).collect();
     assert!(list.len() >= 3, "{list:?}");
     list
 }
