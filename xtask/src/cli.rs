@@ -303,8 +303,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME|PATH", value_parser = Config::parse, conflicts_with = "profile")]
     pub config: Option<Config>,
     /// Comma-separated, run in this order: cold, noop, touch, edit, comment,
-    /// header, config (the default), and cached, cached-http (a shared cache
-    /// filled by an extra cold build first).
+    /// header, config (the default), and cached, cached-http, ccache (cold
+    /// builds reusing a cache that an extra cold build fills first).
     #[arg(long, value_delimiter = ',', value_parser = Scenario::parse, default_value = "cold,noop,touch,edit,comment,header,config")]
     pub scenarios: Vec<Scenario>,
     /// Timed builds of each tool per scenario.

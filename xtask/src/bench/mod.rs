@@ -113,8 +113,9 @@ impl Bench {
         let kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
         let dir = crate::paths::target_dir().join("bench");
         fs::create_dir_all(dir.join("logs"))?;
-        // Filled afresh by each run that needs it.
+        // Filled afresh by each run that needs them.
         remove_dir(&dir.join("shared-cache"))?;
+        remove_dir(&dir.join("ccache"))?;
         // Resolved now: if the binary is rebuilt during a long run, the path
         // still names it, while /proc/self/exe would name a deleted file.
         let exe = std::env::current_exe().context("finding the xtask binary")?;
@@ -161,11 +162,11 @@ impl Bench {
     /// `.config` is what Kbuild's cold run starts from.
     fn settle(&self, scenario: Scenario) -> Result<()> {
         measure::run(&mut self.xtask_build()?, &self.log("settle", Tool::Xtask))?;
-        if let Some(cache) = self.shared_cache(scenario)? {
+        if let Some(cache) = self.cache_of(scenario)? {
             if !self.warmed.borrow().contains(&cache) {
                 // A cold build fills it, once per run and cache.
                 self.remove_xtask_tree()?;
-                measure::run(self.xtask_build()?.args(["--cache", &cache]), &self.log("fill-cache", Tool::Xtask))?;
+                measure::run(&mut self.xtask_build_with(scenario)?, &self.log("fill-cache", Tool::Xtask))?;
                 self.warmed.borrow_mut().push(cache);
             }
         }
@@ -190,19 +191,18 @@ impl Bench {
     fn timed(&self, scenario: Scenario, tool: Tool, name: &str) -> Result<Sample> {
         let log = self.log(name, tool);
         match (scenario, tool) {
-            (Scenario::Cold, Tool::Xtask) => {
+            (Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache, Tool::Xtask) => {
                 self.remove_xtask_tree()?;
-                measure::run(&mut self.xtask_build()?, &log)
+                measure::run(&mut self.xtask_build_with(scenario)?, &log)
             }
-            (Scenario::Cached | Scenario::CachedHttp, Tool::Xtask) => {
-                let cache = self.shared_cache(scenario)?.expect("a cached scenario has a cache");
-                self.remove_xtask_tree()?;
-                measure::run(self.xtask_build()?.args(["--cache", &cache]), &log)
-            }
-            (Scenario::Cold | Scenario::Cached | Scenario::CachedHttp, Tool::Kbuild) => {
+            (Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache, Tool::Kbuild) => {
                 self.fresh_kbuild_tree()?;
                 let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
-                Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
+                let mut build = self.kbuild_build()?;
+                if scenario == Scenario::Ccache {
+                    build.arg("CC=ccache clang").env("CCACHE_DIR", self.ccache_dir());
+                }
+                Ok(config.then(measure::run(&mut build, &log)?))
             }
             (Scenario::Config, Tool::Xtask) => {
                 let fragment = self.dir.join("flip.config");
@@ -222,9 +222,10 @@ impl Bench {
         }
     }
 
-    /// The `--cache` of a cached scenario: a directory of this run, or the
-    /// URL of nginx on loopback, started on first use.
-    fn shared_cache(&self, scenario: Scenario) -> Result<Option<String>> {
+    /// What a cold scenario's xtask build reuses: the `--cache` of a cached
+    /// scenario (a directory of this run, or the URL of nginx on loopback,
+    /// started on first use), or ccache's directory.
+    fn cache_of(&self, scenario: Scenario) -> Result<Option<String>> {
         Ok(match scenario {
             Scenario::Cached => Some(self.dir.join("shared-cache").display().to_string()),
             Scenario::CachedHttp => {
@@ -234,8 +235,24 @@ impl Bench {
                 }
                 server.as_ref().map(CacheServer::url)
             }
+            Scenario::Ccache => Some(self.ccache_dir().display().to_string()),
             _ => None,
         })
+    }
+
+    fn ccache_dir(&self) -> PathBuf {
+        self.dir.join("ccache")
+    }
+
+    /// The scenario's xtask build: with its cache or its launcher.
+    fn xtask_build_with(&self, scenario: Scenario) -> Result<Command> {
+        let mut cmd = self.xtask_build()?;
+        match (scenario, self.cache_of(scenario)?) {
+            (Scenario::Ccache, Some(dir)) => cmd.args(["--launcher", "ccache"]).env("CCACHE_DIR", dir),
+            (_, Some(cache)) => cmd.args(["--cache", &cache]),
+            (_, None) => &mut cmd,
+        };
+        Ok(cmd)
     }
 
     /// This very binary, run as a user runs it.

@@ -31,10 +31,14 @@ pub enum Scenario {
     Cached,
     /// `cached` through Bazel's HTTP protocol: nginx on loopback.
     CachedHttp,
+    /// `cold` with both tools' compiles through ccache, warm from an
+    /// earlier cold build of the run: `--launcher ccache` against Kbuild's
+    /// `CC="ccache clang"`, one `CCACHE_DIR`.
+    Ccache,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Cold,
         Scenario::Noop,
         Scenario::Touch,
@@ -44,6 +48,7 @@ impl Scenario {
         Scenario::Config,
         Scenario::Cached,
         Scenario::CachedHttp,
+        Scenario::Ccache,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,13 +62,14 @@ impl Scenario {
             Scenario::Config => "config",
             Scenario::Cached => "cached",
             Scenario::CachedHttp => "cached-http",
+            Scenario::Ccache => "ccache",
         }
     }
 
     /// For clap: a name, with the fix when it is not one.
     /// Both tools start from nothing: Kbuild from the xtask's `.config`.
     pub fn is_cold(self) -> bool {
-        matches!(self, Scenario::Cold | Scenario::Cached | Scenario::CachedHttp)
+        matches!(self, Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache)
     }
 
     pub fn parse(name: &str) -> Result<Scenario, String> {
@@ -82,14 +88,14 @@ impl Scenario {
         match self {
             Scenario::Edit => Some(EDITED),
             Scenario::Header => Some(HEADER),
-            Scenario::Cold | Scenario::Noop | Scenario::Touch | Scenario::Comment | Scenario::Config | Scenario::Cached | Scenario::CachedHttp => None,
+            Scenario::Cold | Scenario::Noop | Scenario::Touch | Scenario::Comment | Scenario::Config | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache => None,
         }
     }
 
     /// The change to make before both tools build, undone when dropped.
     pub fn change(self, source: &PrivateSource) -> Result<Option<Edit>> {
         Ok(match self {
-            Scenario::Cold | Scenario::Noop | Scenario::Config | Scenario::Cached | Scenario::CachedHttp => None,
+            Scenario::Cold | Scenario::Noop | Scenario::Config | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache => None,
             Scenario::Touch => Some(source.touch(EDITED)?),
             Scenario::Edit => Some(source.append(EDITED, NEW_FUNCTION)?),
             Scenario::Comment => Some(source.append(EDITED, COMMENT)?),
@@ -145,10 +151,10 @@ mod tests {
     #[test]
     fn an_unknown_scenario_names_the_valid_ones_and_the_nearest() {
         let error = Scenario::parse("nop").unwrap_err();
-        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header, config, cached, cached-http");
+        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache");
         let error = Scenario::parse("everything").unwrap_err();
         assert!(!error.contains("did you mean"), "{error}");
-        assert!(error.ends_with("cold, noop, touch, edit, comment, header, config, cached, cached-http"), "{error}");
+        assert!(error.ends_with("cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache"), "{error}");
     }
 
     /// The edits apply to the real 6.12 tree (failing, never skipping, without it).

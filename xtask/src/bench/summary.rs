@@ -116,6 +116,13 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
                 .to_string(),
         );
     }
+    if scenarios.iter().any(|s| s.scenario == Scenario::Ccache) {
+        notes.push(
+            "ccache: both cold, Kbuild with CC=\"ccache clang\" and the xtask with --launcher ccache, on one CCACHE_DIR \
+             filled by one untimed cold xtask build earlier in the run (the compile commands are the same)"
+                .to_string(),
+        );
+    }
     if scenarios.iter().any(|s| s.scenario == Scenario::Cold) {
         notes.push(
             "cold: Kbuild from a copy of the xtask's .config (olddefconfig, then the build); the xtask from nothing, \
