@@ -1,7 +1,7 @@
 //! The engine: edges between steps (`graph`), a critical-path-first worker
 //! pool (`scheduler`) that reports `event`s, the content-hash cache
 //! (`cache`, keyed by `cache_key`, answering a `cache_status`) that lets it
-//! skip work, the `shared` cache other trees fill, what a step read (`inputs`), the xtask's own cached steps (`native`), and one build per
+//! skip work, the `shell` every command runs in, the `shared` cache other trees fill, what a step read (`inputs`), the xtask's own cached steps (`native`), and one build per
 //! object tree (`lock`).
 
 pub mod cache;
@@ -14,6 +14,7 @@ pub mod lock;
 pub mod native;
 pub mod scheduler;
 pub mod shared;
+pub mod shell;
 
 #[cfg(test)]
 mod tests;

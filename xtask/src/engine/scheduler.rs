@@ -12,7 +12,7 @@ use std::{
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, HashSet},
     path::Path,
-    process::{Command, Stdio},
+    process::Stdio,
     sync::{mpsc, Condvar, Mutex},
 };
 
@@ -26,6 +26,7 @@ use crate::{
         graph::{self, Graph},
         inputs,
         shared::{Seen, SharedCache},
+        shell,
     },
     kbuild::Step,
     launcher::Launcher,
@@ -257,11 +258,8 @@ impl Runner<'_> {
         let cc = self.env.get("CC").map_or("clang", String::as_str);
         let launcher = self.launcher.filter(|_| step.is_compile());
         let wrapped = launcher.and_then(|l| l.wrap(&step.command, cc));
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(wrapped.as_deref().unwrap_or(&step.command))
-            .current_dir(self.objtree)
-            .env_clear()
+        let out = shell::sh(self.objtree, wrapped.as_deref().unwrap_or(&step.command))
+            .map_err(|e| failed(format!("{e:#}")))?
             .envs(self.env)
             .envs(launcher.into_iter().flat_map(|l| l.env().iter().cloned()))
             .stdin(Stdio::null())

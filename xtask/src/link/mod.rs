@@ -7,7 +7,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     io::Write,
-    process::{Command, Stdio},
+    process::Stdio,
 };
 
 use anyhow::{bail, Context, Result};
@@ -27,11 +27,7 @@ pub fn sh(objtree: &Path, env: &BTreeMap<String, String>, command: &str) -> Resu
 /// Like [`sh`], feeding `stdin` and returning stdout, so that each command of
 /// a pipeline is checked on its own (`sh` has no `pipefail`).
 pub fn sh_filter(objtree: &Path, env: &BTreeMap<String, String>, command: &str, stdin: Option<&[u8]>) -> Result<Vec<u8>> {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(objtree)
-        .env_clear()
+    let mut child = crate::engine::shell::sh(objtree, command)?
         .envs(env)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
