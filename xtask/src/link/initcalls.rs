@@ -57,15 +57,7 @@ fn parse_nm_initcalls(nm_output: &str) -> Result<Vec<Initcall>> {
             continue;
         };
         let Some(rest) = name.strip_prefix("__initcall__") else { continue };
-        // <module>__<counter>_<line>_<function><level>
-        let Some((module, tail)) = rest.rsplit_once("__") else { continue };
-        let mut parts = tail.splitn(3, '_');
-        let (Some(counter), Some(src_line), Some(symbol)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let (Ok(counter), true) = (counter.parse::<u64>(), src_line.chars().all(|c| c.is_ascii_digit())) else {
-            continue;
-        };
+        let Some((module, counter, src_line, symbol)) = split_initcall(rest) else { continue };
         let (function, level) = split_level(symbol)
             .with_context(|| format!("invalid initcall name {symbol}"))?;
         member.insert(
@@ -79,6 +71,22 @@ fn parse_nm_initcalls(nm_output: &str) -> Result<Vec<Initcall>> {
     }
     all.extend(member.into_values());
     Ok(all)
+}
+
+/// `<module>__<counter>_<line>_<function><level>` -> its four parts. The
+/// function may hold `__` itself (`e820__register_nvs_regions`), so the
+/// split is at the last `__` followed by `<digits>_<digits>_`, as the Perl
+/// original's greedy `(\S*)__(\d+)_(\d+)_(.*)` takes it.
+fn split_initcall(rest: &str) -> Option<(&str, u64, &str, &str)> {
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    (0..rest.len()).rev().filter(|&at| rest.as_bytes()[at..].starts_with(b"__")).find_map(|at| {
+        let mut parts = rest[at + 2..].splitn(3, '_');
+        let (counter, src_line, symbol) = (parts.next()?, parts.next()?, parts.next()?);
+        if !digits(counter) || !digits(src_line) || symbol.is_empty() {
+            return None;
+        }
+        Some((&rest[..at], counter.parse().ok()?, src_line, symbol))
+    })
 }
 
 /// `foo_init6s` -> (`foo_init`, `6s`). As in the Perl original the function
@@ -135,15 +143,21 @@ kernel/fork.o:\n\
 init/initramfs.o:\n\
 0000000000000000 d __initcall__kmod_initramfs__9_755_populate_rootfsrootfs\n\
 drivers/tty/vt.o:\n\
-0000000000000000 d __initcall__kmod_vt__7_10_con_initcon\n";
+0000000000000000 d __initcall__kmod_vt__7_10_con_initcon\n\
+arch/x86/kernel/e820.o:\n\
+---------------- t __initcall__kmod_e820__528_792_e820__register_nvs_regions1\n";
         let calls = parse_nm_initcalls(nm).unwrap();
         let names: Vec<_> = calls.iter().map(|c| (c.level.as_str(), c.function.as_str())).collect();
-        assert_eq!(names, [("early", "first_init"), ("6", "second_init"), ("1s", "fork_init"), ("rootfs", "populate_rootfs"), ("con", "con_init")]);
+        assert_eq!(
+            names,
+            [("early", "first_init"), ("6", "second_init"), ("1s", "fork_init"), ("rootfs", "populate_rootfs"), ("con", "con_init"), ("1", "e820__register_nvs_regions")]
+        );
         let lds = initcall_lds(&calls);
         assert!(lds.contains("\t.con_initcall.init : {\n\t\t*(.con_initcall.init..kmod_vt__7_10_con_init) ;\n"), "{lds}");
         assert!(lds.contains(".initcall1s.init..kmod_fork__512_3300_fork_init) ;"), "{lds}");
         let level_order: Vec<_> = lds.lines().filter(|l| l.ends_with(": {")).collect();
-        assert_eq!(level_order.len(), 5);
-        assert!(level_order[0].contains("initcall1s") && level_order[4].contains("initcallrootfs"), "{lds}");
+        assert!(lds.contains("\t\t*(.initcall1.init..kmod_e820__528_792_e820__register_nvs_regions) ;\n"), "{lds}");
+        assert_eq!(level_order.len(), 6);
+        assert!(level_order[0].contains("initcall1.") && level_order[5].contains("initcallrootfs"), "{lds}");
     }
 }
