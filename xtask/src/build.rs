@@ -277,7 +277,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     if target.lto.is_lto() {
         let archives = archives(env);
         let nm = toolchain.tool("llvm-nm");
-        pipeline.native(".tmp_initcalls.lds", "xtask initcall-order", &archives, || link::initcalls::write(&objtree, &nm, &archives))?;
+        pipeline.native(".tmp_initcalls.lds", link::initcalls::COMMAND, &archives, || link::initcalls::write(&objtree, &nm, &archives))?;
     }
     let steps = stages.get(Stage::VmlinuxO, &plan.key, || stage::plan_vmlinux_o(&kbuild, &pipeline.steps))?;
     let mut thin_backends = None;

@@ -121,6 +121,10 @@ pub fn initcall_lds(order: &[Initcall]) -> String {
     lds + "}\n"
 }
 
+/// The native step's command, in its key: bumped when the order it computes
+/// changes, so that trees written by an older xtask are ordered again.
+pub const COMMAND: &str = "xtask initcall-order v2";
+
 /// Writes `.tmp_initcalls.lds` and `initcalls.json` (for the boot proof).
 pub fn write(objtree: &Path, nm: &Path, archives: &[String]) -> Result<()> {
     let order = initcall_order(objtree, nm, archives)?;
