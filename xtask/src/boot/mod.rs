@@ -267,15 +267,22 @@ fn prove(input: &BootInput, modules: &[proofs::Module], log: &str) -> Result<Vec
     Ok(proofs::evaluate(&cx, log))
 }
 
+/// What QEMU's `-kernel` loads, relative to the object tree. Under x86's
+/// BIOS, `vmlinux` through its PVH entry point when the kernel has one
+/// (`CONFIG_PVH`, the presets), else the bzImage (defconfig).
+pub fn kernel_image(obj_dir: &Path, arch: Arch, firmware: Firmware) -> &'static str {
+    let pvh = || DotConfig::read(&obj_dir.join(".config")).is_ok_and(|c| c.get("PVH") == Some("y"));
+    match (arch, firmware) {
+        (Arch::X86_64, Firmware::Bios) if pvh() => "vmlinux",
+        (Arch::X86_64, _) => "arch/x86/boot/bzImage",
+        (Arch::Arm64, _) => "arch/arm64/boot/Image",
+    }
+}
+
 /// Fails early, with the fix, when the kernel cannot be booted as asked.
 fn check_kernel(input: &BootInput) -> Result<()> {
     let t = &input.target;
-    let image = match (t.arch, input.firmware) {
-        (Arch::X86_64, Firmware::Bios) => "vmlinux",
-        (Arch::X86_64, Firmware::Uefi) => "arch/x86/boot/bzImage",
-        (Arch::Arm64, _) => "arch/arm64/boot/Image",
-    };
-    let image = input.obj_dir.join(image);
+    let image = input.obj_dir.join(kernel_image(&input.obj_dir, t.arch, input.firmware));
     ensure!(
         image.exists(),
         "{} does not exist: build first (cargo xtask build --arch {} --lto {} {})",

@@ -131,9 +131,9 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
             } else {
                 "max"
             });
-            let kernel = match spec.firmware {
-                // QEMU boots vmlinux through its PVH entry point (CONFIG_PVH).
-                Firmware::Bios => obj.join("vmlinux"),
+            let kernel = obj.join(super::kernel_image(obj, Arch::X86_64, spec.firmware));
+            match spec.firmware {
+                Firmware::Bios => {}
                 Firmware::Uefi => {
                     let (code, vars) = firmware_files(OVMF, "ovmf")?;
                     let vars_copy = copy_vars(&vars, spec.scratch)?;
@@ -147,9 +147,8 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
                         "if=pflash,format=raw,unit=1,file={}",
                         path(&vars_copy)
                     ));
-                    obj.join("arch/x86/boot/bzImage")
                 }
-            };
+            }
             arg("-kernel");
             arg(&path(&kernel));
             "qemu-system-x86_64"
@@ -181,7 +180,7 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
                 arg(&path(&code));
             }
             arg("-kernel");
-            arg(&path(&obj.join("arch/arm64/boot/Image")));
+            arg(&path(&obj.join(super::kernel_image(obj, Arch::Arm64, spec.firmware))));
             "qemu-system-aarch64"
         }
     };
