@@ -136,7 +136,7 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
 /// The table printed after a run.
 pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSummary]) -> String {
     let mut out = format!("cargo xtask bench: {} {} {}, -j {jobs}, median of {reps} rep{}\n", target.arch, target.lto, target.config, if reps == 1 { "" } else { "s" });
-    out += &format!("{:<37}{:>11}{:>11}{:>14}\n", "scenario", "Kbuild", "xtask", "xtask/Kbuild");
+    out += &format!("{:<40}{:>11}{:>11}{:>14}\n", "scenario", "Kbuild", "xtask", "xtask/Kbuild");
     for summary in scenarios {
         let cells = |show: fn(&Sample) -> String| {
             let cell = |s: &Option<Sample>| s.as_ref().map_or("-".to_string(), show);
@@ -150,7 +150,7 @@ pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSumma
         for (i, (metric, (kbuild, xtask), ratio)) in rows.into_iter().enumerate() {
             let scenario = if i == 0 { summary.scenario.name() } else { "" };
             let ratio = ratio.map_or("-".to_string(), format_ratio);
-            out += &format!("{scenario:<9}{metric:<28}{kbuild:>11}{xtask:>11}{ratio:>14}\n");
+            out += &format!("{scenario:<12}{metric:<28}{kbuild:>11}{xtask:>11}{ratio:>14}\n");
         }
     }
     for note in notes(scenarios) {
@@ -232,13 +232,13 @@ mod tests {
         let cold = ScenarioSummary::new(Scenario::Cold, vec![run(Tool::Kbuild, 1, 173.0, 320.0, 1536 * 1024), run(Tool::Xtask, 1, 301.0, 400.0, 768 * 1024)]);
         let expected = "\
 cargo xtask bench: x86_64 thin tiny, -j 2, median of 2 reps
-scenario                                  Kbuild      xtask  xtask/Kbuild
-cold     wall                            173.0 s    301.0 s          1.74
-         CPU (user+sys)                  320.0 s    400.0 s          1.25
-         peak RSS (largest process)     1.50 GiB    768 MiB          0.50
-noop     wall                             13.0 s     0.60 s         0.046
-         CPU (user+sys)                   11.0 s     0.70 s         0.064
-         peak RSS (largest process)      200 MiB     51 MiB          0.26
+scenario                                     Kbuild      xtask  xtask/Kbuild
+cold        wall                            173.0 s    301.0 s          1.74
+            CPU (user+sys)                  320.0 s    400.0 s          1.25
+            peak RSS (largest process)     1.50 GiB    768 MiB          0.50
+noop        wall                             13.0 s     0.60 s         0.046
+            CPU (user+sys)                   11.0 s     0.70 s         0.064
+            peak RSS (largest process)      200 MiB     51 MiB          0.26
 ";
         let table = table(&target, 2, 2, &[cold, noop]);
         assert!(table.starts_with(expected), "{table}");
@@ -251,7 +251,7 @@ noop     wall                             13.0 s     0.60 s         0.046
         let only = ScenarioSummary::new(Scenario::Edit, vec![run(Tool::Xtask, 1, 1.0, 1.0, 1)]);
         assert_eq!((only.ratio.wall, only.ratio.cpu), (None, None));
         let table = table(&Target { arch: Arch::Arm64, lto: Lto::None, config: Config::Preset(Profile::Proof) }, 1, 1, &[only]);
-        assert!(table.contains("edit     wall                                  -     1.00 s             -\n"), "{table}");
+        assert!(table.contains("edit        wall                                  -     1.00 s             -\n"), "{table}");
         assert!(!table.contains("cold:"), "{table}");
     }
 }
