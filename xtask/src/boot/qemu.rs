@@ -356,13 +356,17 @@ mod tests {
     use super::*;
     use crate::target::{Config, Lto, Profile};
 
-    fn spec_cmd(arch: Arch, profile: Profile, firmware: Firmware) -> String {
+    /// The command line for an object tree holding `dot_config`, the tree
+    /// shown as `/obj`.
+    fn spec_cmd_with(arch: Arch, profile: Profile, firmware: Firmware, dot_config: &str) -> String {
         let target = Target {
             arch,
             lto: Lto::Thin,
             config: Config::Preset(profile),
         };
-        let obj = Path::new("/obj");
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::write(tree.path().join(".config"), dot_config).unwrap();
+        let obj = tree.path();
         let spec = Spec {
             target,
             firmware,
@@ -373,7 +377,11 @@ mod tests {
             scratch: Path::new("/nonexistent"),
         };
         let (program, args) = command(&spec).unwrap();
-        display(&program, &args).unwrap()
+        display(&program, &args).unwrap().replace(&obj.display().to_string(), "/obj")
+    }
+
+    fn spec_cmd(arch: Arch, profile: Profile, firmware: Firmware) -> String {
+        spec_cmd_with(arch, profile, firmware, "CONFIG_PVH=y\n")
     }
 
     #[test]
@@ -384,6 +392,12 @@ mod tests {
              -nodefaults -no-reboot -serial file:/obj/boot-bios.log -initrd /obj/boot/initramfs.cpio \
              -append 'console=ttyS0 panic=-1'"
         );
+    }
+
+    #[test]
+    fn x86_64_bios_boots_the_bzimage_without_pvh() {
+        let cmd = spec_cmd_with(Arch::X86_64, Profile::Tiny, Firmware::Bios, "# CONFIG_PVH is not set\n");
+        assert!(cmd.contains(" -kernel /obj/arch/x86/boot/bzImage "), "{cmd}");
     }
 
     #[test]
