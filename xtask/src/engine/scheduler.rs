@@ -25,7 +25,7 @@ use crate::{
         event::{Event, Progress, Reporter},
         graph::{self, Graph},
         inputs,
-        shared::{Seen, SharedCache},
+        shared::{Lookup, Seen, SharedCache},
         shell,
     },
     kbuild::Step,
@@ -230,18 +230,22 @@ impl Runner<'_> {
             return Ok(Outcome::Cached);
         }
         let shared = self.shared.filter(|_| SharedCache::shares(step));
+        let mut manifest = None;
         if let Some(shared) = shared {
             let key_of = |seen: &Seen| self.cache.key(&step.command, &seen.inputs, &upstream.for_key(seen.tracked));
-            if let Some((seen, key)) = shared.restore(self.objtree, step, key_of) {
-                let output_hash = self.cache.file_hash(Path::new(&step.output));
-                let record = Record { output: step.output.clone(), key, output_hash, inputs: seen.inputs, tracked: seen.tracked };
-                self.cache.adopt(record).map_err(|e| self.failed(step, format!("recording the restored result: {e}")))?;
-                return Ok(Outcome::Restored);
+            match shared.restore(self.objtree, step, key_of) {
+                Lookup::Restored { seen, key } => {
+                    let output_hash = self.cache.file_hash(Path::new(&step.output));
+                    let record = Record { output: step.output.clone(), key, output_hash, inputs: seen.inputs, tracked: seen.tracked };
+                    self.cache.adopt(record).map_err(|e| self.failed(step, format!("recording the restored result: {e}")))?;
+                    return Ok(Outcome::Restored);
+                }
+                Lookup::Missed(seens) => manifest = Some((shared, seens)),
             }
         }
         let (stderr, record) = self.execute(step, &upstream)?;
-        if let Some(shared) = shared {
-            shared.publish(self.objtree, step, Seen { inputs: record.inputs, tracked: record.tracked }, &record.key);
+        if let Some((shared, seens)) = manifest {
+            shared.publish(self.objtree, step, seens, Seen { inputs: record.inputs, tracked: record.tracked }, &record.key);
         }
         Ok(Outcome::Ran { stderr })
     }

@@ -49,12 +49,6 @@ pub fn sha256(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl ActionResult {
-    pub fn decode_bytes(bytes: &[u8]) -> Option<ActionResult> {
-        ActionResult::decode(bytes).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,7 +61,7 @@ mod tests {
         };
         // field 2 (len 11): { field 1 "a.o", field 2 (len 6): { field 1 "ab", field 2 varint 3 } }
         assert_eq!(result.encode_to_vec(), b"\x12\x0d\x0a\x03a.o\x12\x06\x0a\x02ab\x10\x03");
-        assert_eq!(ActionResult::decode_bytes(&result.encode_to_vec()), Some(result));
+        assert_eq!(ActionResult::decode(result.encode_to_vec().as_slice()).unwrap(), result);
         assert!(Digest::of(b"abc").matches(b"abc"));
         assert!(!Digest::of(b"abc").matches(b"abd"));
         assert_eq!(Digest::of(b"abc").hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -54,6 +54,15 @@ pub struct Seen {
     pub tracked: bool,
 }
 
+/// What a lookup found.
+pub enum Lookup {
+    /// The step's files are in the tree: the input set and key they match.
+    Restored { seen: Seen, key: String },
+    /// Nothing matched; the manifest as read, for `publish` to extend
+    /// without reading it again.
+    Missed(Vec<Seen>),
+}
+
 /// What this build did with the shared cache.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
@@ -138,33 +147,28 @@ impl SharedCache {
     }
 
     /// Restores the step's files if an input set it was seen to read has a
-    /// stored result under `key_of(set)`. Returns the set and its key.
-    pub fn restore(&self, objtree: &Path, step: &Step, key_of: impl Fn(&Seen) -> String) -> Option<(Seen, String)> {
+    /// stored result under `key_of(set)`.
+    pub fn restore(&self, objtree: &Path, step: &Step, key_of: impl Fn(&Seen) -> String) -> Lookup {
         let found = self.attempt(|| {
-            for seen in self.manifest(step)? {
-                let key = key_of(&seen);
+            let seens = self.manifest(step)?;
+            for seen in &seens {
+                let key = key_of(seen);
                 let Some(result) = self.action(&self.salted(&key))? else { continue };
                 if self.write_back(objtree, &result)? {
-                    return Ok(Some((seen, key)));
+                    return Ok(Lookup::Restored { seen: seen.clone(), key });
                 }
             }
-            Ok(None)
+            Ok(Lookup::Missed(seens))
         });
-        match found.flatten() {
-            Some(hit) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(hit)
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        let lookup = found.unwrap_or(Lookup::Missed(Vec::new()));
+        let counter = if matches!(lookup, Lookup::Restored { .. }) { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        lookup
     }
 
     /// Stores a step that ran: its files, its result under `key`, and `seen`
-    /// in its manifest.
-    pub fn publish(&self, objtree: &Path, step: &Step, seen: Seen, key: &str) {
+    /// added to `seens`, the manifest its lookup found.
+    pub fn publish(&self, objtree: &Path, step: &Step, mut seens: Vec<Seen>, seen: Seen, key: &str) {
         self.attempt(|| {
             let mut result = ActionResult::default();
             for path in Self::products(step) {
@@ -177,7 +181,6 @@ impl SharedCache {
                 result.output_files.push(OutputFile { path, digest: Some(digest), is_executable: false });
             }
             self.store.put(Space::Ac, &self.salted(key), &result.encode_to_vec())?;
-            let mut seens = self.manifest(step)?;
             seens.retain(|s| *s != seen);
             seens.insert(0, seen);
             seens.truncate(MANIFEST_ENTRIES);

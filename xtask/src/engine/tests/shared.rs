@@ -70,7 +70,8 @@ fn a_second_tree_restores_what_the_first_compiled() {
 
     let cache = open();
     assert_eq!(did(build(&a, &compile, Some(&cache))), (1, 0));
-    assert_eq!((cache.finish().misses, cache.finish().uploads), (1, 1));
+    let report = cache.finish();
+    assert_eq!((report.misses, report.uploads), (1, 1));
 
     let cache = open();
     assert_eq!(did(build(&b, &compile, Some(&cache))), (0, 1), "the second tree compiled");
