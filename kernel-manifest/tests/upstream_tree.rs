@@ -12,14 +12,21 @@ use kernel_manifest::{Arch, KbuildLto, Policy, UPSTREAM};
 
 /// Where `cargo xtask` unpacks Debian's 6.12 source (xtask's `paths::target_dir`).
 fn default_tree() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("kernel-manifest is in the workspace").join("target")
-    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("kernel-manifest is in the workspace")
+                .join("target")
+        });
     target.join("src/linux-source-6.12")
 }
 
 fn kernel_tree() -> PathBuf {
-    let tree = std::env::var_os("KERNEL_SRC").map(PathBuf::from).unwrap_or_else(default_tree);
+    let tree = std::env::var_os("KERNEL_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_tree);
     assert!(
         tree.join("Makefile").is_file(),
         "no kernel source tree at {} (run `cargo xtask test`, which unpacks it, or set KERNEL_SRC)",
@@ -123,6 +130,9 @@ fn a_typo_in_a_unit_suggests_the_nearest_directory() {
     let tree = kernel_tree();
     let mut policy = Policy::default();
     policy.add_command_line("kernel/tiem").unwrap();
-    let err = policy.validate(&tree, &BTreeSet::new()).unwrap_err().to_string();
+    let err = policy
+        .validate(&tree, &BTreeSet::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("did you mean kernel/time?"), "{err}");
 }

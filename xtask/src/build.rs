@@ -17,6 +17,7 @@ use kernel_manifest::{Origin, WarningKind};
 
 use crate::{
     configure,
+    engine::shared::SharedCache,
     engine::{
         cache::Cache,
         graph::Graph,
@@ -30,7 +31,6 @@ use crate::{
         Kbuild, Step,
     },
     kconfig::{self, DotConfig},
-    engine::shared::SharedCache,
     launcher::Launcher,
     link::{self, modules::KoLink, vmlinux::VmlinuxLink},
     lto::{
@@ -87,7 +87,12 @@ struct Planned {
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
 /// dry run in the plan tree).
-fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &mut Timer) -> Result<Planned> {
+fn planned(
+    target: &Target,
+    options: &Options,
+    phases: &mut Vec<Phase>,
+    timer: &mut Timer,
+) -> Result<Planned> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
     // Bad overrides are rejected before anything is configured or removed.
@@ -98,7 +103,11 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
     let recipe = configure::Recipe::resolve(target, &source.root, &objtree, &options.fragments)?;
     let lock = TreeLock::acquire(&objtree, |holder| {
         if options.no_wait {
-            return Err(Locked { tree: objtree.clone(), holder: holder.into() }.into());
+            return Err(Locked {
+                tree: objtree.clone(),
+                holder: holder.into(),
+            }
+            .into());
         }
         eprintln!("waiting for {}: {holder}", objtree.display());
         Ok(())
@@ -109,15 +118,23 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
     phases.push(timer.lap("source"));
 
     let key = plan_key(target, &source, &toolchain, &kbuild, &recipe)?;
-    let cached = Plan::cached(&objtree, &key, |compile| makefiles_hash(&source.root, &objtree, compile));
+    let cached = Plan::cached(&objtree, &key, |compile| {
+        makefiles_hash(&source.root, &objtree, compile)
+    });
     let plan = match cached {
         Cached::Valid(plan) => *plan,
         cached => {
             // The plan comes from a tree of its own (`kbuild::plan_tree`), so a
             // new configuration keeps every object: what it did not change stays cached.
             match cached {
-                Cached::Stale => eprintln!("configuration inputs changed: planning {} again", objtree.display()),
-                Cached::Unreadable(error) => eprintln!("its plan cache is unusable ({error:#}): planning {} again", objtree.display()),
+                Cached::Stale => eprintln!(
+                    "configuration inputs changed: planning {} again",
+                    objtree.display()
+                ),
+                Cached::Unreadable(error) => eprintln!(
+                    "its plan cache is unusable ({error:#}): planning {} again",
+                    objtree.display()
+                ),
                 _ => {}
             }
             eprintln!("configuring {target} in {}", objtree.display());
@@ -127,7 +144,13 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
             phases.push(timer.lap("configure"));
             let env = step_env(&kbuild, &toolchain)?;
             let compile = stage::plan_compile(&kbuild)?;
-            let plan = Plan { format: plan::FORMAT.into(), key, makefiles: makefiles_hash(&source.root, &objtree, &compile), env, compile };
+            let plan = Plan {
+                format: plan::FORMAT.into(),
+                key,
+                makefiles: makefiles_hash(&source.root, &objtree, &compile),
+                env,
+                compile,
+            };
             plan.write(&objtree)?;
             StagePlans::open(&objtree)?.clear()?;
             phases.push(timer.lap("plan"));
@@ -141,11 +164,29 @@ fn planned(target: &Target, options: &Options, phases: &mut Vec<Phase>, timer: &
         // Only the user's own rules deserve a warning when their unit is not built.
         .filter(|w| !(w.kind == WarningKind::NotBuilt && w.origin == Origin::Manifest))
         .collect();
-    let lto_flags = plan.env.get("CC_FLAGS_LTO").filter(|_| target.lto.is_lto()).cloned();
+    let lto_flags = plan
+        .env
+        .get("CC_FLAGS_LTO")
+        .filter(|_| target.lto.is_lto())
+        .cloned();
     if target.lto.is_lto() && lto_flags.is_none() {
-        bail!("LTO is on, but Kbuild exported no CC_FLAGS_LTO: is CONFIG_{} set in {}?", target.lto.kconfig_symbol(), objtree.join(".config").display());
+        bail!(
+            "LTO is on, but Kbuild exported no CC_FLAGS_LTO: is CONFIG_{} set in {}?",
+            target.lto.kconfig_symbol(),
+            objtree.join(".config").display()
+        );
     }
-    Ok(Planned { lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags })
+    Ok(Planned {
+        lock,
+        toolchain,
+        source,
+        objtree,
+        kbuild,
+        plan,
+        policy,
+        warnings,
+        lto_flags,
+    })
 }
 
 /// A tree configured and planned as its build would be, held locked, for
@@ -157,17 +198,26 @@ pub struct Configured {
 
 pub fn configured(target: &Target, options: &Options) -> Result<Configured> {
     let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
-    Ok(Configured { kbuild: planned.kbuild, _lock: planned.lock })
+    Ok(Configured {
+        kbuild: planned.kbuild,
+        _lock: planned.lock,
+    })
 }
 
 /// The units of a target as planned, with object formats if it was built.
-pub fn units(target: &Target, options: &Options) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
+pub fn units(
+    target: &Target,
+    options: &Options,
+) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
     let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
     let mut steps = planned.plan.compile.clone();
     let stages = StagePlans::open(&planned.objtree)?;
     steps.extend(stages.stored()?);
     let decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
-    Ok((policy::verify(&planned.objtree, &decisions).0, planned.policy))
+    Ok((
+        policy::verify(&planned.objtree, &decisions).0,
+        planned.policy,
+    ))
 }
 
 /// Runs stages: planned steps through the policy and the scheduler, native
@@ -189,18 +239,37 @@ struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     fn run(&mut self, stage: Stage, mut steps: Vec<Step>) -> Result<()> {
-        self.decisions.extend(policy::apply(&mut steps, self.policy, self.lto_flags));
+        self.decisions
+            .extend(policy::apply(&mut steps, self.policy, self.lto_flags));
         let label = stage.file_name();
-        let runner = Runner { objtree: self.objtree, env: self.env, jobs: self.jobs, cache: self.cache, label: &label, launcher: self.launcher, shared: self.shared };
+        let runner = Runner {
+            objtree: self.objtree,
+            env: self.env,
+            jobs: self.jobs,
+            cache: self.cache,
+            label: &label,
+            launcher: self.launcher,
+            shared: self.shared,
+        };
         let started = Instant::now();
         let counts = runner.run(&steps, &Graph::new(&steps))?;
         add(&mut self.counts, counts);
-        self.stages.push(report::StageRun { stage, counts, seconds: started.elapsed().as_secs_f64() });
+        self.stages.push(report::StageRun {
+            stage,
+            counts,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         self.steps.extend(steps);
         Ok(())
     }
 
-    fn native(&mut self, output: &str, command: &str, inputs: &[String], run: impl FnOnce() -> Result<()>) -> Result<()> {
+    fn native(
+        &mut self,
+        output: &str,
+        command: &str,
+        inputs: &[String],
+        run: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let status = native::step(self.cache, output, command, inputs, run)?;
         self.counts.planned += 1;
         match status {
@@ -212,7 +281,10 @@ impl Pipeline<'_> {
 
     /// The outputs of `steps` as they are now, for keying what is planned from them.
     fn outputs_key(&self, steps: &[Step]) -> String {
-        let hashes: Vec<String> = steps.iter().map(|s| format!("{}={}", s.output, self.cache.output_hash(&s.output))).collect();
+        let hashes: Vec<String> = steps
+            .iter()
+            .map(|s| format!("{}={}", s.output, self.cache.output_hash(&s.output)))
+            .collect();
         plan::key(&[("outputs", &hashes.join("\n"))])
     }
 }
@@ -224,12 +296,20 @@ const IMAGE_ROUNDS: u8 = 4;
 /// before it ran: a recipe that make expanded before its input existed (x86's
 /// `size_append` embeds file sizes) comes back corrected. Each round is the
 /// complete plan in make's order; the settled one is what a rebuild runs.
-fn image_rounds(pipeline: &mut Pipeline, stages: &StagePlans, kbuild: &Kbuild, arch: Arch, vmlinux: &str) -> Result<Vec<Step>> {
+fn image_rounds(
+    pipeline: &mut Pipeline,
+    stages: &StagePlans,
+    kbuild: &Kbuild,
+    arch: Arch,
+    vmlinux: &str,
+) -> Result<Vec<Step>> {
     let mut previous: Vec<Step> = Vec::new();
     let mut outputs = String::new();
     for round in 0..IMAGE_ROUNDS {
         let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &outputs)]);
-        let steps = stages.get(Stage::ImageRound(round), &key, || stage::plan_image(kbuild, pipeline.env, arch))?;
+        let steps = stages.get(Stage::ImageRound(round), &key, || {
+            stage::plan_image(kbuild, pipeline.env, arch)
+        })?;
         if steps == previous {
             return Ok(steps);
         }
@@ -246,15 +326,28 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let launcher_before = launcher.as_ref().and_then(Launcher::stats);
     let mut phases = Vec::new();
     let mut timer = Timer::new();
-    let Planned { lock: _lock, toolchain, source, objtree, kbuild, plan, policy, warnings, lto_flags } =
-        planned(target, options, &mut phases, &mut timer)?;
+    let Planned {
+        lock: _lock,
+        toolchain,
+        source,
+        objtree,
+        kbuild,
+        plan,
+        policy,
+        warnings,
+        lto_flags,
+    } = planned(target, options, &mut phases, &mut timer)?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
     let env = &plan.env;
     let cache = Cache::open(&objtree)?;
     let salt = format!("{}\n{}\n{}", toolchain.clang, toolchain.lld, toolchain.llvm);
-    let shared = SharedCache::from_args(options.cache.as_deref(), options.cache_size.as_deref(), &salt)?;
+    let shared = SharedCache::from_args(
+        options.cache.as_deref(),
+        options.cache_size.as_deref(),
+        &salt,
+    )?;
     let stages = StagePlans::open(&objtree)?;
     let mut pipeline = Pipeline {
         objtree: &objtree,
@@ -277,39 +370,64 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     if target.lto.is_lto() {
         let archives = archives(env);
         let nm = toolchain.tool("llvm-nm");
-        pipeline.native(".tmp_initcalls.lds", link::initcalls::COMMAND, &archives, || link::initcalls::write(&objtree, &nm, &archives))?;
+        pipeline.native(
+            ".tmp_initcalls.lds",
+            link::initcalls::COMMAND,
+            &archives,
+            || link::initcalls::write(&objtree, &nm, &archives),
+        )?;
     }
-    let steps = stages.get(Stage::VmlinuxO, &plan.key, || stage::plan_vmlinux_o(&kbuild, &pipeline.steps))?;
+    let steps = stages.get(Stage::VmlinuxO, &plan.key, || {
+        stage::plan_vmlinux_o(&kbuild, &pipeline.steps)
+    })?;
     let mut thin_backends = None;
     match (target.lto, pipeline.lto_flags) {
         (Lto::Thin, Some(lto_flags)) => {
-            let (link, rest): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.output == "vmlinux.o");
+            let (link, rest): (Vec<Step>, Vec<Step>) =
+                steps.into_iter().partition(|s| s.output == "vmlinux.o");
             let link = link.first().context("Kbuild planned no vmlinux.o link")?;
-            let link = thin::KbuildLink::parse(link, env.get("LD").map_or("ld.lld", String::as_str))?;
+            let link =
+                thin::KbuildLink::parse(link, env.get("LD").map_or("ld.lld", String::as_str))?;
             let members = thin::Members::read(&objtree, &toolchain.tool("llvm-ar"), &link)?;
             pipeline.run(Stage::ThinLink, vec![thin::thin_link(&link, &members)])?;
             let indexed = thin::indexed(&objtree)?;
-            pipeline.run(Stage::Backends, thin::backends(&objtree, &indexed, lto_flags, "llvm-dis")?)?;
+            pipeline.run(
+                Stage::Backends,
+                thin::backends(&objtree, &indexed, lto_flags)?,
+            )?;
             thin_backends = Some(thin::why(&objtree, &cache.ran()));
-            pipeline.run(Stage::FinalLink, vec![thin::final_link(&objtree, &link, &members, &indexed)?])?;
+            pipeline.run(
+                Stage::FinalLink,
+                vec![thin::final_link(&objtree, &link, &members, &indexed)?],
+            )?;
             pipeline.run(Stage::VmlinuxO, rest)?;
         }
         _ => pipeline.run(Stage::VmlinuxO, steps)?,
     }
     let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
     let modules = config.get("MODULES") == Some("y");
-    let steps = stages.get(Stage::Modpost, &plan.key, || stage::plan_modpost(&kbuild, &pipeline.steps, modules))?;
+    let steps = stages.get(Stage::Modpost, &plan.key, || {
+        stage::plan_modpost(&kbuild, &pipeline.steps, modules)
+    })?;
     pipeline.run(Stage::Modpost, steps)?;
     if modules {
-        let steps = stages.get(Stage::Export, &plan.key, || stage::plan_export(&kbuild, env))?;
+        let steps = stages.get(Stage::Export, &plan.key, || {
+            stage::plan_export(&kbuild, env)
+        })?;
         pipeline.run(Stage::Export, steps)?;
     }
-    let link = VmlinuxLink { objtree: &objtree, env, config: &config };
+    let link = VmlinuxLink {
+        objtree: &objtree,
+        env,
+        config: &config,
+    };
     pipeline.native("vmlinux", &link.command(), &link.inputs(), || link.run())?;
     if modules {
         let list = link::modules::list(&objtree);
         let key = plan::key(&[("plan", &plan.key), ("modules", &list.join("\n"))]);
-        let steps = stages.get(Stage::Modfinal, &key, || stage::plan_modfinal(&kbuild, env, &list))?;
+        let steps = stages.get(Stage::Modfinal, &key, || {
+            stage::plan_modfinal(&kbuild, env, &list)
+        })?;
         pipeline.run(Stage::Modfinal, steps)?;
         for module in &list {
             let ko = KoLink::new(&objtree, env, module)?;
@@ -328,11 +446,20 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     }
     phases.push(timer.lap("image"));
 
-    let Pipeline { decisions, steps, counts, stages: stage_runs, .. } = pipeline;
+    let Pipeline {
+        decisions,
+        steps,
+        counts,
+        stages: stage_runs,
+        ..
+    } = pipeline;
     // Image rounds re-run corrected versions of earlier steps: the last one counts.
     let steps = last_of_each(steps, |s| s.output.clone());
     let decisions = last_of_each(decisions, |d| d.object.clone());
-    crate::fs_atomic::write(&objtree.join(".xtask/last-executed.txt"), (cache.ran().join("\n") + "\n").as_bytes())?;
+    crate::fs_atomic::write(
+        &objtree.join(".xtask/last-executed.txt"),
+        (cache.ran().join("\n") + "\n").as_bytes(),
+    )?;
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
     let report = Report {
@@ -354,7 +481,10 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         launcher: launcher.as_ref().map(|l| crate::launcher::Report {
             command: l.line(),
             kind: l.kind,
-            stats: l.stats().zip(launcher_before).map(|(after, before)| after.since(before)),
+            stats: l
+                .stats()
+                .zip(launcher_before)
+                .map(|(after, before)| after.since(before)),
         }),
         shared_cache: shared.as_ref().map(SharedCache::finish),
     };
@@ -362,7 +492,13 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     if !wrong.is_empty() {
         return Err(report::PolicyViolation(wrong).into());
     }
-    Ok(Built { target: target.clone(), objtree, toolchain, report, steps })
+    Ok(Built {
+        target: target.clone(),
+        objtree,
+        toolchain,
+        report,
+        steps,
+    })
 }
 
 /// The last item for each key, in the order the keys first appeared.
@@ -396,20 +532,37 @@ fn step_env(kbuild: &Kbuild, toolchain: &Toolchain) -> Result<BTreeMap<String, S
     // needs the quiet tags that Kbuild prints by default.
     env.insert("quiet".into(), "quiet_".into());
     env.insert("Q".into(), "@".into());
-    env.insert("PATH".into(), toolchain.path_env().to_string_lossy().into_owned());
+    env.insert(
+        "PATH".into(),
+        toolchain.path_env().to_string_lossy().into_owned(),
+    );
     Ok(env)
 }
 
 /// `vmlinux.a` and `KBUILD_VMLINUX_LIBS`, in link order.
 fn archives(env: &BTreeMap<String, String>) -> Vec<String> {
     let mut list = vec!["vmlinux.a".to_string()];
-    list.extend(env.get("KBUILD_VMLINUX_LIBS").into_iter().flat_map(|l| l.split_whitespace().map(String::from)));
+    list.extend(
+        env.get("KBUILD_VMLINUX_LIBS")
+            .into_iter()
+            .flat_map(|l| l.split_whitespace().map(String::from)),
+    );
     list
 }
 
 /// Everything that decides the configuration and the plan, except Makefiles.
-fn plan_key(target: &Target, source: &source::Source, toolchain: &Toolchain, kbuild: &Kbuild, recipe: &configure::Recipe) -> Result<String> {
-    let metadata: Vec<String> = kbuild.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+fn plan_key(
+    target: &Target,
+    source: &source::Source,
+    toolchain: &Toolchain,
+    kbuild: &Kbuild,
+    recipe: &configure::Recipe,
+) -> Result<String> {
+    let metadata: Vec<String> = kbuild
+        .metadata
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     Ok(plan::key(&[
         ("metadata", &metadata.join("\n")),
         ("format", plan::FORMAT),
@@ -429,7 +582,11 @@ fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> String {
     dirs.sort_unstable();
     dirs.dedup();
     let mut hasher = blake3::Hasher::new();
-    let mut files: Vec<PathBuf> = vec![srctree.join("Makefile"), srctree.join("scripts/Makefile.build"), srctree.join("scripts/Makefile.lib")];
+    let mut files: Vec<PathBuf> = vec![
+        srctree.join("Makefile"),
+        srctree.join("scripts/Makefile.build"),
+        srctree.join("scripts/Makefile.lib"),
+    ];
     for dir in dirs {
         files.push(srctree.join(dir).join("Makefile"));
         files.push(srctree.join(dir).join("Kbuild"));
@@ -455,6 +612,9 @@ impl Timer {
     fn lap(&mut self, name: &str) -> Phase {
         let seconds = self.0.elapsed().as_secs_f64();
         self.0 = Instant::now();
-        Phase { name: name.into(), seconds }
+        Phase {
+            name: name.into(),
+            seconds,
+        }
     }
 }

@@ -45,7 +45,10 @@ impl CacheServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = server.nginx.try_wait()? {
-                bail!("nginx exited ({status}): {}", fs::read_to_string(server.dir.path().join("stderr.log")).unwrap_or_default());
+                bail!(
+                    "nginx exited ({status}): {}",
+                    fs::read_to_string(server.dir.path().join("stderr.log")).unwrap_or_default()
+                );
             }
             if Instant::now() > deadline {
                 bail!("nginx did not listen on 127.0.0.1:{port} within 10 s");
@@ -67,7 +70,11 @@ impl CacheServer {
 
     /// The requests served so far, one `METHOD /path STATUS` per line.
     pub fn requests(&self) -> Vec<String> {
-        fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default().lines().map(String::from).collect()
+        fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     /// Stops the server now (also done on drop).
@@ -91,7 +98,11 @@ impl Drop for CacheServer {
 fn config(dir: &Path, port: u16) -> String {
     let dir = dir.display();
     // As root nginx would run its worker as nobody, who cannot write here.
-    let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
+    let user = if unsafe { libc::geteuid() } == 0 {
+        "user root;"
+    } else {
+        ""
+    };
     format!(
         "{user}
 worker_processes 1;

@@ -17,7 +17,10 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build Linux with Clang LTO through a Cargo-native build graph")]
+#[command(
+    name = "cargo xtask",
+    about = "Build Linux with Clang LTO through a Cargo-native build graph"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -96,7 +99,14 @@ impl Selection {
             ArchChoice::Arm64 => vec![Arch::Arm64],
             ArchChoice::All => Arch::ALL.to_vec(),
         };
-        arches.into_iter().map(|arch| Target { arch, lto: self.lto, config: self.config() }).collect()
+        arches
+            .into_iter()
+            .map(|arch| Target {
+                arch,
+                lto: self.lto,
+                config: self.config(),
+            })
+            .collect()
     }
 }
 
@@ -173,7 +183,12 @@ impl TestBootArgs {
     pub fn run(&self) -> Result<(), Error> {
         let mut first_failure = None;
         for target in self.build.selection.targets() {
-            let outcome = crate::test_boot::run(&target, &self.build.options(), &self.firmwares(), Duration::from_secs(self.timeout))?;
+            let outcome = crate::test_boot::run(
+                &target,
+                &self.build.options(),
+                &self.firmwares(),
+                Duration::from_secs(self.timeout),
+            )?;
             if outcome != Outcome::Pass {
                 first_failure.get_or_insert(outcome);
             }
@@ -198,7 +213,10 @@ impl CompdbArgs {
     /// Builds (a no-op when up to date), then writes the commands that ran.
     pub fn run(&self) -> Result<()> {
         for target in self.build.selection.targets() {
-            crate::editor::compdb::run(&build::build(&target, &self.build.options())?, self.link_into_source)?;
+            crate::editor::compdb::run(
+                &build::build(&target, &self.build.options())?,
+                self.link_into_source,
+            )?;
         }
         Ok(())
     }
@@ -327,8 +345,17 @@ impl BenchArgs {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             jobs => jobs,
         };
-        let target = Target { arch: self.arch, lto: self.lto, config: self.config.clone().unwrap_or(Config::Preset(self.profile)) };
-        bench::run(&bench::Options { target, scenarios, reps: self.reps, jobs })
+        let target = Target {
+            arch: self.arch,
+            lto: self.lto,
+            config: self.config.clone().unwrap_or(Config::Preset(self.profile)),
+        };
+        bench::run(&bench::Options {
+            target,
+            scenarios,
+            reps: self.reps,
+            jobs,
+        })
     }
 }
 
@@ -349,12 +376,20 @@ mod tests {
         assert_eq!(args.scenarios, Scenario::ALL[..7]);
         assert!(!args.scenarios.contains(&Scenario::Cached));
         assert_eq!((args.reps, args.arch, args.jobs), (3, Arch::X86_64, 0));
-        assert_eq!(bench(&["--scenarios", "noop", "--reps", "1"]).unwrap().scenarios, [Scenario::Noop]);
+        assert_eq!(
+            bench(&["--scenarios", "noop", "--reps", "1"])
+                .unwrap()
+                .scenarios,
+            [Scenario::Noop]
+        );
     }
 
     #[test]
     fn bench_refuses_unknown_scenarios_zero_reps_and_two_arches() {
-        assert_eq!(bench(&["--scenarios", "noop,config"]).unwrap().scenarios, [Scenario::Noop, Scenario::Config]);
+        assert_eq!(
+            bench(&["--scenarios", "noop,config"]).unwrap().scenarios,
+            [Scenario::Noop, Scenario::Config]
+        );
         let error = bench(&["--scenarios", "nop"]).unwrap_err().to_string();
         assert!(error.contains("did you mean `noop`?"), "{error}");
         assert!(bench(&["--reps", "0"]).is_err());

@@ -61,7 +61,10 @@ fn keep(edits: &Path, changes: &[String]) -> Result<()> {
         Err(error) => return Err(error).with_context(|| format!("reading {}", edits.display())),
     };
     let lines = kconfig::merge_settings(&earlier, changes);
-    let text = format!("# Kept by cargo xtask menuconfig/nconfig.\n{}\n", lines.join("\n"));
+    let text = format!(
+        "# Kept by cargo xtask menuconfig/nconfig.\n{}\n",
+        lines.join("\n")
+    );
     crate::fs_atomic::write(edits, text.as_bytes())
 }
 
@@ -71,8 +74,13 @@ pub fn savedefconfig(target: &Target, options: &Options, out: &Path) -> Result<(
     let tree = build::configured(target, options)?;
     tree.kbuild.run("savedefconfig", options.jobs)?;
     let written = tree.kbuild.objtree.join("defconfig");
-    fs::copy(&written, out).with_context(|| format!("copying {} to {}", written.display(), out.display()))?;
-    eprintln!("wrote {} (build it with --config {})", out.display(), shown_as_path(out));
+    fs::copy(&written, out)
+        .with_context(|| format!("copying {} to {}", written.display(), out.display()))?;
+    eprintln!(
+        "wrote {} (build it with --config {})",
+        out.display(),
+        shown_as_path(out)
+    );
     Ok(())
 }
 
@@ -94,8 +102,22 @@ mod tests {
     fn edits_accumulate_and_a_later_value_wins() {
         let dir = tempfile::tempdir().unwrap();
         let edits = dir.path().join("edits.config");
-        keep(&edits, &["CONFIG_PRINTK_TIME=y".into(), "# CONFIG_SWAP is not set".into()]).unwrap();
-        keep(&edits, &["# CONFIG_PRINTK_TIME is not set".into(), "CONFIG_LOCALVERSION=\"-me\"".into()]).unwrap();
+        keep(
+            &edits,
+            &[
+                "CONFIG_PRINTK_TIME=y".into(),
+                "# CONFIG_SWAP is not set".into(),
+            ],
+        )
+        .unwrap();
+        keep(
+            &edits,
+            &[
+                "# CONFIG_PRINTK_TIME is not set".into(),
+                "CONFIG_LOCALVERSION=\"-me\"".into(),
+            ],
+        )
+        .unwrap();
         let text = fs::read_to_string(&edits).unwrap();
         assert_eq!(
             text,
@@ -107,15 +129,29 @@ mod tests {
 
     #[test]
     fn an_editors_changes_are_the_settings_that_differ() {
-        let before = DotConfig::parse("CONFIG_A=y\nCONFIG_B=m\nCONFIG_S=\"x\"\n# CONFIG_C is not set\n");
-        let after = DotConfig::parse("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S=\"x y\"\nCONFIG_C=y\nCONFIG_N=3\n");
-        assert_eq!(before.changes_to(&after), ["# CONFIG_B is not set", "CONFIG_C=y", "CONFIG_N=3", "CONFIG_S=\"x y\""]);
+        let before =
+            DotConfig::parse("CONFIG_A=y\nCONFIG_B=m\nCONFIG_S=\"x\"\n# CONFIG_C is not set\n");
+        let after = DotConfig::parse(
+            "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S=\"x y\"\nCONFIG_C=y\nCONFIG_N=3\n",
+        );
+        assert_eq!(
+            before.changes_to(&after),
+            [
+                "# CONFIG_B is not set",
+                "CONFIG_C=y",
+                "CONFIG_N=3",
+                "CONFIG_S=\"x y\""
+            ]
+        );
         assert!(after.changes_to(&after).is_empty());
     }
 
     #[test]
     fn a_saved_defconfig_is_shown_as_a_path() {
         assert_eq!(shown_as_path(Path::new("defconfig")), "./defconfig");
-        assert_eq!(shown_as_path(Path::new("/tmp/x/defconfig")), "/tmp/x/defconfig");
+        assert_eq!(
+            shown_as_path(Path::new("/tmp/x/defconfig")),
+            "/tmp/x/defconfig"
+        );
     }
 }

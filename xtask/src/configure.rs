@@ -43,11 +43,22 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    pub fn resolve(target: &Target, srctree: &Path, objtree: &Path, user: &[PathBuf]) -> Result<Recipe> {
+    pub fn resolve(
+        target: &Target,
+        srctree: &Path,
+        objtree: &Path,
+        user: &[PathBuf],
+    ) -> Result<Recipe> {
         let srcarch = target.arch.srcarch();
         let (base, mut fragments) = match &target.config {
-            Config::Preset(profile) => (Base::Kbuild("tinyconfig".into()), preset_fragments(target, *profile)),
-            Config::Kbuild(name) => (Base::Kbuild(kbuild_target(name, srctree, srcarch)?), Vec::new()),
+            Config::Preset(profile) => (
+                Base::Kbuild("tinyconfig".into()),
+                preset_fragments(target, *profile),
+            ),
+            Config::Kbuild(name) => (
+                Base::Kbuild(kbuild_target(name, srctree, srcarch)?),
+                Vec::new(),
+            ),
             Config::File(path) => (Base::File(path.clone()), Vec::new()),
         };
         for fragment in user {
@@ -63,10 +74,20 @@ impl Recipe {
             kconfig::parse_fragment(edits)?;
         }
         let base_inputs = match &base {
-            Base::Kbuild(_) => config_dirs(srctree, srcarch).iter().flat_map(|dir| files_in(dir)).collect(),
+            Base::Kbuild(_) => config_dirs(srctree, srcarch)
+                .iter()
+                .flat_map(|dir| files_in(dir))
+                .collect(),
             Base::File(path) => vec![path.clone()],
         };
-        Ok(Recipe { base, fragments, requests, edits, lto: lto_fragment(target), base_inputs })
+        Ok(Recipe {
+            base,
+            fragments,
+            requests,
+            edits,
+            lto: lto_fragment(target),
+            base_inputs,
+        })
     }
 
     /// Everything configure reads but the Kconfig files, for the plan's key.
@@ -75,9 +96,15 @@ impl Recipe {
             Base::Kbuild(name) => format!("# make {name}\n"),
             Base::File(path) => format!("# base {}\n", path.display()),
         };
-        for file in self.base_inputs.iter().chain(&self.fragments).chain(&self.edits) {
+        for file in self
+            .base_inputs
+            .iter()
+            .chain(&self.fragments)
+            .chain(&self.edits)
+        {
             text += &format!("# {}\n", file.display());
-            text += &fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            text +=
+                &fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         }
         Ok(text + &self.lto)
     }
@@ -93,7 +120,10 @@ pub fn edits_path(objtree: &Path) -> PathBuf {
 fn preset_fragments(target: &Target, profile: Profile) -> Vec<PathBuf> {
     let dir = paths::targets_dir();
     let arch = target.arch.kbuild();
-    let mut list = vec![dir.join("common/tiny.config"), dir.join(arch).join("tiny.config")];
+    let mut list = vec![
+        dir.join("common/tiny.config"),
+        dir.join(arch).join("tiny.config"),
+    ];
     if profile == Profile::Proof {
         list.push(dir.join("common/proof.config"));
         list.push(dir.join(arch).join("proof.config"));
@@ -102,7 +132,15 @@ fn preset_fragments(target: &Target, profile: Profile) -> Vec<PathBuf> {
 }
 
 /// Kbuild's config targets that write a whole `.config` without asking.
-const GENERIC_TARGETS: [&str; 7] = ["allnoconfig", "allyesconfig", "allmodconfig", "alldefconfig", "randconfig", "defconfig", "tinyconfig"];
+const GENERIC_TARGETS: [&str; 7] = [
+    "allnoconfig",
+    "allyesconfig",
+    "allmodconfig",
+    "alldefconfig",
+    "randconfig",
+    "defconfig",
+    "tinyconfig",
+];
 
 /// The editors, which need a terminal: `cargo xtask menuconfig` runs them.
 const INTERACTIVE_TARGETS: [&str; 5] = ["config", "menuconfig", "nconfig", "xconfig", "gconfig"];
@@ -112,7 +150,13 @@ const INTERACTIVE_TARGETS: [&str; 5] = ["config", "menuconfig", "nconfig", "xcon
 fn kbuild_target(name: &str, srctree: &Path, srcarch: &str) -> Result<String> {
     let arch_configs = srctree.join("arch").join(srcarch).join("configs");
     let mut known: Vec<String> = GENERIC_TARGETS.iter().map(|t| t.to_string()).collect();
-    known.extend(files_in(&arch_configs).iter().filter_map(|f| f.file_name()?.to_str()).filter(|f| f.ends_with("defconfig")).map(String::from));
+    known.extend(
+        files_in(&arch_configs)
+            .iter()
+            .filter_map(|f| f.file_name()?.to_str())
+            .filter(|f| f.ends_with("defconfig"))
+            .map(String::from),
+    );
     known.sort();
     known.dedup();
     if known.iter().any(|k| k == name) {
@@ -121,14 +165,27 @@ fn kbuild_target(name: &str, srctree: &Path, srcarch: &str) -> Result<String> {
     if INTERACTIVE_TARGETS.contains(&name) {
         bail!("--config {name}: an interactive editor is not a base: start from a target or a file and edit that, e.g. `cargo xtask menuconfig --config defconfig` (or nconfig)");
     }
-    let hint = kernel_manifest::suggest::closest(name, known.iter().map(String::as_str)).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default();
-    let file = if name.contains('.') { format!(" For a file, give a path: --config ./{name}.") } else { String::new() };
-    bail!("--config {name}: not a config target of {}: {hint}it offers {}.{file}", srctree.display(), known.join(", "))
+    let hint = kernel_manifest::suggest::closest(name, known.iter().map(String::as_str))
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    let file = if name.contains('.') {
+        format!(" For a file, give a path: --config ./{name}.")
+    } else {
+        String::new()
+    };
+    bail!(
+        "--config {name}: not a config target of {}: {hint}it offers {}.{file}",
+        srctree.display(),
+        known.join(", ")
+    )
 }
 
 /// The directories Kbuild's config targets read besides the Kconfig files.
 fn config_dirs(srctree: &Path, srcarch: &str) -> [PathBuf; 2] {
-    [srctree.join("kernel/configs"), srctree.join("arch").join(srcarch).join("configs")]
+    [
+        srctree.join("kernel/configs"),
+        srctree.join("arch").join(srcarch).join("configs"),
+    ]
 }
 
 /// The files directly in `dir`, sorted; none if it cannot be read.
@@ -154,7 +211,11 @@ fn find(fragment: &Path, srctree: &Path, srcarch: &str) -> Result<PathBuf> {
     if let Some(found) = candidates.iter().filter(|_| bare).find(|c| c.is_file()) {
         return Ok(found.clone());
     }
-    let looked: Vec<String> = candidates.iter().filter(|_| bare).map(|c| c.display().to_string()).collect();
+    let looked: Vec<String> = candidates
+        .iter()
+        .filter(|_| bare)
+        .map(|c| c.display().to_string())
+        .collect();
     let hint = match bare {
         true => {
             let names: Vec<String> = config_dirs(srctree, srcarch)
@@ -164,14 +225,20 @@ fn find(fragment: &Path, srctree: &Path, srcarch: &str) -> Result<PathBuf> {
                 .filter(|f| f.ends_with(".config"))
                 .collect();
             let wanted = fragment.to_string_lossy();
-            kernel_manifest::suggest::closest(&wanted, names.iter().map(String::as_str)).map(|n| format!("; did you mean {n}?")).unwrap_or_default()
+            kernel_manifest::suggest::closest(&wanted, names.iter().map(String::as_str))
+                .map(|n| format!("; did you mean {n}?"))
+                .unwrap_or_default()
         }
         false => String::new(),
     };
     bail!(
         "--fragment {}: no such file{}{hint}",
         fragment.display(),
-        if looked.is_empty() { String::new() } else { format!(" (also looked for {})", looked.join(" and ")) }
+        if looked.is_empty() {
+            String::new()
+        } else {
+            format!(" (also looked for {})", looked.join(" and "))
+        }
     )
 }
 
@@ -194,7 +261,10 @@ impl fmt::Display for UnmetRequests {
         for unmet in &self.0 {
             writeln!(f, "  {unmet}")?;
         }
-        write!(f, "fix the fragment (enable the dependency too) and rebuild")
+        write!(
+            f,
+            "fix the fragment (enable the dependency too) and rebuild"
+        )
     }
 }
 
@@ -213,12 +283,15 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     match &recipe.base {
         Base::Kbuild(name) => kbuild.run(name, jobs)?,
         Base::File(path) => {
-            fs::copy(path, &dot_config).with_context(|| format!("copying {} to {}", path.display(), dot_config.display()))?;
+            fs::copy(path, &dot_config).with_context(|| {
+                format!("copying {} to {}", path.display(), dot_config.display())
+            })?;
         }
     }
     let mut config = fs::read_to_string(&dot_config)?;
     for fragment in &all {
-        config += &fs::read_to_string(fragment).with_context(|| format!("reading {}", fragment.display()))?;
+        config += &fs::read_to_string(fragment)
+            .with_context(|| format!("reading {}", fragment.display()))?;
         config.push('\n');
     }
     fs::write(&dot_config, config)?;
@@ -244,12 +317,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (file, text) in [
             ("arch/x86/configs/x86_64_defconfig", "CONFIG_SMP=y\n"),
-            ("arch/x86/configs/i386_defconfig", "# CONFIG_64BIT is not set\n"),
+            (
+                "arch/x86/configs/i386_defconfig",
+                "# CONFIG_64BIT is not set\n",
+            ),
             ("arch/x86/configs/xen.config", "CONFIG_XEN=y\n"),
             ("arch/arm64/configs/defconfig", "CONFIG_SMP=y\n"),
-            ("arch/arm64/configs/virt.config", "# CONFIG_ARCH_ACTIONS is not set\n"),
-            ("kernel/configs/kvm_guest.config", "CONFIG_KVM_GUEST=y\nCONFIG_VIRTIO=y\n"),
-            ("kernel/configs/tiny.config", "# CONFIG_KERNEL_GZIP is not set\n"),
+            (
+                "arch/arm64/configs/virt.config",
+                "# CONFIG_ARCH_ACTIONS is not set\n",
+            ),
+            (
+                "kernel/configs/kvm_guest.config",
+                "CONFIG_KVM_GUEST=y\nCONFIG_VIRTIO=y\n",
+            ),
+            (
+                "kernel/configs/tiny.config",
+                "# CONFIG_KERNEL_GZIP is not set\n",
+            ),
         ] {
             let path = dir.path().join(file);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -259,52 +344,120 @@ mod tests {
     }
 
     fn target(arch: Arch, config: Config) -> Target {
-        Target { arch, lto: Lto::Thin, config }
+        Target {
+            arch,
+            lto: Lto::Thin,
+            config,
+        }
     }
 
     fn resolve(arch: Arch, config: &str, fragments: &[&str], src: &Path) -> Result<Recipe> {
         let fragments: Vec<PathBuf> = fragments.iter().map(PathBuf::from).collect();
-        Recipe::resolve(&target(arch, Config::parse(config).map_err(anyhow::Error::msg)?), src, &src.join("obj"), &fragments)
+        Recipe::resolve(
+            &target(arch, Config::parse(config).map_err(anyhow::Error::msg)?),
+            src,
+            &src.join("obj"),
+            &fragments,
+        )
     }
 
     #[test]
     fn a_preset_is_tinyconfig_and_its_fragments_then_the_users() {
         let src = srctree();
-        let recipe = Recipe::resolve(&target(Arch::X86_64, Config::Preset(Profile::Proof)), src.path(), &src.path().join("obj"), &[PathBuf::from("kvm_guest.config")]).unwrap();
+        let recipe = Recipe::resolve(
+            &target(Arch::X86_64, Config::Preset(Profile::Proof)),
+            src.path(),
+            &src.path().join("obj"),
+            &[PathBuf::from("kvm_guest.config")],
+        )
+        .unwrap();
         assert_eq!(recipe.base, Base::Kbuild("tinyconfig".into()));
-        let names: Vec<String> = recipe.fragments.iter().map(|f| f.strip_prefix(paths::targets_dir()).unwrap_or(f).display().to_string()).collect();
-        let kvm = src.path().join("kernel/configs/kvm_guest.config").display().to_string();
-        assert_eq!(names, ["common/tiny.config", "x86_64/tiny.config", "common/proof.config", "x86_64/proof.config", kvm.as_str()]);
+        let names: Vec<String> = recipe
+            .fragments
+            .iter()
+            .map(|f| {
+                f.strip_prefix(paths::targets_dir())
+                    .unwrap_or(f)
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        let kvm = src
+            .path()
+            .join("kernel/configs/kvm_guest.config")
+            .display()
+            .to_string();
+        assert_eq!(
+            names,
+            [
+                "common/tiny.config",
+                "x86_64/tiny.config",
+                "common/proof.config",
+                "x86_64/proof.config",
+                kvm.as_str()
+            ]
+        );
         assert_eq!(recipe.requests.last().unwrap().symbol, "VIRTIO");
-        assert!(recipe.text().unwrap().ends_with("CONFIG_LTO_CLANG_THIN=y\n"));
+        assert!(recipe
+            .text()
+            .unwrap()
+            .ends_with("CONFIG_LTO_CLANG_THIN=y\n"));
     }
 
     #[test]
     fn kbuild_targets_are_the_generic_ones_and_the_arch_defconfigs() {
         let src = srctree();
-        for (arch, name) in [(Arch::X86_64, "defconfig"), (Arch::X86_64, "x86_64_defconfig"), (Arch::X86_64, "i386_defconfig"), (Arch::Arm64, "allnoconfig")] {
-            assert_eq!(resolve(arch, name, &[], src.path()).unwrap().base, Base::Kbuild(name.into()));
+        for (arch, name) in [
+            (Arch::X86_64, "defconfig"),
+            (Arch::X86_64, "x86_64_defconfig"),
+            (Arch::X86_64, "i386_defconfig"),
+            (Arch::Arm64, "allnoconfig"),
+        ] {
+            assert_eq!(
+                resolve(arch, name, &[], src.path()).unwrap().base,
+                Base::Kbuild(name.into())
+            );
         }
         // arm64's defconfig and fragments are its own: x86's are not offered.
-        let error = resolve(Arch::Arm64, "x86_64_defconfig", &[], src.path()).unwrap_err().to_string();
-        assert!(error.starts_with("--config x86_64_defconfig: not a config target of "), "{error}");
+        let error = resolve(Arch::Arm64, "x86_64_defconfig", &[], src.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--config x86_64_defconfig: not a config target of "),
+            "{error}"
+        );
         let recipe = resolve(Arch::Arm64, "defconfig", &["virt.config"], src.path()).unwrap();
-        assert_eq!(recipe.fragments, [src.path().join("arch/arm64/configs/virt.config")]);
+        assert_eq!(
+            recipe.fragments,
+            [src.path().join("arch/arm64/configs/virt.config")]
+        );
     }
 
     #[test]
     fn a_misspelt_target_gets_a_suggestion_and_the_list() {
         let src = srctree();
-        let error = resolve(Arch::X86_64, "defconifg", &[], src.path()).unwrap_err().to_string();
+        let error = resolve(Arch::X86_64, "defconifg", &[], src.path())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("did you mean `defconfig`?"), "{error}");
         assert!(
             error.ends_with("it offers alldefconfig, allmodconfig, allnoconfig, allyesconfig, defconfig, i386_defconfig, randconfig, tinyconfig, x86_64_defconfig."),
             "{error}"
         );
-        let error = resolve(Arch::X86_64, "my.config", &[], src.path()).unwrap_err().to_string();
-        assert!(error.ends_with("For a file, give a path: --config ./my.config."), "{error}");
-        let error = resolve(Arch::X86_64, "menuconfig", &[], src.path()).unwrap_err().to_string();
-        assert!(error.contains("`cargo xtask menuconfig --config defconfig`"), "{error}");
+        let error = resolve(Arch::X86_64, "my.config", &[], src.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("For a file, give a path: --config ./my.config."),
+            "{error}"
+        );
+        let error = resolve(Arch::X86_64, "menuconfig", &[], src.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`cargo xtask menuconfig --config defconfig`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -312,20 +465,40 @@ mod tests {
         let src = srctree();
         let file = src.path().join("vendor.config");
         fs::write(&file, "CONFIG_SMP=y\n").unwrap();
-        let recipe = resolve(Arch::X86_64, file.to_str().unwrap(), &["tiny.config"], src.path()).unwrap();
+        let recipe = resolve(
+            Arch::X86_64,
+            file.to_str().unwrap(),
+            &["tiny.config"],
+            src.path(),
+        )
+        .unwrap();
         assert_eq!(recipe.base, Base::File(file.canonicalize().unwrap()));
         let before = recipe.text().unwrap();
         fs::write(&file, "CONFIG_SMP=n\n").unwrap();
-        assert_ne!(recipe.text().unwrap(), before, "an edited .config must plan again");
+        assert_ne!(
+            recipe.text().unwrap(),
+            before,
+            "an edited .config must plan again"
+        );
     }
 
     #[test]
     fn a_missing_fragment_names_where_it_looked_and_the_nearest() {
         let src = srctree();
-        let error = resolve(Arch::X86_64, "defconfig", &["kvm_guset.config"], src.path()).unwrap_err().to_string();
-        assert!(error.starts_with("--fragment kvm_guset.config: no such file (also looked for "), "{error}");
-        assert!(error.ends_with("; did you mean kvm_guest.config?"), "{error}");
-        let error = resolve(Arch::X86_64, "defconfig", &["/no/such.config"], src.path()).unwrap_err().to_string();
+        let error = resolve(Arch::X86_64, "defconfig", &["kvm_guset.config"], src.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--fragment kvm_guset.config: no such file (also looked for "),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("; did you mean kvm_guest.config?"),
+            "{error}"
+        );
+        let error = resolve(Arch::X86_64, "defconfig", &["/no/such.config"], src.path())
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "--fragment /no/such.config: no such file");
     }
 
@@ -334,8 +507,23 @@ mod tests {
         let src = srctree();
         let fragment = src.path().join("mine.config");
         fs::write(&fragment, "CONFIG_PRINTK=y\nCONFIG_PRINTK_TIME y\n").unwrap();
-        let error = format!("{:#}", resolve(Arch::X86_64, "tinyconfig", &[fragment.to_str().unwrap()], src.path()).unwrap_err());
-        assert!(error.starts_with(&format!("{}:2: ", fragment.canonicalize().unwrap().display())), "{error}");
+        let error = format!(
+            "{:#}",
+            resolve(
+                Arch::X86_64,
+                "tinyconfig",
+                &[fragment.to_str().unwrap()],
+                src.path()
+            )
+            .unwrap_err()
+        );
+        assert!(
+            error.starts_with(&format!(
+                "{}:2: ",
+                fragment.canonicalize().unwrap().display()
+            )),
+            "{error}"
+        );
     }
 
     #[test]

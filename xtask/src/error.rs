@@ -3,7 +3,12 @@
 //! CLI turns them into an [`Error`] once, and the match below is exhaustive,
 //! so a new kind of failure cannot silently exit 1.
 
-use crate::{boot::Outcome, configure, engine::{lock::Locked, scheduler::StepFailed}, report::PolicyViolation};
+use crate::{
+    boot::Outcome,
+    configure,
+    engine::{lock::Locked, scheduler::StepFailed},
+    report::PolicyViolation,
+};
 
 /// Stable process exit codes.
 pub mod code {
@@ -101,12 +106,23 @@ mod tests {
 
     #[test]
     fn typed_failures_keep_their_codes_through_anyhow_context() {
-        let failed = StepFailed { unit: "kernel".into(), output: "kernel/fork.o".into(), command: "clang".into(), log: "error".into() };
+        let failed = StepFailed {
+            unit: "kernel".into(),
+            output: "kernel/fork.o".into(),
+            command: "clang".into(),
+            log: "error".into(),
+        };
         let error = anyhow::Error::from(failed).context("building x86_64-thin-tiny");
         assert_eq!(Error::from(error).exit_code(), code::STEP_FAILED);
         let violation = anyhow::Error::from(PolicyViolation(vec!["kernel/fork.o".into()]));
         assert_eq!(Error::from(violation).exit_code(), code::POLICY_VIOLATION);
-        assert_eq!(Error::from(anyhow::anyhow!("disk full")).exit_code(), code::OTHER);
-        assert_eq!(Error::Boot(Outcome::Timeout).exit_code(), code::BOOT_TIMEOUT);
+        assert_eq!(
+            Error::from(anyhow::anyhow!("disk full")).exit_code(),
+            code::OTHER
+        );
+        assert_eq!(
+            Error::Boot(Outcome::Timeout).exit_code(),
+            code::BOOT_TIMEOUT
+        );
     }
 }

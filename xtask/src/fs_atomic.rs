@@ -31,7 +31,10 @@ mod tests {
         let path = dir.path().join("state.json");
         super::write_json(&path, &vec![1, 2, 3]).unwrap();
         assert_eq!(super::read_json::<Vec<u32>>(&path).unwrap(), [1, 2, 3]);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["state.json"]);
     }
 }

@@ -37,9 +37,14 @@ impl Launcher {
     /// `ccache`, `distcc`, `"ccache -d /cache"`: found on `PATH`, or an error
     /// naming the package.
     pub fn resolve(spec: &str) -> Result<Launcher> {
-        let argv = shlex::split(spec).filter(|a| !a.is_empty()).with_context(|| format!("--launcher {spec:?}: not a command line"))?;
+        let argv = shlex::split(spec)
+            .filter(|a| !a.is_empty())
+            .with_context(|| format!("--launcher {spec:?}: not a command line"))?;
         let program = Path::new(&argv[0]);
-        let name = program.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = program
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let kind = match name {
             "ccache" => Kind::Ccache,
             "sccache" => Kind::Sccache,
@@ -54,12 +59,17 @@ impl Launcher {
         if !found {
             let install = match kind {
                 Kind::Other => String::new(),
-                _ => format!(": install it with `apt-get install {}`", if kind == Kind::Icecc { "icecc" } else { name }),
+                _ => format!(
+                    ": install it with `apt-get install {}`",
+                    if kind == Kind::Icecc { "icecc" } else { name }
+                ),
             };
             bail!("--launcher {spec}: `{}` is not on PATH{install}", argv[0]);
         }
         const SETTINGS: [&str; 5] = ["CCACHE_", "SCCACHE_", "DISTCC_", "ICECC_", "HOME"];
-        let env = std::env::vars().filter(|(k, _)| SETTINGS.iter().any(|p| k.starts_with(p))).collect();
+        let env = std::env::vars()
+            .filter(|(k, _)| SETTINGS.iter().any(|p| k.starts_with(p)))
+            .collect();
         Ok(Launcher { argv, kind, env })
     }
 
@@ -75,7 +85,8 @@ impl Launcher {
 
     /// The command line, as the report shows it.
     pub fn line(&self) -> String {
-        shlex::try_join(self.argv.iter().map(String::as_str)).unwrap_or_else(|_| self.argv.join(" "))
+        shlex::try_join(self.argv.iter().map(String::as_str))
+            .unwrap_or_else(|_| self.argv.join(" "))
     }
 
     /// `command` with the launcher before its compiler `cc`, where a shell
@@ -87,10 +98,16 @@ impl Launcher {
         while let Some(found) = command[from..].find(&needle) {
             let at = from + found;
             let before = command[..at].trim_end();
-            let starts_statement = before.is_empty() || before.ends_with(';') || before.ends_with("&&");
+            let starts_statement =
+                before.is_empty() || before.ends_with(';') || before.ends_with("&&");
             let whole_word = at == 0 || command[..at].ends_with(char::is_whitespace);
             if starts_statement && whole_word {
-                return Some(format!("{}{} {}", &command[..at], self.line(), &command[at..]));
+                return Some(format!(
+                    "{}{} {}",
+                    &command[..at],
+                    self.line(),
+                    &command[at..]
+                ));
             }
             from = at + needle.len();
         }
@@ -110,7 +127,11 @@ impl Launcher {
             Kind::Sccache => &["--show-stats", "--stats-format", "json"],
             _ => return None,
         };
-        let out = Command::new(&self.argv[0]).args(args).envs(self.env.iter().cloned()).output().ok()?;
+        let out = Command::new(&self.argv[0])
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .output()
+            .ok()?;
         let text = String::from_utf8_lossy(&out.stdout);
         match self.kind {
             _ if !out.status.success() => None,
@@ -130,21 +151,42 @@ pub struct Stats {
 impl Stats {
     /// `ccache --print-stats`: one `name<TAB>count` per line.
     fn from_ccache(text: &str) -> Option<Stats> {
-        let counters: BTreeMap<&str, u64> = text.lines().filter_map(|l| l.split_once('\t')).filter_map(|(k, v)| Some((k, v.trim().parse().ok()?))).collect();
+        let counters: BTreeMap<&str, u64> = text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(k, v)| Some((k, v.trim().parse().ok()?)))
+            .collect();
         let get = |k: &str| counters.get(k).copied();
-        Some(Stats { hits: get("direct_cache_hit")? + get("preprocessed_cache_hit")?, misses: get("cache_miss")? })
+        Some(Stats {
+            hits: get("direct_cache_hit")? + get("preprocessed_cache_hit")?,
+            misses: get("cache_miss")?,
+        })
     }
 
     /// `sccache --show-stats --stats-format json`: counts per language.
     fn from_sccache(text: &str) -> Option<Stats> {
         let json: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
-        let total = |field: &str| -> Option<u64> { Some(json["stats"][field]["counts"].as_object()?.values().filter_map(|v| v.as_u64()).sum()) };
-        Some(Stats { hits: total("cache_hits")?, misses: total("cache_misses")? })
+        let total = |field: &str| -> Option<u64> {
+            Some(
+                json["stats"][field]["counts"]
+                    .as_object()?
+                    .values()
+                    .filter_map(|v| v.as_u64())
+                    .sum(),
+            )
+        };
+        Some(Stats {
+            hits: total("cache_hits")?,
+            misses: total("cache_misses")?,
+        })
     }
 
     /// What happened between two readings.
     pub fn since(self, before: Stats) -> Stats {
-        Stats { hits: self.hits.saturating_sub(before.hits), misses: self.misses.saturating_sub(before.misses) }
+        Stats {
+            hits: self.hits.saturating_sub(before.hits),
+            misses: self.misses.saturating_sub(before.misses),
+        }
     }
 }
 
@@ -163,7 +205,11 @@ mod tests {
     use super::*;
 
     fn launcher(argv: &[&str]) -> Launcher {
-        Launcher { argv: argv.iter().map(|s| s.to_string()).collect(), kind: Kind::Other, env: Vec::new() }
+        Launcher {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            kind: Kind::Other,
+            env: Vec::new(),
+        }
     }
 
     /// A compile as Kbuild 6.12 prints it (trimmed), with fixdep's quoted copy.
@@ -172,35 +218,63 @@ mod tests {
     #[test]
     fn the_launcher_goes_before_the_compiler_not_into_the_cmd_file() {
         let wrapped = launcher(&["ccache"]).wrap(COMPILE, "clang").unwrap();
-        assert!(wrapped.contains("PIPE;  ccache clang -Wp,-MMD,kernel/.fork.o.d"), "{wrapped}");
+        assert!(
+            wrapped.contains("PIPE;  ccache clang -Wp,-MMD,kernel/.fork.o.d"),
+            "{wrapped}"
+        );
         assert_eq!(wrapped.matches("ccache").count(), 1, "{wrapped}");
-        assert!(wrapped.contains("fixdep kernel/.fork.o.d kernel/fork.o 'clang -Wp"), "{wrapped}");
+        assert!(
+            wrapped.contains("fixdep kernel/.fork.o.d kernel/fork.o 'clang -Wp"),
+            "{wrapped}"
+        );
         assert_eq!(wrapped.replacen("ccache ", "", 1), COMPILE);
     }
 
     #[test]
     fn arguments_are_quoted_and_other_compilers_are_not_wrapped() {
-        let wrapped = launcher(&["ccache", "-d", "/my cache"]).wrap("clang -c -o a.o a.c", "clang").unwrap();
+        let wrapped = launcher(&["ccache", "-d", "/my cache"])
+            .wrap("clang -c -o a.o a.c", "clang")
+            .unwrap();
         assert_eq!(wrapped, "ccache -d '/my cache' clang -c -o a.o a.c");
         // clang-tidy is not clang, and a host compile names another compiler.
-        assert_eq!(launcher(&["ccache"]).wrap("set -e; clang-tidy a.c; gcc -c a.c", "clang"), None);
+        assert_eq!(
+            launcher(&["ccache"]).wrap("set -e; clang-tidy a.c; gcc -c a.c", "clang"),
+            None
+        );
     }
 
     #[test]
     fn a_missing_launcher_names_its_package() {
-        let error = Launcher::resolve("/nonexistent/ccache").unwrap_err().to_string();
+        let error = Launcher::resolve("/nonexistent/ccache")
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "--launcher /nonexistent/ccache: `/nonexistent/ccache` is not on PATH: install it with `apt-get install ccache`");
-        let error = Launcher::resolve("no-such-launcher --flag").unwrap_err().to_string();
-        assert_eq!(error, "--launcher no-such-launcher --flag: `no-such-launcher` is not on PATH");
+        let error = Launcher::resolve("no-such-launcher --flag")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "--launcher no-such-launcher --flag: `no-such-launcher` is not on PATH"
+        );
         assert!(Launcher::resolve("sh").is_ok());
     }
 
     #[test]
     fn statistics_are_read_from_each_launchers_own_format() {
-        let ccache = "cache_miss\t4\ndirect_cache_hit\t2\npreprocessed_cache_hit\t1\nfiles_in_cache\t9\n";
-        assert_eq!(Stats::from_ccache(ccache), Some(Stats { hits: 3, misses: 4 }));
+        let ccache =
+            "cache_miss\t4\ndirect_cache_hit\t2\npreprocessed_cache_hit\t1\nfiles_in_cache\t9\n";
+        assert_eq!(
+            Stats::from_ccache(ccache),
+            Some(Stats { hits: 3, misses: 4 })
+        );
         let sccache = r#"{"stats":{"cache_hits":{"counts":{"C/C++":5,"Assembler":1}},"cache_misses":{"counts":{"C/C++":2}}}}"#;
-        assert_eq!(Stats::from_sccache(sccache), Some(Stats { hits: 6, misses: 2 }));
-        assert_eq!(Stats { hits: 9, misses: 4 }.since(Stats { hits: 6, misses: 4 }), Stats { hits: 3, misses: 0 });
+        assert_eq!(
+            Stats::from_sccache(sccache),
+            Some(Stats { hits: 6, misses: 2 })
+        );
+        assert_eq!(
+            Stats { hits: 9, misses: 4 }.since(Stats { hits: 6, misses: 4 }),
+            Stats { hits: 3, misses: 0 }
+        );
     }
 }

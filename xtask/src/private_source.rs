@@ -30,7 +30,10 @@ impl PrivateSource {
     /// The private copy of [`crate::source::unpack_default`], made if missing.
     pub fn open() -> Result<PrivateSource> {
         let pristine = crate::source::unpack_default()?;
-        PrivateSource::at(&pristine, &crate::paths::target_dir().join("private/linux-source-6.12"))
+        PrivateSource::at(
+            &pristine,
+            &crate::paths::target_dir().join("private/linux-source-6.12"),
+        )
     }
 
     /// A private copy of `pristine` at `copy`. Waits while another process
@@ -45,11 +48,25 @@ impl PrivateSource {
             let partial = copy.with_file_name(format!("{}.partial", file_name(copy)));
             let _ = fs::remove_dir_all(&partial);
             let _ = fs::remove_dir_all(copy);
-            let status = Command::new("cp").arg("-al").arg(pristine).arg(&partial).status().context("running cp")?;
-            ensure!(status.success(), "cp -al {} {} failed", pristine.display(), partial.display());
+            let status = Command::new("cp")
+                .arg("-al")
+                .arg(pristine)
+                .arg(&partial)
+                .status()
+                .context("running cp")?;
+            ensure!(
+                status.success(),
+                "cp -al {} {} failed",
+                pristine.display(),
+                partial.display()
+            );
             fs::rename(&partial, copy)?;
         }
-        let source = PrivateSource { pristine: pristine.canonicalize()?, root: copy.canonicalize()?, _lock: lock };
+        let source = PrivateSource {
+            pristine: pristine.canonicalize()?,
+            root: copy.canonicalize()?,
+            _lock: lock,
+        };
         source.undo_left_over_edits()?;
         Ok(source)
     }
@@ -61,31 +78,43 @@ impl PrivateSource {
 
     /// Appends `text` to `relative` (a path in the tree).
     pub fn append(&self, relative: &str, text: &str) -> Result<Edit> {
-        let mut bytes = fs::read(self.root.join(relative)).with_context(|| format!("reading {relative}"))?;
+        let mut bytes =
+            fs::read(self.root.join(relative)).with_context(|| format!("reading {relative}"))?;
         bytes.extend_from_slice(text.as_bytes());
         self.edit(relative, &bytes)
     }
 
     /// Replaces the one occurrence of `from` in `relative` with `to`.
     pub fn replace(&self, relative: &str, from: &str, to: &str) -> Result<Edit> {
-        let text = fs::read_to_string(self.root.join(relative)).with_context(|| format!("reading {relative}"))?;
-        ensure!(text.matches(from).count() == 1, "{relative} does not hold `{from}` exactly once");
+        let text = fs::read_to_string(self.root.join(relative))
+            .with_context(|| format!("reading {relative}"))?;
+        ensure!(
+            text.matches(from).count() == 1,
+            "{relative} does not hold `{from}` exactly once"
+        );
         self.edit(relative, text.replacen(from, to, 1).as_bytes())
     }
 
     /// Creates `relative`, a file the pristine tree does not have.
     pub fn create(&self, relative: &str, text: &str) -> Result<Edit> {
-        ensure!(!self.pristine.join(relative).exists(), "{relative} exists in the pristine tree; edit it instead");
+        ensure!(
+            !self.pristine.join(relative).exists(),
+            "{relative} exists in the pristine tree; edit it instead"
+        );
         self.edit(relative, text.as_bytes())
     }
 
     /// Gives `relative` a new mtime, its bytes unchanged. A copy of the file
     /// gets the mtime: the pristine inode (and the default tree) keep theirs.
     pub fn touch(&self, relative: &str) -> Result<Edit> {
-        let bytes = fs::read(self.root.join(relative)).with_context(|| format!("reading {relative}"))?;
+        let bytes =
+            fs::read(self.root.join(relative)).with_context(|| format!("reading {relative}"))?;
         let edit = self.edit(relative, &bytes)?;
-        let file = fs::File::options().write(true).open(self.root.join(relative))?;
-        file.set_modified(SystemTime::now()).with_context(|| format!("touching {relative}"))?;
+        let file = fs::File::options()
+            .write(true)
+            .open(self.root.join(relative))?;
+        file.set_modified(SystemTime::now())
+            .with_context(|| format!("touching {relative}"))?;
         Ok(edit)
     }
 
@@ -94,17 +123,26 @@ impl PrivateSource {
     fn edit(&self, relative: &str, bytes: &[u8]) -> Result<Edit> {
         let relative = Path::new(relative);
         ensure!(
-            relative.components().all(|c| matches!(c, Component::Normal(_))),
+            relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_))),
             "{} is not a plain path inside the tree",
             relative.display()
         );
         let mut log = read_log(&self.root)?;
         if log.iter().any(|l| l == relative) {
-            bail!("{} is already edited; undo that edit first", relative.display());
+            bail!(
+                "{} is already edited; undo that edit first",
+                relative.display()
+            );
         }
         log.push(relative.into());
         write_log(&self.root, &log)?;
-        let edit = Edit { pristine: self.pristine.clone(), root: self.root.clone(), relative: relative.into() };
+        let edit = Edit {
+            pristine: self.pristine.clone(),
+            root: self.root.clone(),
+            relative: relative.into(),
+        };
         // On failure `edit` drops here, which puts the pristine file back.
         replace_file(&self.root.join(relative), bytes)?;
         Ok(edit)
@@ -112,7 +150,10 @@ impl PrivateSource {
 
     fn undo_left_over_edits(&self) -> Result<()> {
         for relative in read_log(&self.root)? {
-            eprintln!("undoing an edit a killed run left behind: {}", relative.display());
+            eprintln!(
+                "undoing an edit a killed run left behind: {}",
+                relative.display()
+            );
             undo(&self.pristine, &self.root, &relative)?;
         }
         Ok(())
@@ -138,7 +179,10 @@ pub struct Edit {
 impl Drop for Edit {
     fn drop(&mut self) {
         if let Err(error) = undo(&self.pristine, &self.root, &self.relative) {
-            eprintln!("error: undoing the edit of {}: {error:#}", self.relative.display());
+            eprintln!(
+                "error: undoing the edit of {}: {error:#}",
+                self.relative.display()
+            );
         }
     }
 }
@@ -161,14 +205,18 @@ fn undo(pristine: &Path, root: &Path, relative: &Path) -> Result<()> {
     if pristine.join(relative).exists() {
         let temporary = path.with_file_name(format!(".{}.xtask-undo", file_name(&path)));
         let _ = fs::remove_file(&temporary);
-        fs::hard_link(pristine.join(relative), &temporary).with_context(|| format!("linking {}", relative.display()))?;
+        fs::hard_link(pristine.join(relative), &temporary)
+            .with_context(|| format!("linking {}", relative.display()))?;
         fs::rename(&temporary, &path).with_context(|| format!("restoring {}", path.display()))?;
     } else if let Err(error) = fs::remove_file(&path) {
         if error.kind() != std::io::ErrorKind::NotFound {
             return Err(error).with_context(|| format!("removing {}", path.display()));
         }
     }
-    let rest: Vec<PathBuf> = read_log(root)?.into_iter().filter(|l| l != relative).collect();
+    let rest: Vec<PathBuf> = read_log(root)?
+        .into_iter()
+        .filter(|l| l != relative)
+        .collect();
     write_log(root, &rest)
 }
 
@@ -179,7 +227,11 @@ fn log_path(root: &Path) -> PathBuf {
 
 fn read_log(root: &Path) -> Result<Vec<PathBuf>> {
     match fs::read_to_string(log_path(root)) {
-        Ok(text) => Ok(text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect()),
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(error) => Err(error).with_context(|| format!("reading {}", log_path(root).display())),
     }
@@ -197,7 +249,9 @@ fn write_log(root: &Path, log: &[PathBuf]) -> Result<()> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -231,7 +285,10 @@ mod tests {
         let (_dir, pristine, copy) = tree();
         let source = PrivateSource::at(&pristine, &copy).unwrap();
         assert_eq!(source.root(), copy.canonicalize().unwrap());
-        assert_eq!(inode(&copy.join("kernel/fork.c")), inode(&pristine.join("kernel/fork.c")));
+        assert_eq!(
+            inode(&copy.join("kernel/fork.c")),
+            inode(&pristine.join("kernel/fork.c"))
+        );
         assert!(!copy.with_file_name("linux.partial").exists());
     }
 
@@ -239,17 +296,40 @@ mod tests {
     fn an_edit_replaces_the_file_and_dropping_it_links_the_pristine_one_back() {
         let (_dir, pristine, copy) = tree();
         let source = PrivateSource::at(&pristine, &copy).unwrap();
-        let edit = source.append("kernel/fork.c", "void probe(void) {}\n").unwrap();
-        assert_eq!(fs::read_to_string(copy.join("kernel/fork.c")).unwrap(), "int fork;\nvoid probe(void) {}\n");
-        assert_eq!(fs::read_to_string(pristine.join("kernel/fork.c")).unwrap(), "int fork;\n");
-        assert_ne!(inode(&copy.join("kernel/fork.c")), inode(&pristine.join("kernel/fork.c")));
-        assert_eq!(fs::read_to_string(log_path(source.root())).unwrap(), "kernel/fork.c\n");
-        assert!(source.touch("kernel/fork.c").is_err(), "a second edit of one file is refused");
+        let edit = source
+            .append("kernel/fork.c", "void probe(void) {}\n")
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(copy.join("kernel/fork.c")).unwrap(),
+            "int fork;\nvoid probe(void) {}\n"
+        );
+        assert_eq!(
+            fs::read_to_string(pristine.join("kernel/fork.c")).unwrap(),
+            "int fork;\n"
+        );
+        assert_ne!(
+            inode(&copy.join("kernel/fork.c")),
+            inode(&pristine.join("kernel/fork.c"))
+        );
+        assert_eq!(
+            fs::read_to_string(log_path(source.root())).unwrap(),
+            "kernel/fork.c\n"
+        );
+        assert!(
+            source.touch("kernel/fork.c").is_err(),
+            "a second edit of one file is refused"
+        );
 
         drop(edit);
-        assert_eq!(inode(&copy.join("kernel/fork.c")), inode(&pristine.join("kernel/fork.c")));
+        assert_eq!(
+            inode(&copy.join("kernel/fork.c")),
+            inode(&pristine.join("kernel/fork.c"))
+        );
         assert!(!log_path(source.root()).exists());
-        let names: Vec<_> = fs::read_dir(copy.join("kernel")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(copy.join("kernel"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["fork.c"], "no temporary is left");
     }
 
@@ -258,9 +338,15 @@ mod tests {
         let (_dir, pristine, copy) = tree();
         let source = PrivateSource::at(&pristine, &copy).unwrap();
         let edit = source.create("kernel/new.c", "int x;\n").unwrap();
-        assert_eq!(fs::read_to_string(copy.join("kernel/new.c")).unwrap(), "int x;\n");
+        assert_eq!(
+            fs::read_to_string(copy.join("kernel/new.c")).unwrap(),
+            "int x;\n"
+        );
         assert!(!pristine.join("kernel/new.c").exists());
-        assert!(source.create("kernel/fork.c", "").is_err(), "an existing file is edited, not created");
+        assert!(
+            source.create("kernel/fork.c", "").is_err(),
+            "an existing file is edited, not created"
+        );
         drop(edit);
         assert!(!copy.join("kernel/new.c").exists());
         assert!(read_log(&copy).unwrap().is_empty());
@@ -270,12 +356,21 @@ mod tests {
     fn replace_needs_exactly_one_occurrence_and_changes_nothing_otherwise() {
         let (_dir, pristine, copy) = tree();
         let source = PrivateSource::at(&pristine, &copy).unwrap();
-        let error = source.replace("kernel/fork.c", "int spoon;", "int knife;").err().unwrap();
+        let error = source
+            .replace("kernel/fork.c", "int spoon;", "int knife;")
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("exactly once"), "{error}");
         assert!(!log_path(source.root()).exists());
-        assert_eq!(inode(&copy.join("kernel/fork.c")), inode(&pristine.join("kernel/fork.c")));
+        assert_eq!(
+            inode(&copy.join("kernel/fork.c")),
+            inode(&pristine.join("kernel/fork.c"))
+        );
         let _edit = source.replace("kernel/fork.c", "fork", "spoon").unwrap();
-        assert_eq!(fs::read_to_string(copy.join("kernel/fork.c")).unwrap(), "int spoon;\n");
+        assert_eq!(
+            fs::read_to_string(copy.join("kernel/fork.c")).unwrap(),
+            "int spoon;\n"
+        );
         assert!(source.append("../escape.c", "").is_err());
     }
 
@@ -283,12 +378,20 @@ mod tests {
     fn touch_gives_the_copy_a_new_mtime_and_leaves_the_pristine_file_alone() {
         let (_dir, pristine, copy) = tree();
         let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        fs::File::options().write(true).open(pristine.join("kernel/fork.c")).unwrap().set_modified(old).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(pristine.join("kernel/fork.c"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         let source = PrivateSource::at(&pristine, &copy).unwrap();
         let touch = source.touch("kernel/fork.c").unwrap();
         assert!(mtime(&copy.join("kernel/fork.c")) > old);
         assert_eq!(mtime(&pristine.join("kernel/fork.c")), old);
-        assert_eq!(fs::read(copy.join("kernel/fork.c")).unwrap(), b"int fork;\n");
+        assert_eq!(
+            fs::read(copy.join("kernel/fork.c")).unwrap(),
+            b"int fork;\n"
+        );
         drop(touch);
         assert_eq!(mtime(&copy.join("kernel/fork.c")), old);
     }
@@ -299,10 +402,16 @@ mod tests {
         let source = PrivateSource::at(&pristine, &copy).unwrap();
         std::mem::forget(source.append("kernel/fork.c", "broken").unwrap());
         drop(source);
-        assert_ne!(inode(&copy.join("kernel/fork.c")), inode(&pristine.join("kernel/fork.c")));
+        assert_ne!(
+            inode(&copy.join("kernel/fork.c")),
+            inode(&pristine.join("kernel/fork.c"))
+        );
 
         let source = PrivateSource::at(&pristine, &copy).unwrap();
-        assert_eq!(inode(&copy.join("kernel/fork.c")), inode(&pristine.join("kernel/fork.c")));
+        assert_eq!(
+            inode(&copy.join("kernel/fork.c")),
+            inode(&pristine.join("kernel/fork.c"))
+        );
         assert!(!log_path(source.root()).exists());
     }
 

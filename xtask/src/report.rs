@@ -1,6 +1,9 @@
 //! The build report: `build-report.json` in the object tree.
 
-use std::{fs, path::{Path, PathBuf}};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -71,13 +74,18 @@ pub struct Report {
 
 impl Report {
     pub fn write(&self, objtree: &Path) -> Result<()> {
-        fs_atomic::write(&objtree.join("build-report.json"), serde_json::to_string_pretty(self)?.as_bytes())
+        fs_atomic::write(
+            &objtree.join("build-report.json"),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )
     }
 }
 
 /// Kbuild's record of how `output` was made, from its `.cmd` file.
 pub fn saved_command(objtree: &Path, output: &str) -> String {
-    CmdFile::read(objtree, output).and_then(|f| f.command).unwrap_or_default()
+    CmdFile::read(objtree, output)
+        .and_then(|f| f.command)
+        .unwrap_or_default()
 }
 
 pub fn artifacts(objtree: &Path, paths: &[PathBuf]) -> Result<Vec<Artifact>> {
@@ -128,7 +136,12 @@ pub fn print_summary(report: &Report, objtree: &Path) {
         report.units.len() - lto_units,
     );
     for artifact in &report.artifacts {
-        println!("  {} ({} bytes, sha256 {})", artifact.path.display(), artifact.bytes, &artifact.sha256[..16]);
+        println!(
+            "  {} ({} bytes, sha256 {})",
+            artifact.path.display(),
+            artifact.bytes,
+            &artifact.sha256[..16]
+        );
     }
     println!("  report: {}", objtree.join("build-report.json").display());
 }

@@ -14,11 +14,39 @@ pub fn run() -> Result<()> {
     // kernel-manifest cannot depend on the xtask's paths; tell it where the tree is.
     std::env::set_var("KERNEL_SRC", &source);
     cargo(&["test", "--workspace"])?;
-    cargo(&["test", "-p", "xtask", "--test", "e2e", "--", "--ignored", "--test-threads=1"])?;
+    cargo(&[
+        "test",
+        "-p",
+        "xtask",
+        "--test",
+        "e2e",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])?;
     // A benchmark, not a test: one rep of `noop` proves the command works on
     // the trees the end-to-end tests left warm.
-    cargo(&["run", "-p", "xtask", "--", "bench", "--scenarios", "noop", "--reps", "1"])?;
-    cargo(&["test", "-p", "xtask", "--test", "compdb", "--", "--ignored", "--test-threads=1"])
+    cargo(&[
+        "run",
+        "-p",
+        "xtask",
+        "--",
+        "bench",
+        "--scenarios",
+        "noop",
+        "--reps",
+        "1",
+    ])?;
+    cargo(&[
+        "test",
+        "-p",
+        "xtask",
+        "--test",
+        "compdb",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

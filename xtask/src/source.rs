@@ -24,11 +24,16 @@ pub struct Source {
 /// The source tree to build: `--source`, or the default tarball unpacked into the cache.
 pub fn resolve(explicit: Option<&Path>) -> Result<Source> {
     let root = match explicit {
-        Some(dir) => dir.canonicalize().with_context(|| format!("--source {}", dir.display()))?,
+        Some(dir) => dir
+            .canonicalize()
+            .with_context(|| format!("--source {}", dir.display()))?,
         None => unpack_default()?,
     };
     if !root.join("Makefile").is_file() || !root.join("Kconfig").is_file() {
-        bail!("{} is not a kernel source tree (no Makefile and Kconfig at its root)", root.display());
+        bail!(
+            "{} is not a kernel source tree (no Makefile and Kconfig at its root)",
+            root.display()
+        );
     }
     if root.join(".config").exists() || root.join("include/config").exists() {
         bail!(
@@ -93,5 +98,11 @@ pub fn kernel_version(root: &Path) -> Result<String> {
             .map(|v| v.trim().to_string())
             .unwrap_or_default()
     };
-    Ok(format!("{}.{}.{}{}", field("VERSION"), field("PATCHLEVEL"), field("SUBLEVEL"), field("EXTRAVERSION")))
+    Ok(format!(
+        "{}.{}.{}{}",
+        field("VERSION"),
+        field("PATCHLEVEL"),
+        field("SUBLEVEL"),
+        field("EXTRAVERSION")
+    ))
 }

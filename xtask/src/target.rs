@@ -152,7 +152,18 @@ impl Config {
             Config::File(path) => {
                 let stem: String = path
                     .file_stem()
-                    .map(|s| s.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect())
+                    .map(|s| {
+                        s.to_string_lossy()
+                            .chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                                    c
+                                } else {
+                                    '_'
+                                }
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 format!("{stem}-{}", short_hash(path))
             }
@@ -222,25 +233,49 @@ mod tests {
 
     #[test]
     fn a_config_with_a_slash_is_a_file_anything_else_a_kbuild_target() {
-        assert_eq!(Config::parse("defconfig").unwrap(), Config::Kbuild("defconfig".into()));
-        assert_eq!(Config::parse("my.config").unwrap(), Config::Kbuild("my.config".into()));
+        assert_eq!(
+            Config::parse("defconfig").unwrap(),
+            Config::Kbuild("defconfig".into())
+        );
+        assert_eq!(
+            Config::parse("my.config").unwrap(),
+            Config::Kbuild("my.config".into())
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("my.config");
         std::fs::write(&file, "CONFIG_64BIT=y\n").unwrap();
-        assert_eq!(Config::parse(file.to_str().unwrap()).unwrap(), Config::File(file.canonicalize().unwrap()));
+        assert_eq!(
+            Config::parse(file.to_str().unwrap()).unwrap(),
+            Config::File(file.canonicalize().unwrap())
+        );
         let missing = Config::parse(dir.path().join("nope.config").to_str().unwrap()).unwrap_err();
         assert!(missing.contains("nope.config: No such file"), "{missing}");
-        assert!(Config::parse(dir.path().to_str().unwrap()).unwrap_err().ends_with("is not a file"));
+        assert!(Config::parse(dir.path().to_str().unwrap())
+            .unwrap_err()
+            .ends_with("is not a file"));
     }
 
     #[test]
     fn trees_are_named_after_their_configuration() {
-        let target = |config| Target { arch: Arch::Arm64, lto: Lto::Thin, config };
-        assert_eq!(target(Config::Preset(Profile::Tiny)).name(), "arm64-thin-tiny");
-        assert_eq!(target(Config::Kbuild("defconfig".into())).name(), "arm64-thin-defconfig");
+        let target = |config| Target {
+            arch: Arch::Arm64,
+            lto: Lto::Thin,
+            config,
+        };
+        assert_eq!(
+            target(Config::Preset(Profile::Tiny)).name(),
+            "arm64-thin-tiny"
+        );
+        assert_eq!(
+            target(Config::Kbuild("defconfig".into())).name(),
+            "arm64-thin-defconfig"
+        );
         let file = target(Config::File("/build/configs/vendor-6.12.config".into())).name();
         assert!(file.starts_with("arm64-thin-vendor-6_12-"), "{file}");
         assert_eq!(file.len(), "arm64-thin-vendor-6_12-".len() + 12);
-        assert_ne!(file, target(Config::File("/build/other/vendor-6.12.config".into())).name());
+        assert_ne!(
+            file,
+            target(Config::File("/build/other/vendor-6.12.config".into())).name()
+        );
     }
 }

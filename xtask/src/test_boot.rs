@@ -58,7 +58,12 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
 }
 
 /// Boots one target on each firmware; the outcome of the first failure, or a pass.
-pub fn run(target: &Target, options: &Options, firmwares: &[Firmware], timeout: Duration) -> Result<Outcome> {
+pub fn run(
+    target: &Target,
+    options: &Options,
+    firmwares: &[Firmware],
+    timeout: Duration,
+) -> Result<Outcome> {
     crate::toolchain::ensure_boot_tools()?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
@@ -78,10 +83,18 @@ pub fn run(target: &Target, options: &Options, firmwares: &[Firmware], timeout: 
         seconds: reports.iter().map(|r| r.seconds).sum(),
         proofs: reports
             .iter()
-            .flat_map(|r| r.proofs.iter().map(move |proof| FirmwareProof { firmware: r.firmware, proof }))
+            .flat_map(|r| {
+                r.proofs.iter().map(move |proof| FirmwareProof {
+                    firmware: r.firmware,
+                    proof,
+                })
+            })
             .collect(),
         boots: &reports,
     };
-    crate::fs_atomic::write(&built.objtree.join("boot-report.json"), serde_json::to_string_pretty(&combined)?.as_bytes())?;
+    crate::fs_atomic::write(
+        &built.objtree.join("boot-report.json"),
+        serde_json::to_string_pretty(&combined)?.as_bytes(),
+    )?;
     Ok(failed.map_or(Outcome::Pass, |r| r.outcome))
 }

@@ -13,9 +13,27 @@ const LLVM_DIRS: &[&str] = &["/usr/lib/llvm-19/bin"];
 
 /// Debian packages for everything the build and the boot tests run.
 pub const APT_PACKAGES: &[&str] = &[
-    "clang-19", "lld-19", "llvm-19", "clangd-19", "make", "flex", "bison", "bc", "perl",
-    "python3", "libelf-dev", "libssl-dev", "xz-utils", "cpio", "kmod", "linux-source-6.12",
-    "qemu-system-x86", "qemu-system-arm", "ovmf", "qemu-efi-aarch64", "ccache",
+    "clang-19",
+    "lld-19",
+    "llvm-19",
+    "clangd-19",
+    "make",
+    "flex",
+    "bison",
+    "bc",
+    "perl",
+    "python3",
+    "libelf-dev",
+    "libssl-dev",
+    "xz-utils",
+    "cpio",
+    "kmod",
+    "linux-source-6.12",
+    "qemu-system-x86",
+    "qemu-system-arm",
+    "ovmf",
+    "qemu-efi-aarch64",
+    "ccache",
 ];
 
 /// Host commands Kbuild's `prepare` and our own steps invoke.
@@ -30,8 +48,10 @@ const HOST_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Headers the host tools (objtool, sign-file, sorttable) compile against.
-const HOST_HEADERS: &[(&str, &str)] =
-    &[("/usr/include/gelf.h", "libelf-dev"), ("/usr/include/openssl/ssl.h", "libssl-dev")];
+const HOST_HEADERS: &[(&str, &str)] = &[
+    ("/usr/include/gelf.h", "libelf-dev"),
+    ("/usr/include/openssl/ssl.h", "libssl-dev"),
+];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Toolchain {
@@ -75,10 +95,14 @@ pub fn ensure() -> Result<Toolchain> {
 
 fn find_llvm_bin() -> Option<PathBuf> {
     let candidates = LLVM_DIRS.iter().map(PathBuf::from).chain(
-        std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()),
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()),
     );
     candidates.into_iter().find(|dir| {
-        ["clang", "ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy"].iter().all(|t| dir.join(t).is_file())
+        ["clang", "ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy"]
+            .iter()
+            .all(|t| dir.join(t).is_file())
     })
 }
 
@@ -103,15 +127,27 @@ pub fn missing_packages() -> Vec<&'static str> {
 
 /// `apt-get install` as root on Debian/Ubuntu; otherwise an error naming the command to run.
 pub fn install(packages: &[&str]) -> Result<()> {
-    let command = format!("apt-get install -y --no-install-recommends {}", packages.join(" "));
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let command = format!(
+        "apt-get install -y --no-install-recommends {}",
+        packages.join(" ")
+    );
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
     if !is_root || which("apt-get").is_none() {
-        bail!("missing packages: {}\n  install them with: sudo {command}", packages.join(" "));
+        bail!(
+            "missing packages: {}\n  install them with: sudo {command}",
+            packages.join(" ")
+        );
     }
     eprintln!("installing missing packages: {command}");
     let status = Command::new("sh")
         .arg("-c")
-        .arg(format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive {command}"))
+        .arg(format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive {command}"
+        ))
         .status()
         .context("running apt-get")?;
     if !status.success() {
@@ -121,14 +157,25 @@ pub fn install(packages: &[&str]) -> Result<()> {
 }
 
 pub fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|t| t.is_file()))
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(tool))
+            .find(|t| t.is_file())
+    })
 }
 
 fn first_line(tool: &Path, arg: &str) -> Result<String> {
-    let out = Command::new(tool).arg(arg).output().with_context(|| format!("running {}", tool.display()))?;
+    let out = Command::new(tool)
+        .arg(arg)
+        .output()
+        .with_context(|| format!("running {}", tool.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string())
+    Ok(text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_string())
 }
 
 /// What `test-boot` and the editor tests need beyond the build: QEMU, the
@@ -137,7 +184,10 @@ const BOOT_NEEDS: &[(&str, &str)] = &[
     ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
     ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
     ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
-    ("/usr/share/qemu-efi-aarch64/QEMU_EFI.fd", "qemu-efi-aarch64"),
+    (
+        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+        "qemu-efi-aarch64",
+    ),
     ("/usr/bin/cpio", "cpio"),
     ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
     // The launcher test runs the real ccache.
@@ -148,8 +198,11 @@ const BOOT_NEEDS: &[(&str, &str)] = &[
 
 /// Installs the boot-test tools when missing (as root on Debian), else names them.
 pub fn ensure_boot_tools() -> Result<()> {
-    let mut missing: Vec<&str> =
-        BOOT_NEEDS.iter().filter(|(path, _)| !Path::new(path).exists()).map(|(_, package)| *package).collect();
+    let mut missing: Vec<&str> = BOOT_NEEDS
+        .iter()
+        .filter(|(path, _)| !Path::new(path).exists())
+        .map(|(_, package)| *package)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }

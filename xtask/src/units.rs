@@ -33,9 +33,18 @@ pub fn run(target: &Target, options: &Options, json: bool) -> Result<()> {
         let rules = policy
             .rules()
             .iter()
-            .map(|r| Rule { spec: r.spec(), reason: r.reason.clone(), source: policy::origin(&r.origin) })
+            .map(|r| Rule {
+                spec: r.spec(),
+                reason: r.reason.clone(),
+                source: policy::origin(&r.origin),
+            })
             .collect();
-        let listing = Listing { target: target.name(), built, units: &units, rules };
+        let listing = Listing {
+            target: target.name(),
+            built,
+            units: &units,
+            rules,
+        };
         println!("{}", serde_json::to_string_pretty(&listing)?);
         return Ok(());
     }
@@ -49,14 +58,25 @@ pub fn run(target: &Target, options: &Options, json: bool) -> Result<()> {
 /// The terminal table: opted-out units first, then the rest.
 pub fn table(units: &[Unit], built: bool) -> String {
     let width = units.iter().map(|u| u.path.len()).max().unwrap_or(4).max(4);
-    let mut out = format!("{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  REASON\n", "UNIT", "OBJS", "LTO", "BITCODE", "ELF", "SOURCE");
+    let mut out = format!(
+        "{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  REASON\n",
+        "UNIT", "OBJS", "LTO", "BITCODE", "ELF", "SOURCE"
+    );
     let mut sorted: Vec<&Unit> = units.iter().collect();
     sorted.sort_by_key(|u| (u.lto == "on", u.path.clone()));
     for unit in sorted {
-        let (bitcode, elf) = if built { (unit.bitcode.to_string(), unit.elf.to_string()) } else { ("-".into(), "-".into()) };
+        let (bitcode, elf) = if built {
+            (unit.bitcode.to_string(), unit.elf.to_string())
+        } else {
+            ("-".into(), "-".into())
+        };
         out += &format!(
             "{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  {}\n",
-            if unit.path.is_empty() { "." } else { &unit.path },
+            if unit.path.is_empty() {
+                "."
+            } else {
+                &unit.path
+            },
             unit.objects,
             unit.lto,
             bitcode,
@@ -67,7 +87,10 @@ pub fn table(units: &[Unit], built: bool) -> String {
         for exception in &unit.exceptions {
             out += &format!(
                 "{:<width$}  {:>4}  {:<3}  {:>7}  {:>4}  {:<24}  {}\n",
-                format!("  {}", exception.object.rsplit('/').next().unwrap_or_default()),
+                format!(
+                    "  {}",
+                    exception.object.rsplit('/').next().unwrap_or_default()
+                ),
                 1,
                 if exception.lto { "on" } else { "off" },
                 "",

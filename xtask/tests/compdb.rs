@@ -29,7 +29,10 @@ use xtask::{
 const CLANGD: &str = "/usr/lib/llvm-19/bin/clangd";
 
 fn xtask(command: &str, extra: &[&str]) -> Output {
-    Xtask::new(command).selection("x86_64", "thin", "tiny").args(extra).run()
+    Xtask::new(command)
+        .selection("x86_64", "thin", "tiny")
+        .args(extra)
+        .run()
 }
 
 fn clangd_check(objtree: &Path, source: &Path) {
@@ -44,15 +47,32 @@ fn clangd_check(objtree: &Path, source: &Path) {
         .current_dir(objtree)
         .output()
         .expect("run clangd");
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("E[")).collect();
-    assert!(out.status.success() && errors.is_empty(), "clangd --check {} failed ({}):\n{}", source.display(), out.status, errors.join("\n"));
-    assert!(log.contains("Compile command from CDB is:"), "clangd did not use the database for {}:\n{log}", source.display());
+    assert!(
+        out.status.success() && errors.is_empty(),
+        "clangd --check {} failed ({}):\n{}",
+        source.display(),
+        out.status,
+        errors.join("\n")
+    );
+    assert!(
+        log.contains("Compile command from CDB is:"),
+        "clangd did not use the database for {}:\n{log}",
+        source.display()
+    );
     assert!(log.contains("All checks completed, 0 errors"), "{log}");
 }
 
 fn entry<'a>(entries: &'a [Entry], output: &str) -> &'a Entry {
-    entries.iter().find(|e| e.output == output).unwrap_or_else(|| panic!("no entry for {output}"))
+    entries
+        .iter()
+        .find(|e| e.output == output)
+        .unwrap_or_else(|| panic!("no entry for {output}"))
 }
 
 #[test]
@@ -60,11 +80,18 @@ fn entry<'a>(entries: &'a [Entry], output: &str) -> &'a Entry {
 fn x86_64_thin_compile_commands_are_complete_true_and_serve_clangd() {
     xtask("build", &[]);
     let out = xtask("compdb", &[]);
-    let objtree = common::objtree("x86_64", "thin", "tiny").canonicalize().unwrap();
+    let objtree = common::objtree("x86_64", "thin", "tiny")
+        .canonicalize()
+        .unwrap();
     let path = objtree.join("compile_commands.json");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(path.to_str().unwrap()), "compdb did not print {}:\n{stdout}", path.display());
-    let entries: Vec<Entry> = serde_json::from_str(&fs::read_to_string(&path).unwrap()).expect("valid compile_commands.json");
+    assert!(
+        stdout.contains(path.to_str().unwrap()),
+        "compdb did not print {}:\n{stdout}",
+        path.display()
+    );
+    let entries: Vec<Entry> = serde_json::from_str(&fs::read_to_string(&path).unwrap())
+        .expect("valid compile_commands.json");
     let report = read_json(&objtree.join("build-report.json"));
     let srctree = PathBuf::from(report["source"].as_str().unwrap());
 
@@ -74,45 +101,104 @@ fn x86_64_thin_compile_commands_are_complete_true_and_serve_clangd() {
     let mut outputs = HashSet::new();
     for e in &entries {
         assert!(outputs.insert(e.output.as_str()), "{} twice", e.output);
-        *per_unit.entry(e.output.rsplit_once('/').map_or("", |(d, _)| d)).or_default() += 1;
+        *per_unit
+            .entry(e.output.rsplit_once('/').map_or("", |(d, _)| d))
+            .or_default() += 1;
     }
     let mut objects = 0;
     for unit in report["units"].as_array().unwrap() {
-        let (path, count) = (unit["path"].as_str().unwrap(), unit["objects"].as_u64().unwrap());
+        let (path, count) = (
+            unit["path"].as_str().unwrap(),
+            unit["objects"].as_u64().unwrap(),
+        );
         objects += count;
-        assert_eq!(per_unit.remove(path), Some(count), "entries for unit {path}");
+        assert_eq!(
+            per_unit.remove(path),
+            Some(count),
+            "entries for unit {path}"
+        );
     }
     assert!(
         per_unit.keys().all(|dir| dir.starts_with("arch/x86/boot")),
         "entries for objects outside the report's units: {per_unit:?}"
     );
-    eprintln!("{} entries for {objects} objects in the report's units (+{:?} boot image)", entries.len(), per_unit);
+    eprintln!(
+        "{} entries for {objects} objects in the report's units (+{:?} boot image)",
+        entries.len(),
+        per_unit
+    );
     assert!(objects > 500, "only {objects} objects");
 
     // The commands are the ones that ran: each object's format follows its flags.
     for e in &entries {
         assert_eq!(Path::new(&e.directory), objtree);
         let file = Path::new(&e.file);
-        assert!(file.is_absolute() && file.is_file(), "{}: no source {}", e.output, e.file);
-        assert!(e.arguments.iter().any(|a| a == "-c"), "{}: {:?}", e.output, e.arguments);
-        assert!(e.arguments.windows(2).any(|w| w[0] == "-o" && w[1] == e.output), "{}: {:?}", e.output, e.arguments);
-        assert!(!e.arguments.iter().any(|a| a.contains("objtool") || a.contains("fixdep")), "{}: {:?}", e.output, e.arguments);
+        assert!(
+            file.is_absolute() && file.is_file(),
+            "{}: no source {}",
+            e.output,
+            e.file
+        );
+        assert!(
+            e.arguments.iter().any(|a| a == "-c"),
+            "{}: {:?}",
+            e.output,
+            e.arguments
+        );
+        assert!(
+            e.arguments
+                .windows(2)
+                .any(|w| w[0] == "-o" && w[1] == e.output),
+            "{}: {:?}",
+            e.output,
+            e.arguments
+        );
+        assert!(
+            !e.arguments
+                .iter()
+                .any(|a| a.contains("objtool") || a.contains("fixdep")),
+            "{}: {:?}",
+            e.output,
+            e.arguments
+        );
         let lto = e.arguments.iter().any(|a| a == "-flto=thin");
         let expected = if lto { Format::Bitcode } else { Format::Elf };
-        assert_eq!(format_of(&objtree.join(&e.output)), expected, "{} with LTO flags {lto}", e.output);
+        assert_eq!(
+            format_of(&objtree.join(&e.output)),
+            expected,
+            "{} with LTO flags {lto}",
+            e.output
+        );
     }
     let fork = entry(&entries, "kernel/fork.o");
     assert_eq!(Path::new(&fork.file), srctree.join("kernel/fork.c"));
-    assert!(fork.arguments.iter().any(|a| a == "-DKBUILD_MODFILE=\"kernel/fork\""), "{:?}", fork.arguments);
+    assert!(
+        fork.arguments
+            .iter()
+            .any(|a| a == "-DKBUILD_MODFILE=\"kernel/fork\""),
+        "{:?}",
+        fork.arguments
+    );
     assert!(fork.arguments.iter().any(|a| a == "-flto=thin"));
     // vma.c is ordinary kernel code in the vDSO directory: LTO'd, as Kbuild does.
     let vma = entry(&entries, "arch/x86/entry/vdso/vma.o");
-    assert!(vma.arguments.iter().any(|a| a == "-flto=thin"), "{:?}", vma.arguments);
+    assert!(
+        vma.arguments.iter().any(|a| a == "-flto=thin"),
+        "{:?}",
+        vma.arguments
+    );
     let vdso = entry(&entries, "arch/x86/entry/vdso/vclock_gettime.o");
-    assert!(!vdso.arguments.iter().any(|a| a.starts_with("-flto")), "{:?}", vdso.arguments);
+    assert!(
+        !vdso.arguments.iter().any(|a| a.starts_with("-flto")),
+        "{:?}",
+        vdso.arguments
+    );
 
     clangd_check(&objtree, &srctree.join("kernel/fork.c"));
-    clangd_check(&objtree, &srctree.join("arch/x86/entry/vdso/vclock_gettime.c"));
+    clangd_check(
+        &objtree,
+        &srctree.join("arch/x86/entry/vdso/vclock_gettime.c"),
+    );
 
     // tinyconfig has no CONFIG_RUST: no rust-project.json.
     assert!(!objtree.join("rust-project.json").exists());

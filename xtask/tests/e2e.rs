@@ -36,26 +36,60 @@ fn units(report: &Value) -> &Vec<Value> {
 }
 
 fn unit<'a>(report: &'a Value, path: &str) -> &'a Value {
-    units(report).iter().find(|u| u["path"] == path).unwrap_or_else(|| panic!("no unit {path} in the report"))
+    units(report)
+        .iter()
+        .find(|u| u["path"] == path)
+        .unwrap_or_else(|| panic!("no unit {path} in the report"))
 }
 
 /// The report is complete and the policy held: opted-out units are all ELF,
 /// LTO'd units have bitcode (their assembly objects are ELF by nature).
 fn check_report(report: &Value, arch: &str, lto: &str) {
-    for field in ["arch", "lto", "config", "kernel_version", "toolchain", "units", "steps", "phases", "artifacts"] {
+    for field in [
+        "arch",
+        "lto",
+        "config",
+        "kernel_version",
+        "toolchain",
+        "units",
+        "steps",
+        "phases",
+        "artifacts",
+    ] {
         assert!(!report[field].is_null(), "report lacks {field}");
     }
     assert_eq!(report["arch"], arch);
     assert_eq!(report["lto"], lto);
-    assert!(report["toolchain"]["clang"].as_str().unwrap().contains("clang version"));
+    assert!(report["toolchain"]["clang"]
+        .as_str()
+        .unwrap()
+        .contains("clang version"));
     let mut lto_units = 0;
     for u in units(report) {
-        let (bitcode, elf, objects) = (u["bitcode"].as_u64().unwrap(), u["elf"].as_u64().unwrap(), u["objects"].as_u64().unwrap());
-        assert_eq!(bitcode + elf, objects, "every object of {} is bitcode or ELF", u["path"]);
+        let (bitcode, elf, objects) = (
+            u["bitcode"].as_u64().unwrap(),
+            u["elf"].as_u64().unwrap(),
+            u["objects"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            bitcode + elf,
+            objects,
+            "every object of {} is bitcode or ELF",
+            u["path"]
+        );
         if u["lto"] == "off" {
             // Only its LTO'd exceptions (x86's vma.o beside the vDSO objects) may be bitcode.
-            let lto_exceptions = u["exceptions"].as_array().unwrap().iter().filter(|e| e["bitcode"] == true).count() as u64;
-            assert!(bitcode <= lto_exceptions, "opted-out unit {} holds {bitcode} bitcode objects: {u}", u["path"]);
+            let lto_exceptions = u["exceptions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["bitcode"] == true)
+                .count() as u64;
+            assert!(
+                bitcode <= lto_exceptions,
+                "opted-out unit {} holds {bitcode} bitcode objects: {u}",
+                u["path"]
+            );
         } else {
             lto_units += 1;
             assert!(bitcode > 0, "LTO'd unit {} holds no bitcode", u["path"]);
@@ -64,23 +98,46 @@ fn check_report(report: &Value, arch: &str, lto: &str) {
     if lto == "none" {
         assert_eq!(lto_units, 0, "with --lto none nothing is bitcode");
     } else {
-        assert!(lto_units * 10 >= units(report).len() * 8, "only {lto_units} of {} units are LTO'd", units(report).len());
+        assert!(
+            lto_units * 10 >= units(report).len() * 8,
+            "only {lto_units} of {} units are LTO'd",
+            units(report).len()
+        );
     }
-    let images: Vec<&str> = report["artifacts"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    let images: Vec<&str> = report["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
     assert!(images.iter().any(|p| p.ends_with("/vmlinux")), "{images:?}");
-    let image = if arch == "x86_64" { "arch/x86/boot/bzImage" } else { "arch/arm64/boot/Image" };
-    assert!(images.iter().any(|p| p.ends_with(image)), "no {image} in {images:?}");
+    let image = if arch == "x86_64" {
+        "arch/x86/boot/bzImage"
+    } else {
+        "arch/arm64/boot/Image"
+    };
+    assert!(
+        images.iter().any(|p| p.ends_with(image)),
+        "no {image} in {images:?}"
+    );
 }
 
 /// `test-boot` boots the tiny kernel with the test init: the kernel reaches
 /// "Run /init", the init prints its marker, QEMU exits by itself.
 fn boots_to_init(arch: &str, lto: &str) {
-    Xtask::new("test-boot").selection(arch, lto, "tiny").args(&["--firmware", "bios", "--timeout", "240"]).run();
+    Xtask::new("test-boot")
+        .selection(arch, lto, "tiny")
+        .args(&["--firmware", "bios", "--timeout", "240"])
+        .run();
     let report = read_json(&objtree(arch, lto).join("boot-report.json"));
     assert_eq!(report["outcome"], "pass", "{report:#}");
     let log = report["boots"][0]["log"].as_str().unwrap();
     let log = fs::read_to_string(log).unwrap();
-    assert!(log.contains("Run /init as init process"), "{arch} {lto} did not reach init:\n{}", tail(&log));
+    assert!(
+        log.contains("Run /init as init process"),
+        "{arch} {lto} did not reach init:\n{}",
+        tail(&log)
+    );
 }
 
 fn tail(log: &str) -> String {
@@ -95,13 +152,20 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
     check_report(&report, "x86_64", "thin");
     // The vDSO's own objects are native; vma.o and friends are LTO'd as in Kbuild.
     let vdso = unit(&report, "arch/x86/entry/vdso");
-    assert!(vdso["elf"].as_u64().unwrap() >= 3 && vdso["bitcode"].as_u64().unwrap() >= 1, "{vdso}");
+    assert!(
+        vdso["elf"].as_u64().unwrap() >= 3 && vdso["bitcode"].as_u64().unwrap() >= 1,
+        "{vdso}"
+    );
     boots_to_init("x86_64", "thin");
 
     // How fast is the bench's business (`noop`), not a test's: a timed
     // assertion fails on a busy machine and proves nothing on an idle one.
     let again = build("x86_64", "thin");
-    assert_eq!(again["steps"]["executed"], 0, "a no-op build ran steps: {}", again["steps"]);
+    assert_eq!(
+        again["steps"]["executed"], 0,
+        "a no-op build ran steps: {}",
+        again["steps"]
+    );
 }
 
 #[test]
@@ -116,11 +180,23 @@ fn t05_arm64_thin_builds_and_boots() {
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t07_x86_64_full_lto_proof_builds_and_proves() {
-    Xtask::new("test-boot").selection("x86_64", "full", "proof").args(&["--firmware", "bios", "--timeout", "300"]).run();
+    Xtask::new("test-boot")
+        .selection("x86_64", "full", "proof")
+        .args(&["--firmware", "bios", "--timeout", "300"])
+        .run();
     let tree = common::objtree("x86_64", "full", "proof");
     let report = read_json(&tree.join("build-report.json"));
     check_report(&report, "x86_64", "full");
-    assert_proofs(&tree, &["vdso", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
+    assert_proofs(
+        &tree,
+        &[
+            "vdso",
+            "lkdtm_exec_rodata",
+            "ftrace_mcount",
+            "initcall_order",
+            "modversions",
+        ],
+    );
 }
 
 /// Every named proof passed in `boot-report.json`.
@@ -129,7 +205,9 @@ fn assert_proofs(tree: &Path, required: &[&str]) {
     assert_eq!(report["outcome"], "pass", "{report:#}");
     let proofs = report["proofs"].as_array().unwrap();
     for name in required {
-        let passed = proofs.iter().any(|p| p["name"] == *name && p["status"] == "pass");
+        let passed = proofs
+            .iter()
+            .any(|p| p["name"] == *name && p["status"] == "pass");
         assert!(passed, "proof {name} did not pass: {proofs:#?}");
     }
 }
@@ -138,9 +216,32 @@ fn assert_proofs(tree: &Path, required: &[&str]) {
 #[test]
 #[ignore = "builds and boots kernels: run with `cargo xtask test`"]
 fn t11_proof_profile_passes_every_proof_on_both_arches() {
-    Xtask::new("test-boot").selection("all", "thin", "proof").args(&["--firmware", "all", "--timeout", "400"]).run();
-    assert_proofs(&common::objtree("x86_64", "thin", "proof"), &["vdso", "efi", "lkdtm_exec_rodata", "ftrace_mcount", "initcall_order", "modversions"]);
-    assert_proofs(&common::objtree("arm64", "thin", "proof"), &["vdso", "efi", "nvhe", "lkdtm_exec_rodata", "initcall_order", "modversions"]);
+    Xtask::new("test-boot")
+        .selection("all", "thin", "proof")
+        .args(&["--firmware", "all", "--timeout", "400"])
+        .run();
+    assert_proofs(
+        &common::objtree("x86_64", "thin", "proof"),
+        &[
+            "vdso",
+            "efi",
+            "lkdtm_exec_rodata",
+            "ftrace_mcount",
+            "initcall_order",
+            "modversions",
+        ],
+    );
+    assert_proofs(
+        &common::objtree("arm64", "thin", "proof"),
+        &[
+            "vdso",
+            "efi",
+            "nvhe",
+            "lkdtm_exec_rodata",
+            "initcall_order",
+            "modversions",
+        ],
+    );
 }
 
 /// A kernel that panics, one that hangs and an init that never prints its
@@ -150,10 +251,22 @@ fn t11_proof_profile_passes_every_proof_on_both_arches() {
 fn t12_boot_failures_are_told_apart() {
     build("x86_64", "thin");
     use xtask::target::{Arch, Config, Lto, Profile, Target};
-    let target = Target { arch: Arch::X86_64, lto: Lto::Thin, config: Config::Preset(Profile::Tiny) };
-    let options = xtask::build::Options { source: Some(common::source().into()), jobs: 2, ..Default::default() };
+    let target = Target {
+        arch: Arch::X86_64,
+        lto: Lto::Thin,
+        config: Config::Preset(Profile::Tiny),
+    };
+    let options = xtask::build::Options {
+        source: Some(common::source().into()),
+        jobs: 2,
+        ..Default::default()
+    };
     let built = xtask::build::build(&target, &options).unwrap();
-    let input = xtask::test_boot::input(&built, xtask::boot::Firmware::Bios, std::time::Duration::from_secs(30));
+    let input = xtask::test_boot::input(
+        &built,
+        xtask::boot::Firmware::Bios,
+        std::time::Duration::from_secs(30),
+    );
     xtask::boot::selftest_failure_modes(&input).unwrap();
 }
 
@@ -172,27 +285,54 @@ fn t08_x86_64_without_lto_builds_and_boots() {
 fn t03_editing_one_file_rebuilds_that_object_and_relinks() {
     build("x86_64", "thin");
     // A new function, so the object really changes and the change reaches vmlinux.
-    let edit = Edit::append("kernel/sys_ni.c", "\nvoid xtask_probe(void);\nvoid xtask_probe(void) {}\n");
+    let edit = Edit::append(
+        "kernel/sys_ni.c",
+        "\nvoid xtask_probe(void);\nvoid xtask_probe(void) {}\n",
+    );
     let report = build("x86_64", "thin");
     drop(edit);
     let executed = report["steps"]["executed"].as_u64().unwrap();
-    let log = fs::read_to_string(objtree("x86_64", "thin").join(".xtask/last-executed.txt")).unwrap();
+    let log =
+        fs::read_to_string(objtree("x86_64", "thin").join(".xtask/last-executed.txt")).unwrap();
     let ran: Vec<&str> = log.lines().collect();
-    for expected in ["kernel/sys_ni.o", "kernel/built-in.a", "vmlinux.o", "vmlinux"] {
-        assert!(ran.contains(&expected), "{expected} was not rebuilt:\n{log}");
+    for expected in [
+        "kernel/sys_ni.o",
+        "kernel/built-in.a",
+        "vmlinux.o",
+        "vmlinux",
+    ] {
+        assert!(
+            ran.contains(&expected),
+            "{expected} was not rebuilt:\n{log}"
+        );
     }
     // ThinLTO backends run only for the edited object and those that import
     // from it; the image is re-planned for the new vmlinux; nothing else compiles.
-    let backends: Vec<&&str> = ran.iter().filter(|o| o.starts_with(".xtask/thin/") && o.ends_with(".o")).collect();
-    assert!(backends.contains(&&".xtask/thin/kernel/sys_ni.o"), "the edited object's backend did not run:\n{log}");
-    assert!(backends.len() <= 10, "{} backends ran for one edited file: {backends:?}", backends.len());
+    let backends: Vec<&&str> = ran
+        .iter()
+        .filter(|o| o.starts_with(".xtask/thin/") && o.ends_with(".o"))
+        .collect();
+    assert!(
+        backends.contains(&&".xtask/thin/kernel/sys_ni.o"),
+        "the edited object's backend did not run:\n{log}"
+    );
+    assert!(
+        backends.len() <= 10,
+        "{} backends ran for one edited file: {backends:?}",
+        backends.len()
+    );
     let stray: Vec<&&str> = ran
         .iter()
-        .filter(|o| o.ends_with(".o") && !o.starts_with("arch/x86/boot/") && !o.starts_with(".xtask/thin/"))
+        .filter(|o| {
+            o.ends_with(".o") && !o.starts_with("arch/x86/boot/") && !o.starts_with(".xtask/thin/")
+        })
         .filter(|o| !["kernel/sys_ni.o", "init/version-timestamp.o", "vmlinux.o"].contains(o))
         .collect();
     assert!(stray.is_empty(), "other objects were rebuilt: {stray:?}");
-    assert!(executed < 60, "{executed} steps ran for one edited file:\n{log}");
+    assert!(
+        executed < 60,
+        "{executed} steps ran for one edited file:\n{log}"
+    );
     // Undoing the edit rebuilds the same few steps again.
     let report = build("x86_64", "thin");
     assert!(report["steps"]["executed"].as_u64().unwrap() < 60);
@@ -211,11 +351,17 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     for invocation in log.lines().filter(|l| l.starts_with("0 ")) {
         // Only objtool is built by make: its own build system, one step of ours.
         let objtool = invocation.contains(" subdir=tools -C ") && invocation.ends_with(" objtool");
-        let asked = [" xtask-env", " kernelrelease", "config"].iter().any(|end| invocation.ends_with(end));
+        let asked = [" xtask-env", " kernelrelease", "config"]
+            .iter()
+            .any(|end| invocation.ends_with(end));
         let allowed = invocation.contains(" -n ") || asked || objtool;
         assert!(allowed, "the xtask asked make to build: {invocation}");
     }
-    assert!(log.lines().any(|l| l.starts_with("0 ") && l.contains(" -n ")), "no dry run was logged:\n{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("0 ") && l.contains(" -n ")),
+        "no dry run was logged:\n{log}"
+    );
 
     let kbuild = xtask::private_source::kbuild_reference_dir(&ours);
     kbuild_build(&ours, &kbuild);
@@ -224,32 +370,61 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
         .iter()
         .flat_map(|u| {
             let unit_changed = u["source"] == "manifest" || u["source"] == "--lto-off";
-            let exceptions = u["exceptions"].as_array().unwrap().iter().filter(|e| e["source"] == "manifest").map(|e| e["object"].as_str().unwrap().to_string());
-            let prefix = if unit_changed { vec![u["path"].as_str().unwrap().to_string() + "/"] } else { vec![] };
+            let exceptions = u["exceptions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["source"] == "manifest")
+                .map(|e| e["object"].as_str().unwrap().to_string());
+            let prefix = if unit_changed {
+                vec![u["path"].as_str().unwrap().to_string() + "/"]
+            } else {
+                vec![]
+            };
             prefix.into_iter().chain(exceptions)
         })
         .collect();
-    let theirs: std::collections::BTreeMap<String, String> = saved_commands(&kbuild).into_iter().collect();
+    let theirs: std::collections::BTreeMap<String, String> =
+        saved_commands(&kbuild).into_iter().collect();
     let mut compared = 0;
     for (object, command) in saved_commands(&ours) {
-        if changed.iter().any(|c| object.starts_with(c.as_str()) || &object == c) {
+        if changed
+            .iter()
+            .any(|c| object.starts_with(c.as_str()) || &object == c)
+        {
             continue;
         }
         let Some(expected) = theirs.get(&object) else {
             panic!("Kbuild did not build {object}");
         };
-        assert_eq!(&command, expected, "{object}: our command differs from Kbuild's");
+        assert_eq!(
+            &command, expected,
+            "{object}: our command differs from Kbuild's"
+        );
         compared += 1;
     }
     assert!(compared > 500, "only {compared} commands compared");
 
     let symbols = |tree: &Path| -> BTreeSet<String> {
-        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm").arg("--extern-only").arg("--defined-only").arg(tree.join("vmlinux")).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().nth(2)).map(String::from).collect()
+        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm")
+            .arg("--extern-only")
+            .arg("--defined-only")
+            .arg(tree.join("vmlinux"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .map(String::from)
+            .collect()
     };
     let (a, b) = (symbols(&ours), symbols(&kbuild));
     assert!(a.len() > 300, "only {} global symbols in vmlinux", a.len());
-    assert_eq!(a.symmetric_difference(&b).collect::<Vec<_>>(), Vec::<&String>::new(), "global symbols differ");
+    assert_eq!(
+        a.symmetric_difference(&b).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "global symbols differ"
+    );
 
     // Kbuild's own state stays valid: make finds no object to compile.
     let out = run_make(reference(&ours).reference_build(&["vmlinux"], 2));
@@ -259,9 +434,14 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
         .lines()
         .filter(|l| l.starts_with("  CC ") || l.starts_with("  AS "))
         .map(|l| l[8..].trim())
-        .filter(|o| *o != "init/version-timestamp.o" && !changed.iter().any(|c| o.starts_with(c.as_str())))
+        .filter(|o| {
+            *o != "init/version-timestamp.o" && !changed.iter().any(|c| o.starts_with(c.as_str()))
+        })
         .collect();
-    assert!(compiled.is_empty(), "Kbuild recompiled objects in our tree: {compiled:?}");
+    assert!(
+        compiled.is_empty(),
+        "Kbuild recompiled objects in our tree: {compiled:?}"
+    );
 }
 
 /// Builds with a `make` on `PATH` that logs `MAKELEVEL argv` and then runs the real one.
@@ -271,13 +451,30 @@ fn logging_make_build(objtree: &Path) -> String {
     let log = dir.join("make.log");
     let _ = fs::remove_file(&log);
     let wrapper = dir.join("make");
-    fs::write(&wrapper, format!("#!/bin/sh\necho \"${{MAKELEVEL:-0}} $*\" >> {}\nexec /usr/bin/make \"$@\"\n", log.display())).unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut fs::metadata(&wrapper).unwrap().permissions(), 0o755);
-    Command::new("chmod").arg("755").arg(&wrapper).status().unwrap();
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"${{MAKELEVEL:-0}} $*\" >> {}\nexec /usr/bin/make \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut fs::metadata(&wrapper).unwrap().permissions(),
+        0o755,
+    );
+    Command::new("chmod")
+        .arg("755")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
     // A fresh object tree, so configure and the dry runs all happen.
     let _ = fs::remove_dir_all(objtree);
     let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
-    Xtask::new("build").selection("x86_64", "thin", "tiny").env("PATH", &path).run();
+    Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .env("PATH", &path)
+        .run();
     fs::read_to_string(log).unwrap()
 }
 
@@ -294,13 +491,23 @@ fn kbuild_build(ours: &Path, kbuild: &Path) {
 /// Kbuild on its own in `objtree`, as `cargo xtask bench` runs it.
 fn reference(objtree: &Path) -> xtask::kbuild::Kbuild {
     let toolchain = xtask::toolchain::ensure().unwrap();
-    xtask::kbuild::Kbuild::new(common::source(), objtree, xtask::target::Arch::X86_64, &toolchain).unwrap()
+    xtask::kbuild::Kbuild::new(
+        common::source(),
+        objtree,
+        xtask::target::Arch::X86_64,
+        &toolchain,
+    )
+    .unwrap()
 }
 
 fn run_make(mut command: Command) -> String {
     let out = command.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{command:?} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -315,9 +522,14 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
             if path.is_dir() && !path.is_symlink() && name != "tools" && name != ".xtask" {
                 stack.push(path);
             } else if name.ends_with(".o.cmd") {
-                let object = path.strip_prefix(tree).unwrap().with_file_name(&name[1..name.len() - 4]);
+                let object = path
+                    .strip_prefix(tree)
+                    .unwrap()
+                    .with_file_name(&name[1..name.len() - 4]);
                 let object = object.to_str().unwrap();
-                let command = xtask::kbuild::cmd_file::CmdFile::read(tree, object).and_then(|f| f.command).unwrap_or_default();
+                let command = xtask::kbuild::cmd_file::CmdFile::read(tree, object)
+                    .and_then(|f| f.command)
+                    .unwrap_or_default();
                 if command.starts_with("clang ") && !object.starts_with("scripts/") {
                     found.push((object.to_string(), command));
                 }
@@ -331,7 +543,10 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
 /// A user opt-out of a unit that is LTO'd by default makes all its objects
 /// ELF; the kernel still links and boots. Removing it restores bitcode.
 fn opt_out_kernel_time(arch: &str) {
-    Xtask::new("build").selection(arch, "thin", "tiny").args(&["--lto-off", "kernel/time"]).run();
+    Xtask::new("build")
+        .selection(arch, "thin", "tiny")
+        .args(&["--lto-off", "kernel/time"])
+        .run();
     let report = report(arch, "thin");
     check_report(&report, arch, "thin");
     let time = unit(&report, "kernel/time");
@@ -360,19 +575,42 @@ fn t06_arm64_opt_out_of_kernel_time_boots() {
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t09_lto_none_reports_policy_without_stripping() {
-    let out = Xtask::new("units").selection("x86_64", "none", "tiny").arg("--json").run();
+    let out = Xtask::new("units")
+        .selection("x86_64", "none", "tiny")
+        .arg("--json")
+        .run();
     let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rm = listing["units"].as_array().unwrap().iter().find(|u| u["path"] == "arch/x86/realmode/rm").unwrap();
+    let rm = listing["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["path"] == "arch/x86/realmode/rm")
+        .unwrap();
     assert_eq!(rm["source"], "manifest");
-    assert!(rm["reason"].as_str().unwrap().contains("LTO is off for the whole build"), "{rm}");
-    assert!(listing["rules"].as_array().unwrap().iter().any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
+    assert!(
+        rm["reason"]
+            .as_str()
+            .unwrap()
+            .contains("LTO is off for the whole build"),
+        "{rm}"
+    );
+    assert!(listing["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
 }
 
 /// Bad overrides are rejected with exit code 13 and a message that names the fix.
 #[test]
 #[ignore = "needs the unpacked kernel source: run with `cargo xtask test`"]
 fn t10_bad_overrides_are_rejected_before_configuring() {
-    let run = |extra: &[&str]| Xtask::new("build").selection("x86_64", "thin", "tiny").args(extra).fails();
+    let run = |extra: &[&str]| {
+        Xtask::new("build")
+            .selection("x86_64", "thin", "tiny")
+            .args(extra)
+            .fails()
+    };
     let (code, err) = run(&["--lto-off", "kernel/tme"]);
     assert_eq!(code, 13, "{err}");
     assert!(err.contains("kernel/time"), "no suggestion: {err}");
@@ -384,7 +622,10 @@ fn t10_bad_overrides_are_rejected_before_configuring() {
     let (code, err) = run(&["--policy", "/nonexistent/policy.toml"]);
     assert_eq!(code, 13, "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
-    assert!(err.contains("/nonexistent/policy.toml") && err.contains("--policy"), "{err}");
+    assert!(
+        err.contains("/nonexistent/policy.toml") && err.contains("--policy"),
+        "{err}"
+    );
     let (code, err) = run(&["--lto-off", "../etc"]);
     assert_eq!(code, 13, "{err}");
     let (code, err) = run(&["--lto-off", "/usr"]);
@@ -394,7 +635,11 @@ fn t10_bad_overrides_are_rejected_before_configuring() {
     assert!(err.contains("twice"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let overlay = dir.path().join("policy.toml");
-    fs::write(&overlay, "[[lto-off]]\nunit = \"kernel/time\"\nreason = \"test\"\nbogus = 1\n").unwrap();
+    fs::write(
+        &overlay,
+        "[[lto-off]]\nunit = \"kernel/time\"\nreason = \"test\"\nbogus = 1\n",
+    )
+    .unwrap();
     let (code, err) = run(&["--policy", overlay.to_str().unwrap()]);
     assert_eq!(code, 13, "{err}");
     assert!(err.contains("policy.toml:4"), "{err}");
@@ -407,17 +652,36 @@ fn t10_bad_overrides_are_rejected_before_configuring() {
 fn t13_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
     build("x86_64", "thin");
     let tree = objtree("x86_64", "thin");
-    let held = xtask::engine::lock::TreeLock::acquire(&tree, |_| panic!("no build should hold the tree now")).unwrap();
-    let (code, err) = Xtask::new("build").selection("x86_64", "thin", "tiny").arg("--no-wait").fails();
+    let held = xtask::engine::lock::TreeLock::acquire(&tree, |_| {
+        panic!("no build should hold the tree now")
+    })
+    .unwrap();
+    let (code, err) = Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .arg("--no-wait")
+        .fails();
     assert_eq!(code, 14, "{err}");
-    assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("--no-wait"), "{err}");
-    let waiter = std::thread::spawn(|| Xtask::new("build").selection("x86_64", "thin", "tiny").run());
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())) && err.contains("--no-wait"),
+        "{err}"
+    );
+    let waiter = std::thread::spawn(|| {
+        Xtask::new("build")
+            .selection("x86_64", "thin", "tiny")
+            .run()
+    });
     std::thread::sleep(std::time::Duration::from_secs(3));
-    assert!(!waiter.is_finished(), "the second build did not wait for the lock");
+    assert!(
+        !waiter.is_finished(),
+        "the second build did not wait for the lock"
+    );
     drop(held);
     let out = waiter.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("waiting for") && stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
+    assert!(
+        stderr.contains("waiting for") && stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
 }
 
 /// Incremental equals clean, bit for bit. A sequence of edits, each built
@@ -432,67 +696,140 @@ fn t14_incremental_builds_equal_a_clean_build() {
     let tree = objtree("x86_64", "thin");
     let fragment = ikconfig_fragment();
     let step = |what: &str, with: bool, cache: Option<&str>| -> (Value, Vec<String>) {
-        let mut args: Vec<&str> = if with { vec!["--fragment", &fragment] } else { vec![] };
+        let mut args: Vec<&str> = if with {
+            vec!["--fragment", &fragment]
+        } else {
+            vec![]
+        };
         args.extend(cache.iter().flat_map(|url| ["--cache", *url]));
-        Xtask::new("build").selection("x86_64", "thin", "tiny").args(&args).run();
+        Xtask::new("build")
+            .selection("x86_64", "thin", "tiny")
+            .args(&args)
+            .run();
         // Read before test-boot, whose no-op build writes the list again.
         let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
         let report = report("x86_64", "thin");
-        Xtask::new("test-boot").selection("x86_64", "thin", "tiny").args(&args).args(&["--firmware", "bios", "--timeout", "240"]).run();
+        Xtask::new("test-boot")
+            .selection("x86_64", "thin", "tiny")
+            .args(&args)
+            .args(&["--firmware", "bios", "--timeout", "240"])
+            .run();
         let boot = read_json(&tree.join("boot-report.json"));
         assert_eq!(boot["outcome"], "pass", "after {what}: {boot:#}");
         (report, ran.lines().map(String::from).collect())
     };
     build("x86_64", "thin");
 
-    let _c = Edit::append("kernel/sys_ni.c", "\nint xtask_c_edit(void);\nint xtask_c_edit(void) { return 14; }\n");
+    let _c = Edit::append(
+        "kernel/sys_ni.c",
+        "\nint xtask_c_edit(void);\nint xtask_c_edit(void) { return 14; }\n",
+    );
     let (_, ran) = step("a .c change", false, None);
     assert!(ran.contains(&"kernel/sys_ni.o".to_string()), "{ran:?}");
 
-    let _h = Edit::append("kernel/sched/sched.h", "\nextern int xtask_header_edit(void);\n");
+    let _h = Edit::append(
+        "kernel/sched/sched.h",
+        "\nextern int xtask_header_edit(void);\n",
+    );
     let (_, ran) = step("a header change", false, None);
-    assert!(ran.iter().any(|o| o.starts_with("kernel/sched/") && o.ends_with(".o")), "no sched object recompiled: {ran:?}");
-    assert!(!ran.contains(&"kernel/fork.o".to_string()), "an object not including the header recompiled");
+    assert!(
+        ran.iter()
+            .any(|o| o.starts_with("kernel/sched/") && o.ends_with(".o")),
+        "no sched object recompiled: {ran:?}"
+    );
+    assert!(
+        !ran.contains(&"kernel/fork.o".to_string()),
+        "an object not including the header recompiled"
+    );
 
-    let _syscall = Edit::append("arch/x86/entry/syscalls/syscall_64.tbl", "463\tcommon\txtask_probe\t\tsys_ni_syscall\n");
+    let _syscall = Edit::append(
+        "arch/x86/entry/syscalls/syscall_64.tbl",
+        "463\tcommon\txtask_probe\t\tsys_ni_syscall\n",
+    );
     let (_, ran) = step("a new syscall", false, None);
-    let unistd = fs::read_to_string(tree.join("arch/x86/include/generated/uapi/asm/unistd_64.h")).unwrap();
-    assert!(unistd.contains("__NR_xtask_probe 463"), "unistd_64.h lacks the new syscall");
-    for expected in ["arch/x86/include/generated/asm/syscalls_64.h", "arch/x86/entry/syscall_64.o"] {
-        assert!(ran.contains(&expected.to_string()), "{expected} was not rebuilt");
+    let unistd =
+        fs::read_to_string(tree.join("arch/x86/include/generated/uapi/asm/unistd_64.h")).unwrap();
+    assert!(
+        unistd.contains("__NR_xtask_probe 463"),
+        "unistd_64.h lacks the new syscall"
+    );
+    for expected in [
+        "arch/x86/include/generated/asm/syscalls_64.h",
+        "arch/x86/entry/syscall_64.o",
+    ] {
+        assert!(
+            ran.contains(&expected.to_string()),
+            "{expected} was not rebuilt"
+        );
     }
 
     // Every bitcode object recompiles (autoconf.h's size is one of its
     // inputs: `lto::policy::AUTOCONF_SIZE`); native objects that do not
     // read the symbol stay cached, so the tree was kept.
     let (report, ran) = step("a fragment flipping CONFIG_IKCONFIG", true, None);
-    assert!(fs::read_to_string(tree.join(".config")).unwrap().contains("CONFIG_IKCONFIG=y\n"));
+    assert!(fs::read_to_string(tree.join(".config"))
+        .unwrap()
+        .contains("CONFIG_IKCONFIG=y\n"));
     assert!(ran.contains(&"kernel/configs.o".to_string()), "{ran:?}");
-    for native in ["arch/x86/entry/vdso/vclock_gettime.o", "arch/x86/realmode/rm/trampoline_64.o"] {
-        assert!(!ran.contains(&native.to_string()), "{native} was rebuilt: was the tree kept?");
+    for native in [
+        "arch/x86/entry/vdso/vclock_gettime.o",
+        "arch/x86/realmode/rm/trampoline_64.o",
+    ] {
+        assert!(
+            !ran.contains(&native.to_string()),
+            "{native} was rebuilt: was the tree kept?"
+        );
     }
-    assert!(report["steps"]["cached"].as_u64().unwrap() > 200, "the tree was not kept: {}", report["steps"]);
+    assert!(
+        report["steps"]["cached"].as_u64().unwrap() > 200,
+        "the tree was not kept: {}",
+        report["steps"]
+    );
 
     let symbols = || -> String {
-        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm").arg(tree.join("vmlinux")).output().unwrap();
+        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm")
+            .arg(tree.join("vmlinux"))
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let new_c = Edit::create("kernel/xtask_probe.c", "int xtask_new_object(void);\nint xtask_new_object(void) { return 12; }\n");
+    let new_c = Edit::create(
+        "kernel/xtask_probe.c",
+        "int xtask_new_object(void);\nint xtask_new_object(void) { return 12; }\n",
+    );
     let makefile = Edit::append("kernel/Makefile", "\nobj-y += xtask_probe.o\n");
     let (_, ran) = step("a Makefile adding an object", true, None);
     assert!(ran.contains(&"kernel/xtask_probe.o".to_string()), "{ran:?}");
-    assert!(symbols().contains(" xtask_new_object"), "the new object is not linked");
+    assert!(
+        symbols().contains(" xtask_new_object"),
+        "the new object is not linked"
+    );
     drop((makefile, new_c));
     step("that object removed", true, None);
-    assert!(!symbols().contains(" xtask_new_object"), "the removed object is still linked");
+    assert!(
+        !symbols().contains(" xtask_new_object"),
+        "the removed object is still linked"
+    );
 
     let incremental = artifacts(&tree);
     fs::remove_dir_all(&tree).unwrap();
     // The clean build fills a shared cache: Bazel's HTTP protocol, served by nginx on loopback.
     let server = xtask::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
-    let (clean, _) = step("a clean build of the final state", true, Some(&server.url()));
-    assert_eq!(artifacts(&tree), incremental, "the incremental build differs from a clean one");
-    assert!(clean["shared_cache"]["uploads"].as_u64().unwrap() > 500, "{}", clean["shared_cache"]);
+    let (clean, _) = step(
+        "a clean build of the final state",
+        true,
+        Some(&server.url()),
+    );
+    assert_eq!(
+        artifacts(&tree),
+        incremental,
+        "the incremental build differs from a clean one"
+    );
+    assert!(
+        clean["shared_cache"]["uploads"].as_u64().unwrap() > 500,
+        "{}",
+        clean["shared_cache"]
+    );
 
     // A second tree with the same source and configuration (another name:
     // the configuration comes as a file) restores every compile and backend.
@@ -502,15 +839,44 @@ fn t14_incremental_builds_equal_a_clean_build() {
     let config = config.to_str().unwrap();
     let second = common::objtree("x86_64", "thin", config);
     let _ = fs::remove_dir_all(&second);
-    Xtask::new("build").args(&["--arch", "x86_64", "--lto", "thin", "--config", config, "--cache", &server.url()]).run();
+    Xtask::new("build")
+        .args(&[
+            "--arch",
+            "x86_64",
+            "--lto",
+            "thin",
+            "--config",
+            config,
+            "--cache",
+            &server.url(),
+        ])
+        .run();
     let report = read_json(&second.join("build-report.json"));
     let shared = &report["shared_cache"];
-    assert_eq!((shared["misses"].as_u64(), shared["corrupt"].as_u64()), (Some(0), Some(0)), "a compile or backend ran: {shared}");
-    assert!(shared["hits"].as_u64().unwrap() > 500 && shared["error"].is_null(), "{shared}");
+    assert_eq!(
+        (shared["misses"].as_u64(), shared["corrupt"].as_u64()),
+        (Some(0), Some(0)),
+        "a compile or backend ran: {shared}"
+    );
+    assert!(
+        shared["hits"].as_u64().unwrap() > 500 && shared["error"].is_null(),
+        "{shared}"
+    );
     let ran = fs::read_to_string(second.join(".xtask/last-executed.txt")).unwrap();
-    assert!(!ran.lines().any(|o| o.starts_with(xtask::lto::thin::DIR) && o.ends_with(".o")), "a backend ran: {ran}");
-    assert_eq!(artifacts(&second), incremental, "a tree restored from the shared cache differs from a clean build");
-    assert!(server.requests().iter().any(|r| r.starts_with("GET /cache/cas/") && r.ends_with(" 200")));
+    assert!(
+        !ran.lines()
+            .any(|o| o.starts_with(xtask::lto::thin::DIR) && o.ends_with(".o")),
+        "a backend ran: {ran}"
+    );
+    assert_eq!(
+        artifacts(&second),
+        incremental,
+        "a tree restored from the shared cache differs from a clean build"
+    );
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("GET /cache/cas/") && r.ends_with(" 200")));
     fs::remove_dir_all(&second).unwrap();
 }
 
@@ -528,9 +894,17 @@ fn artifacts(tree: &Path) -> Vec<String> {
     let report = read_json(&tree.join("build-report.json"));
     let relative = |a: &Value| {
         let path = Path::new(a["path"].as_str().unwrap());
-        path.strip_prefix(tree).unwrap_or_else(|_| panic!("{} is not in {}", path.display(), tree.display())).display().to_string()
+        path.strip_prefix(tree)
+            .unwrap_or_else(|_| panic!("{} is not in {}", path.display(), tree.display()))
+            .display()
+            .to_string()
     };
-    let list: Vec<String> = report["artifacts"].as_array().unwrap().iter().map(|a| format!("{} {}", relative(a), a["sha256"].as_str().unwrap())).collect();
+    let list: Vec<String> = report["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", relative(a), a["sha256"].as_str().unwrap()))
+        .collect();
     assert!(list.len() >= 3, "{list:?}");
     list
 }
@@ -546,34 +920,72 @@ type Reached = fn(&Path) -> bool;
 #[ignore = "builds a kernel cold: run with `cargo xtask test`"]
 fn t15_a_killed_build_resumes_to_identical_artifacts() {
     let ikconfig = ikconfig_fragment();
-    let build = || Xtask::new("build").selection("x86_64", "thin", "tiny").args(&["--fragment", &ikconfig]);
+    let build = || {
+        Xtask::new("build")
+            .selection("x86_64", "thin", "tiny")
+            .args(&["--fragment", &ikconfig])
+    };
     build().run();
     let tree = objtree("x86_64", "thin");
     let uninterrupted = artifacts(&tree);
     fs::remove_dir_all(&tree).unwrap();
-    let compiling = |t: &Path| t.join("kernel").read_dir().is_ok_and(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "o")).count() >= 5);
-    let in_backends = |t: &Path| t.join(".xtask/thin/kernel").read_dir().is_ok_and(|d| d.flatten().count() >= 3);
+    let compiling = |t: &Path| {
+        t.join("kernel").read_dir().is_ok_and(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "o"))
+                .count()
+                >= 5
+        })
+    };
+    let in_backends = |t: &Path| {
+        t.join(".xtask/thin/kernel")
+            .read_dir()
+            .is_ok_and(|d| d.flatten().count() >= 3)
+    };
     let in_image = |t: &Path| t.join("arch/x86/boot/compressed/vmlinux.bin").exists();
-    let points: [(&str, Reached); 3] = [("compiling", compiling), ("in the backends", in_backends), ("in the image", in_image)];
+    let points: [(&str, Reached); 3] = [
+        ("compiling", compiling),
+        ("in the backends", in_backends),
+        ("in the image", in_image),
+    ];
     for (when, reached) in points {
         let mut child = build().spawn();
         let started = std::time::Instant::now();
         while !reached(&tree) {
-            assert!(child.try_wait().unwrap().is_none(), "the build ended before it was {when}");
-            assert!(started.elapsed().as_secs() < 900, "the build was never {when}");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the build ended before it was {when}"
+            );
+            assert!(
+                started.elapsed().as_secs() < 900,
+                "the build was never {when}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         child.kill().unwrap();
         child.wait().unwrap();
         // The steps it was running are orphans now; let them finish as they would.
         let group = format!("-{}", child.id());
-        while Command::new("kill").args(["-0", "--", &group]).stderr(std::process::Stdio::null()).status().unwrap().success() {
+        while Command::new("kill")
+            .args(["-0", "--", &group])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        eprintln!("killed {when} after {:.1}s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "killed {when} after {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
     }
     build().run();
-    assert_eq!(artifacts(&tree), uninterrupted, "the resumed build differs from an uninterrupted one");
+    assert_eq!(
+        artifacts(&tree),
+        uninterrupted,
+        "the resumed build differs from an uninterrupted one"
+    );
 }
 
 /// ClangBuiltLinux #2021, the `.incbin` regression: `kernel/configs.o` embeds
@@ -592,17 +1004,40 @@ fn t16_an_embedded_config_follows_a_config_change() {
     let (ikconfig, flip) = (ikconfig.as_str(), flip.to_str().unwrap());
     let embedded = || -> String {
         let script = common::source().join("scripts/extract-ikconfig");
-        let out = Command::new("sh").arg(script).arg(tree.join("vmlinux")).output().unwrap();
-        assert!(out.status.success(), "extract-ikconfig found no config:\n{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("sh")
+            .arg(script)
+            .arg(tree.join("vmlinux"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "extract-ikconfig found no config:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    Xtask::new("build").selection("x86_64", "thin", "tiny").args(&["--fragment", ikconfig]).run();
-    assert!(embedded().contains("# CONFIG_PRINTK_TIME is not set"), "the embedded config is not this build's");
+    Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .args(&["--fragment", ikconfig])
+        .run();
+    assert!(
+        embedded().contains("# CONFIG_PRINTK_TIME is not set"),
+        "the embedded config is not this build's"
+    );
 
-    Xtask::new("build").selection("x86_64", "thin", "tiny").args(&["--fragment", ikconfig, "--fragment", flip]).run();
+    Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .args(&["--fragment", ikconfig, "--fragment", flip])
+        .run();
     let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
-    assert!(ran.lines().any(|o| o == ".xtask/thin/kernel/configs.o"), "the backend of kernel/configs.o did not run:\n{ran}");
-    assert!(embedded().contains("CONFIG_PRINTK_TIME=y"), "vmlinux embeds the old config");
+    assert!(
+        ran.lines().any(|o| o == ".xtask/thin/kernel/configs.o"),
+        "the backend of kernel/configs.o did not run:\n{ran}"
+    );
+    assert!(
+        embedded().contains("CONFIG_PRINTK_TIME=y"),
+        "vmlinux embeds the old config"
+    );
 }
 
 /// #10: a configuration of the user's own, as a kernel engineer gives it: a
@@ -618,49 +1053,137 @@ fn t17_any_configuration_builds_boots_and_round_trips() {
     let dir = xtask::paths::target_dir().join("tests/t17");
     fs::create_dir_all(&dir).unwrap();
     let mine = dir.join("mine.config");
-    fs::write(&mine, "CONFIG_PRINTK_TIME=y\nCONFIG_LOCALVERSION=\"-t17\"\n").unwrap();
+    fs::write(
+        &mine,
+        "CONFIG_PRINTK_TIME=y\nCONFIG_LOCALVERSION=\"-t17\"\n",
+    )
+    .unwrap();
     let targets = xtask::paths::targets_dir();
-    let (common_boot, x86_boot) = (targets.join("common/tiny.config"), targets.join("x86_64/tiny.config"));
+    let (common_boot, x86_boot) = (
+        targets.join("common/tiny.config"),
+        targets.join("x86_64/tiny.config"),
+    );
     let config = ["--config", "tinyconfig", "--fragment", "nopm.config"];
-    let fragments = ["--fragment", common_boot.to_str().unwrap(), "--fragment", x86_boot.to_str().unwrap(), "--fragment", mine.to_str().unwrap()];
+    let fragments = [
+        "--fragment",
+        common_boot.to_str().unwrap(),
+        "--fragment",
+        x86_boot.to_str().unwrap(),
+        "--fragment",
+        mine.to_str().unwrap(),
+    ];
 
     let (code, error) = Xtask::new("build").args(&["--config", "defconifg"]).fails();
-    assert!(error.contains("did you mean `defconfig`?"), "exit {code}: {error}");
-    let (code, error) = Xtask::new("build").args(&config).args(&["--fragment", "nopm_.config"]).fails();
-    assert!(error.contains("did you mean nopm.config?"), "exit {code}: {error}");
+    assert!(
+        error.contains("did you mean `defconfig`?"),
+        "exit {code}: {error}"
+    );
+    let (code, error) = Xtask::new("build")
+        .args(&config)
+        .args(&["--fragment", "nopm_.config"])
+        .fails();
+    assert!(
+        error.contains("did you mean nopm.config?"),
+        "exit {code}: {error}"
+    );
 
-    Xtask::new("test-boot").args(&config).args(&fragments).args(&["--firmware", "bios", "--timeout", "240"]).run();
+    Xtask::new("test-boot")
+        .args(&config)
+        .args(&fragments)
+        .args(&["--firmware", "bios", "--timeout", "240"])
+        .run();
     let tree = common::objtree("x86_64", "thin", "tinyconfig");
-    assert!(tree.file_name().unwrap().to_str().unwrap().starts_with("x86_64-thin-tinyconfig-src-"), "{}", tree.display());
+    assert!(
+        tree.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("x86_64-thin-tinyconfig-src-"),
+        "{}",
+        tree.display()
+    );
     let boot = read_json(&tree.join("boot-report.json"));
     assert_eq!(boot["outcome"], "pass", "{boot:#}");
-    assert_eq!(read_json(&tree.join("build-report.json"))["config"], "tinyconfig");
+    assert_eq!(
+        read_json(&tree.join("build-report.json"))["config"],
+        "tinyconfig"
+    );
     let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
-    for (symbol, value) in [("PRINTK_TIME", Some("y")), ("LOCALVERSION", Some("-t17")), ("SERIAL_8250_CONSOLE", Some("y")), ("LTO_CLANG_THIN", Some("y")), ("PM", None)] {
-        assert_eq!(dot_config.get(symbol), value, "CONFIG_{symbol} in {}", tree.join(".config").display());
+    for (symbol, value) in [
+        ("PRINTK_TIME", Some("y")),
+        ("LOCALVERSION", Some("-t17")),
+        ("SERIAL_8250_CONSOLE", Some("y")),
+        ("LTO_CLANG_THIN", Some("y")),
+        ("PM", None),
+    ] {
+        assert_eq!(
+            dot_config.get(symbol),
+            value,
+            "CONFIG_{symbol} in {}",
+            tree.join(".config").display()
+        );
     }
 
     let full = dir.join("full.config");
     fs::copy(tree.join(".config"), &full).unwrap();
-    Xtask::new("units").args(&["--config", full.to_str().unwrap()]).run();
+    Xtask::new("units")
+        .args(&["--config", full.to_str().unwrap()])
+        .run();
     let file_tree = common::objtree("x86_64", "thin", full.to_str().unwrap());
-    assert!(file_tree.file_name().unwrap().to_str().unwrap().starts_with("x86_64-thin-full-"), "{}", file_tree.display());
-    assert_eq!(xtask::kconfig::DotConfig::read(&file_tree.join(".config")).unwrap(), dot_config, "--config PATH gave another .config");
+    assert!(
+        file_tree
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("x86_64-thin-full-"),
+        "{}",
+        file_tree.display()
+    );
+    assert_eq!(
+        xtask::kconfig::DotConfig::read(&file_tree.join(".config")).unwrap(),
+        dot_config,
+        "--config PATH gave another .config"
+    );
 
     let saved = dir.join("defconfig");
-    Xtask::new("savedefconfig").args(&config).args(&fragments).args(&["--output", saved.to_str().unwrap()]).run();
+    Xtask::new("savedefconfig")
+        .args(&config)
+        .args(&fragments)
+        .args(&["--output", saved.to_str().unwrap()])
+        .run();
     let saved_text = fs::read_to_string(&saved).unwrap();
-    assert!(saved_text.contains("CONFIG_PRINTK_TIME=y\n"), "{saved_text}");
-    assert!(saved_text.len() * 4 < fs::read_to_string(tree.join(".config")).unwrap().len(), "savedefconfig is not minimal");
+    assert!(
+        saved_text.contains("CONFIG_PRINTK_TIME=y\n"),
+        "{saved_text}"
+    );
+    assert!(
+        saved_text.len() * 4 < fs::read_to_string(tree.join(".config")).unwrap().len(),
+        "savedefconfig is not minimal"
+    );
 
     // A Kconfig default that changes is picked up (#12): the tree plans
     // again, the new value lands, and only its users rebuild (`autoconf.h`
     // keeps its size, so other bitcode objects are unchanged).
-    let _kconfig = Edit::replace("init/Kconfig", "range 12 25\n\tdefault 17", "range 12 25\n\tdefault 16");
+    let _kconfig = Edit::replace(
+        "init/Kconfig",
+        "range 12 25\n\tdefault 17",
+        "range 12 25\n\tdefault 16",
+    );
     Xtask::new("build").args(&config).args(&fragments).run();
     let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
-    assert_eq!(dot_config.get("LOG_BUF_SHIFT"), Some("16"), "the new Kconfig default did not land");
+    assert_eq!(
+        dot_config.get("LOG_BUF_SHIFT"),
+        Some("16"),
+        "the new Kconfig default did not land"
+    );
     let ran = fs::read_to_string(tree.join(".xtask/last-executed.txt")).unwrap();
-    assert!(ran.lines().any(|o| o == "kernel/printk/printk.o"), "printk.o, which reads CONFIG_LOG_BUF_SHIFT, did not rebuild:\n{ran}");
-    assert!(!ran.lines().any(|o| o == "kernel/fork.o"), "fork.o does not read CONFIG_LOG_BUF_SHIFT, yet rebuilt");
+    assert!(
+        ran.lines().any(|o| o == "kernel/printk/printk.o"),
+        "printk.o, which reads CONFIG_LOG_BUF_SHIFT, did not rebuild:\n{ran}"
+    );
+    assert!(
+        !ran.lines().any(|o| o == "kernel/fork.o"),
+        "fork.o does not read CONFIG_LOG_BUF_SHIFT, yet rebuilt"
+    );
 }

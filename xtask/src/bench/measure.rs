@@ -46,14 +46,24 @@ impl Sample {
 /// end of the log.
 pub fn run(cmd: &mut Command, log: &Path) -> Result<Sample> {
     let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
     let started = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("starting {}", describe(cmd)))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", describe(cmd)))?;
     // Reaped here, not by `Child::wait`: `child` is only dropped (which never waits or kills).
-    let (status, usage) = wait4(child.id()).with_context(|| format!("waiting for {}", describe(cmd)))?;
+    let (status, usage) =
+        wait4(child.id()).with_context(|| format!("waiting for {}", describe(cmd)))?;
     let wall = started.elapsed();
     if !status.success() {
-        bail!("`{}` failed ({status}); the end of {}:\n{}", describe(cmd), log.display(), tail(log, 30));
+        bail!(
+            "`{}` failed ({status}); the end of {}:\n{}",
+            describe(cmd),
+            log.display(),
+            tail(log, 30)
+        );
     }
     Ok(Sample {
         wall_s: wall.as_secs_f64(),
@@ -82,13 +92,17 @@ fn wait4(pid: u32) -> io::Result<(ExitStatus, libc::rusage)> {
 }
 
 fn seconds(time: libc::timeval) -> Duration {
-    Duration::from_secs(time.tv_sec.max(0) as u64) + Duration::from_micros(time.tv_usec.max(0) as u64)
+    Duration::from_secs(time.tv_sec.max(0) as u64)
+        + Duration::from_micros(time.tv_usec.max(0) as u64)
 }
 
 /// `make -C /src O=/obj ARCH=x86_64 LLVM=1 -j2 bzImage`: the program and its arguments.
 pub fn describe(cmd: &Command) -> String {
     let words = std::iter::once(cmd.get_program()).chain(cmd.get_args());
-    words.map(|w| w.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    words
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn tail(log: &Path, lines: usize) -> String {
@@ -115,21 +129,36 @@ mod tests {
         // Above the floor (the test process's RSS at the spawn), below the earlier peak.
         let small = sh("true", &log).unwrap();
         assert!(small.max_rss_kib < 256 * 1024, "{small:?}");
-        assert!(small.wall_s > 0.0 && small.wall_s < big.wall_s + 5.0, "{small:?}");
+        assert!(
+            small.wall_s > 0.0 && small.wall_s < big.wall_s + 5.0,
+            "{small:?}"
+        );
     }
 
     #[test]
     fn cpu_time_counts_the_descendants() {
         let dir = tempfile::tempdir().unwrap();
-        let sample = sh("sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'", &dir.path().join("log")).unwrap();
+        let sample = sh(
+            "sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'",
+            &dir.path().join("log"),
+        )
+        .unwrap();
         assert!(sample.cpu_s > 0.02, "{sample:?}");
-        assert!(sample.cpu_s <= sample.wall_s * 1.5 + 0.05, "one busy process cannot use much more CPU than wall time: {sample:?}");
+        assert!(
+            sample.cpu_s <= sample.wall_s * 1.5 + 0.05,
+            "one busy process cannot use much more CPU than wall time: {sample:?}"
+        );
     }
 
     #[test]
     fn a_failure_names_the_command_and_shows_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        let error = sh("echo compiling; echo 'kernel/fork.c: error' >&2; exit 2", &dir.path().join("log")).unwrap_err().to_string();
+        let error = sh(
+            "echo compiling; echo 'kernel/fork.c: error' >&2; exit 2",
+            &dir.path().join("log"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("`sh -c echo compiling;"), "{error}");
         assert!(error.contains("exit status: 2"), "{error}");
         assert!(error.contains("compiling\nkernel/fork.c: error"), "{error}");
@@ -137,8 +166,23 @@ mod tests {
 
     #[test]
     fn two_commands_add_up_and_keep_the_larger_peak() {
-        let a = Sample { wall_s: 1.0, cpu_s: 2.0, max_rss_kib: 10 };
-        let b = Sample { wall_s: 3.0, cpu_s: 1.0, max_rss_kib: 7 };
-        assert_eq!(a.then(b), Sample { wall_s: 4.0, cpu_s: 3.0, max_rss_kib: 10 });
+        let a = Sample {
+            wall_s: 1.0,
+            cpu_s: 2.0,
+            max_rss_kib: 10,
+        };
+        let b = Sample {
+            wall_s: 3.0,
+            cpu_s: 1.0,
+            max_rss_kib: 7,
+        };
+        assert_eq!(
+            a.then(b),
+            Sample {
+                wall_s: 4.0,
+                cpu_s: 3.0,
+                max_rss_kib: 10
+            }
+        );
     }
 }

@@ -74,7 +74,10 @@ pub fn run(options: &Options) -> Result<()> {
         // After every scenario, so that a later failure keeps what was measured.
         bench.write_report(&summaries)?;
     }
-    print!("{}", summary::table(&options.target, options.jobs, options.reps, &summaries));
+    print!(
+        "{}",
+        summary::table(&options.target, options.jobs, options.reps, &summaries)
+    );
     println!("report: {}", bench.report_path().display());
     Ok(())
 }
@@ -136,19 +139,40 @@ impl Bench {
     }
 
     fn rep(&self, scenario: Scenario, rep: u32) -> Result<Vec<Run>> {
-        eprintln!("{scenario} {rep}/{}: building both trees first (not timed)", self.reps);
+        eprintln!(
+            "{scenario} {rep}/{}: building both trees first (not timed)",
+            self.reps
+        );
         self.settle(scenario)?;
-        let order = if rep % 2 == 1 { [Tool::Kbuild, Tool::Xtask] } else { [Tool::Xtask, Tool::Kbuild] };
+        let order = if rep % 2 == 1 {
+            [Tool::Kbuild, Tool::Xtask]
+        } else {
+            [Tool::Xtask, Tool::Kbuild]
+        };
         let change = scenario.change(&self.source)?;
         let mut runs = Vec::new();
         for (i, tool) in order.into_iter().enumerate() {
             let sample = self.timed(scenario, tool, &format!("{scenario}-{rep}"))?;
-            eprintln!("{scenario} {rep}/{}: {:<6} {:>8.2} s wall {:>8.2} s CPU", self.reps, tool.name(), sample.wall_s, sample.cpu_s);
-            runs.push(Run { tool, rep, first: i == 0, sample });
+            eprintln!(
+                "{scenario} {rep}/{}: {:<6} {:>8.2} s wall {:>8.2} s CPU",
+                self.reps,
+                tool.name(),
+                sample.wall_s,
+                sample.cpu_s
+            );
+            runs.push(Run {
+                tool,
+                rep,
+                first: i == 0,
+                sample,
+            });
         }
         drop(change);
         if scenario == Scenario::Config {
-            let (ours, theirs) = (self.xtask_tree.join(".config"), self.kbuild.objtree.join(".config"));
+            let (ours, theirs) = (
+                self.xtask_tree.join(".config"),
+                self.kbuild.objtree.join(".config"),
+            );
             if DotConfig::read(&ours)? != DotConfig::read(&theirs)? {
                 bail!("the flipped .configs differ ({} against {}): the two builds were not comparable", ours.display(), theirs.display());
             }
@@ -166,7 +190,10 @@ impl Bench {
             if !self.warmed.borrow().contains(&cache) {
                 // A cold build fills it, once per run and cache.
                 self.remove_xtask_tree()?;
-                measure::run(&mut self.xtask_build_with(scenario)?, &self.log("fill-cache", Tool::Xtask))?;
+                measure::run(
+                    &mut self.xtask_build_with(scenario)?,
+                    &self.log("fill-cache", Tool::Xtask),
+                )?;
                 self.warmed.borrow_mut().push(cache);
             }
         }
@@ -182,7 +209,9 @@ impl Bench {
     /// touch makes it rebuild them from the pristine file (not timed). The
     /// xtask goes by content and rebuilds them in the next `settle`.
     fn refresh_kbuild(&self, scenario: Scenario) -> Result<()> {
-        let Some(file) = scenario.changes_objects_of() else { return Ok(()) };
+        let Some(file) = scenario.changes_objects_of() else {
+            return Ok(());
+        };
         let _touch = self.source.touch(file)?;
         measure::run(&mut self.kbuild_build()?, &self.log("undo", Tool::Kbuild))?;
         Ok(())
@@ -191,16 +220,27 @@ impl Bench {
     fn timed(&self, scenario: Scenario, tool: Tool, name: &str) -> Result<Sample> {
         let log = self.log(name, tool);
         match (scenario, tool) {
-            (Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache, Tool::Xtask) => {
+            (
+                Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache,
+                Tool::Xtask,
+            ) => {
                 self.remove_xtask_tree()?;
                 measure::run(&mut self.xtask_build_with(scenario)?, &log)
             }
-            (Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache, Tool::Kbuild) => {
+            (
+                Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache,
+                Tool::Kbuild,
+            ) => {
                 self.fresh_kbuild_tree()?;
-                let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
+                let config = measure::run(
+                    &mut self.kbuild.reference_config(),
+                    &self.log(&format!("{name}-olddefconfig"), tool),
+                )?;
                 let mut build = self.kbuild_build()?;
                 if scenario == Scenario::Ccache {
-                    build.arg("CC=ccache clang").env("CCACHE_DIR", self.ccache_dir());
+                    build
+                        .arg("CC=ccache clang")
+                        .env("CCACHE_DIR", self.ccache_dir());
                 }
                 Ok(config.then(measure::run(&mut build, &log)?))
             }
@@ -214,7 +254,10 @@ impl Bench {
                 let mut text = fs::read_to_string(&dot_config)?;
                 text += scenario::CONFIG_FLIP;
                 fs::write(&dot_config, text)?;
-                let config = measure::run(&mut self.kbuild.reference_config(), &self.log(&format!("{name}-olddefconfig"), tool))?;
+                let config = measure::run(
+                    &mut self.kbuild.reference_config(),
+                    &self.log(&format!("{name}-olddefconfig"), tool),
+                )?;
                 Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
             }
             (_, Tool::Xtask) => measure::run(&mut self.xtask_build()?, &log),
@@ -248,7 +291,9 @@ impl Bench {
     fn xtask_build_with(&self, scenario: Scenario) -> Result<Command> {
         let mut cmd = self.xtask_build()?;
         match (scenario, self.cache_of(scenario)?) {
-            (Scenario::Ccache, Some(dir)) => cmd.args(["--launcher", "ccache"]).env("CCACHE_DIR", dir),
+            (Scenario::Ccache, Some(dir)) => {
+                cmd.args(["--launcher", "ccache"]).env("CCACHE_DIR", dir)
+            }
             (_, Some(cache)) => cmd.args(["--cache", &cache]),
             (_, None) => &mut cmd,
         };
@@ -260,7 +305,8 @@ impl Bench {
         let mut cmd = Command::new(&self.exe);
         let Target { arch, lto, config } = &self.target;
         cmd.arg("build").arg("--source").arg(self.source.root());
-        cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string()]).args(config.args());
+        cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string()])
+            .args(config.args());
         cmd.args(["-j", &self.jobs.to_string()]);
         Ok(cmd)
     }
@@ -285,13 +331,20 @@ impl Bench {
         if DotConfig::read_or_empty(&theirs)? == ours {
             return Ok(());
         }
-        eprintln!("configuring {} with the xtask's .config", self.kbuild.objtree.display());
+        eprintln!(
+            "configuring {} with the xtask's .config",
+            self.kbuild.objtree.display()
+        );
         if theirs.exists() {
-            fs::copy(self.xtask_tree.join(".config"), &theirs).context("copying the xtask's .config")?;
+            fs::copy(self.xtask_tree.join(".config"), &theirs)
+                .context("copying the xtask's .config")?;
         } else {
             self.fresh_kbuild_tree()?;
         }
-        measure::run(&mut self.kbuild.reference_config(), &self.log("olddefconfig", Tool::Kbuild))?;
+        measure::run(
+            &mut self.kbuild.reference_config(),
+            &self.log("olddefconfig", Tool::Kbuild),
+        )?;
         if DotConfig::read(&self.kbuild.objtree.join(".config"))? != ours {
             bail!(
                 "olddefconfig changed the xtask's .config ({} against {}): the two builds would differ",
@@ -307,7 +360,8 @@ impl Bench {
         let tree = &self.kbuild.objtree;
         remove_dir(tree)?;
         fs::create_dir_all(tree)?;
-        fs::copy(self.xtask_tree.join(".config"), tree.join(".config")).context("copying the xtask's .config")?;
+        fs::copy(self.xtask_tree.join(".config"), tree.join(".config"))
+            .context("copying the xtask's .config")?;
         Ok(())
     }
 
@@ -321,7 +375,9 @@ impl Bench {
 
     /// `target/bench/logs/edit-2-kbuild.log`: the output of one build.
     fn log(&self, name: &str, tool: Tool) -> PathBuf {
-        self.dir.join("logs").join(format!("{name}-{}.log", tool.name()))
+        self.dir
+            .join("logs")
+            .join(format!("{name}-{}.log", tool.name()))
     }
 
     fn report_path(&self) -> PathBuf {
@@ -329,7 +385,12 @@ impl Bench {
     }
 
     fn write_report(&self, summaries: &[ScenarioSummary]) -> Result<()> {
-        let metadata: Vec<String> = self.kbuild.metadata.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
+        let metadata: Vec<String> = self
+            .kbuild
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{k}='{v}'"))
+            .collect();
         let kbuild = format!(
             "LC_ALL=C PATH={}:$PATH {} {}",
             self.llvm_bin.display(),
@@ -345,8 +406,14 @@ impl Bench {
             reps: self.reps,
             kernel_version: crate::source::kernel_version(self.source.root())?,
             source: self.source.root(),
-            trees: Pair { kbuild: &self.kbuild.objtree, xtask: &self.xtask_tree },
-            commands: Pair { kbuild, xtask: measure::describe(&self.xtask_build()?) },
+            trees: Pair {
+                kbuild: &self.kbuild.objtree,
+                xtask: &self.xtask_tree,
+            },
+            commands: Pair {
+                kbuild,
+                xtask: measure::describe(&self.xtask_build()?),
+            },
             notes: summary::notes(summaries),
             scenarios: summaries,
         };
@@ -364,7 +431,9 @@ fn image_goal(arch: Arch) -> &'static str {
 
 fn remove_dir(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error).with_context(|| format!("removing {}", dir.display())),
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing {}", dir.display()))
+        }
         _ => Ok(()),
     }
 }

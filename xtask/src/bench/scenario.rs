@@ -69,7 +69,10 @@ impl Scenario {
     /// For clap: a name, with the fix when it is not one.
     /// Both tools start from nothing: Kbuild from the xtask's `.config`.
     pub fn is_cold(self) -> bool {
-        matches!(self, Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache)
+        matches!(
+            self,
+            Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache
+        )
     }
 
     pub fn parse(name: &str) -> Result<Scenario, String> {
@@ -78,8 +81,13 @@ impl Scenario {
         }
         let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
         let nearest = kernel_manifest::suggest::closest(name, names.iter().copied());
-        let hint = nearest.map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
-        Err(format!("unknown scenario `{name}`: {hint}the scenarios are {}", names.join(", ")))
+        let hint = nearest
+            .map(|n| format!("did you mean `{n}`? "))
+            .unwrap_or_default();
+        Err(format!(
+            "unknown scenario `{name}`: {hint}the scenarios are {}",
+            names.join(", ")
+        ))
     }
 
     /// The file whose change alters objects, so that Kbuild must rebuild
@@ -88,14 +96,26 @@ impl Scenario {
         match self {
             Scenario::Edit => Some(EDITED),
             Scenario::Header => Some(HEADER),
-            Scenario::Cold | Scenario::Noop | Scenario::Touch | Scenario::Comment | Scenario::Config | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache => None,
+            Scenario::Cold
+            | Scenario::Noop
+            | Scenario::Touch
+            | Scenario::Comment
+            | Scenario::Config
+            | Scenario::Cached
+            | Scenario::CachedHttp
+            | Scenario::Ccache => None,
         }
     }
 
     /// The change to make before both tools build, undone when dropped.
     pub fn change(self, source: &PrivateSource) -> Result<Option<Edit>> {
         Ok(match self {
-            Scenario::Cold | Scenario::Noop | Scenario::Config | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache => None,
+            Scenario::Cold
+            | Scenario::Noop
+            | Scenario::Config
+            | Scenario::Cached
+            | Scenario::CachedHttp
+            | Scenario::Ccache => None,
             Scenario::Touch => Some(source.touch(EDITED)?),
             Scenario::Edit => Some(source.append(EDITED, NEW_FUNCTION)?),
             Scenario::Comment => Some(source.append(EDITED, COMMENT)?),
@@ -154,7 +174,12 @@ mod tests {
         assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache");
         let error = Scenario::parse("everything").unwrap_err();
         assert!(!error.contains("did you mean"), "{error}");
-        assert!(error.ends_with("cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache"), "{error}");
+        assert!(
+            error.ends_with(
+                "cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache"
+            ),
+            "{error}"
+        );
     }
 
     /// The edits apply to the real 6.12 tree (failing, never skipping, without it).

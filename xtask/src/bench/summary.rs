@@ -34,7 +34,11 @@ pub fn median(values: &[f64]) -> Option<f64> {
 /// Each column's median on its own, over one tool's runs.
 pub fn medians(runs: &[Run], tool: Tool) -> Option<Sample> {
     let of = |field: fn(&Sample) -> f64| {
-        let values: Vec<f64> = runs.iter().filter(|r| r.tool == tool).map(|r| field(&r.sample)).collect();
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.tool == tool)
+            .map(|r| field(&r.sample))
+            .collect();
         median(&values)
     };
     Some(Sample {
@@ -74,8 +78,17 @@ impl ScenarioSummary {
             (Some(k), Some(x)) if field(&k) > 0.0 => Some(field(&x) / field(&k)),
             _ => None,
         };
-        let ratio = Ratios { wall: ratio(|s| s.wall_s), cpu: ratio(|s| s.cpu_s), max_rss: ratio(|s| s.max_rss_kib as f64) };
-        ScenarioSummary { scenario, runs, median: Medians { kbuild, xtask }, ratio }
+        let ratio = Ratios {
+            wall: ratio(|s| s.wall_s),
+            cpu: ratio(|s| s.cpu_s),
+            max_rss: ratio(|s| s.max_rss_kib as f64),
+        };
+        ScenarioSummary {
+            scenario,
+            runs,
+            median: Medians { kbuild, xtask },
+            ratio,
+        }
     }
 }
 
@@ -109,7 +122,10 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
         "CPU: user+sys of the tool and every process it waited for".to_string(),
         "peak RSS: the largest single process of a run (ru_maxrss), not a sum".to_string(),
     ];
-    if scenarios.iter().any(|s| matches!(s.scenario, Scenario::Cached | Scenario::CachedHttp)) {
+    if scenarios
+        .iter()
+        .any(|s| matches!(s.scenario, Scenario::Cached | Scenario::CachedHttp))
+    {
         notes.push(
             "cached, cached-http: Kbuild cold as in `cold`; the xtask cold in a new tree with --cache, a directory or nginx on loopback \
              speaking Bazel's HTTP protocol, filled by one untimed cold build earlier in the run"
@@ -135,8 +151,17 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
 
 /// The table printed after a run.
 pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSummary]) -> String {
-    let mut out = format!("cargo xtask bench: {} {} {}, -j {jobs}, median of {reps} rep{}\n", target.arch, target.lto, target.config, if reps == 1 { "" } else { "s" });
-    out += &format!("{:<40}{:>11}{:>11}{:>14}\n", "scenario", "Kbuild", "xtask", "xtask/Kbuild");
+    let mut out = format!(
+        "cargo xtask bench: {} {} {}, -j {jobs}, median of {reps} rep{}\n",
+        target.arch,
+        target.lto,
+        target.config,
+        if reps == 1 { "" } else { "s" }
+    );
+    out += &format!(
+        "{:<40}{:>11}{:>11}{:>14}\n",
+        "scenario", "Kbuild", "xtask", "xtask/Kbuild"
+    );
     for summary in scenarios {
         let cells = |show: fn(&Sample) -> String| {
             let cell = |s: &Option<Sample>| s.as_ref().map_or("-".to_string(), show);
@@ -144,8 +169,16 @@ pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSumma
         };
         let rows = [
             ("wall", cells(|s| seconds(s.wall_s)), summary.ratio.wall),
-            ("CPU (user+sys)", cells(|s| seconds(s.cpu_s)), summary.ratio.cpu),
-            ("peak RSS (largest process)", cells(|s| memory(s.max_rss_kib)), summary.ratio.max_rss),
+            (
+                "CPU (user+sys)",
+                cells(|s| seconds(s.cpu_s)),
+                summary.ratio.cpu,
+            ),
+            (
+                "peak RSS (largest process)",
+                cells(|s| memory(s.max_rss_kib)),
+                summary.ratio.max_rss,
+            ),
         ];
         for (i, (metric, (kbuild, xtask), ratio)) in rows.into_iter().enumerate() {
             let scenario = if i == 0 { summary.scenario.name() } else { "" };
@@ -195,7 +228,16 @@ mod tests {
     use crate::target::{Arch, Config, Lto, Profile};
 
     fn run(tool: Tool, rep: u32, wall_s: f64, cpu_s: f64, max_rss_kib: u64) -> Run {
-        Run { tool, rep, first: false, sample: Sample { wall_s, cpu_s, max_rss_kib } }
+        Run {
+            tool,
+            rep,
+            first: false,
+            sample: Sample {
+                wall_s,
+                cpu_s,
+                max_rss_kib,
+            },
+        }
     }
 
     #[test]
@@ -208,9 +250,28 @@ mod tests {
 
     #[test]
     fn each_column_has_its_own_median_and_tools_are_kept_apart() {
-        let runs = [run(Tool::Xtask, 1, 1.0, 30.0, 300), run(Tool::Xtask, 2, 2.0, 10.0, 100), run(Tool::Xtask, 3, 3.0, 20.0, 200), run(Tool::Kbuild, 1, 100.0, 100.0, 1)];
-        assert_eq!(medians(&runs, Tool::Xtask), Some(Sample { wall_s: 2.0, cpu_s: 20.0, max_rss_kib: 200 }));
-        assert_eq!(medians(&runs, Tool::Kbuild), Some(Sample { wall_s: 100.0, cpu_s: 100.0, max_rss_kib: 1 }));
+        let runs = [
+            run(Tool::Xtask, 1, 1.0, 30.0, 300),
+            run(Tool::Xtask, 2, 2.0, 10.0, 100),
+            run(Tool::Xtask, 3, 3.0, 20.0, 200),
+            run(Tool::Kbuild, 1, 100.0, 100.0, 1),
+        ];
+        assert_eq!(
+            medians(&runs, Tool::Xtask),
+            Some(Sample {
+                wall_s: 2.0,
+                cpu_s: 20.0,
+                max_rss_kib: 200
+            })
+        );
+        assert_eq!(
+            medians(&runs, Tool::Kbuild),
+            Some(Sample {
+                wall_s: 100.0,
+                cpu_s: 100.0,
+                max_rss_kib: 1
+            })
+        );
         assert_eq!(medians(&runs[3..], Tool::Xtask), None);
     }
 
@@ -224,12 +285,27 @@ mod tests {
 
     #[test]
     fn the_table_shows_medians_and_ratios_per_scenario() {
-        let target = Target { arch: Arch::X86_64, lto: Lto::Thin, config: Config::Preset(Profile::Tiny) };
+        let target = Target {
+            arch: Arch::X86_64,
+            lto: Lto::Thin,
+            config: Config::Preset(Profile::Tiny),
+        };
         let noop = ScenarioSummary::new(
             Scenario::Noop,
-            vec![run(Tool::Kbuild, 1, 12.0, 10.0, 200 * 1024), run(Tool::Xtask, 1, 0.5, 0.6, 50 * 1024), run(Tool::Kbuild, 2, 14.0, 12.0, 200 * 1024), run(Tool::Xtask, 2, 0.7, 0.8, 52 * 1024)],
+            vec![
+                run(Tool::Kbuild, 1, 12.0, 10.0, 200 * 1024),
+                run(Tool::Xtask, 1, 0.5, 0.6, 50 * 1024),
+                run(Tool::Kbuild, 2, 14.0, 12.0, 200 * 1024),
+                run(Tool::Xtask, 2, 0.7, 0.8, 52 * 1024),
+            ],
         );
-        let cold = ScenarioSummary::new(Scenario::Cold, vec![run(Tool::Kbuild, 1, 173.0, 320.0, 1536 * 1024), run(Tool::Xtask, 1, 301.0, 400.0, 768 * 1024)]);
+        let cold = ScenarioSummary::new(
+            Scenario::Cold,
+            vec![
+                run(Tool::Kbuild, 1, 173.0, 320.0, 1536 * 1024),
+                run(Tool::Xtask, 1, 301.0, 400.0, 768 * 1024),
+            ],
+        );
         let expected = "\
 cargo xtask bench: x86_64 thin tiny, -j 2, median of 2 reps
 scenario                                     Kbuild      xtask  xtask/Kbuild
@@ -242,16 +318,36 @@ noop        wall                             13.0 s     0.60 s         0.046
 ";
         let table = table(&target, 2, 2, &[cold, noop]);
         assert!(table.starts_with(expected), "{table}");
-        assert!(table.contains("  cold: Kbuild from a copy of the xtask's .config"), "{table}");
-        assert!(table.contains("  peak RSS: the largest single process"), "{table}");
+        assert!(
+            table.contains("  cold: Kbuild from a copy of the xtask's .config"),
+            "{table}"
+        );
+        assert!(
+            table.contains("  peak RSS: the largest single process"),
+            "{table}"
+        );
     }
 
     #[test]
     fn a_scenario_without_kbuild_samples_has_no_ratio() {
         let only = ScenarioSummary::new(Scenario::Edit, vec![run(Tool::Xtask, 1, 1.0, 1.0, 1)]);
         assert_eq!((only.ratio.wall, only.ratio.cpu), (None, None));
-        let table = table(&Target { arch: Arch::Arm64, lto: Lto::None, config: Config::Preset(Profile::Proof) }, 1, 1, &[only]);
-        assert!(table.contains("edit        wall                                  -     1.00 s             -\n"), "{table}");
+        let table = table(
+            &Target {
+                arch: Arch::Arm64,
+                lto: Lto::None,
+                config: Config::Preset(Profile::Proof),
+            },
+            1,
+            1,
+            &[only],
+        );
+        assert!(
+            table.contains(
+                "edit        wall                                  -     1.00 s             -\n"
+            ),
+            "{table}"
+        );
         assert!(!table.contains("cold:"), "{table}");
     }
 }

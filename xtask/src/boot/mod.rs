@@ -282,7 +282,9 @@ pub fn kernel_image(obj_dir: &Path, arch: Arch, firmware: Firmware) -> &'static 
 /// Fails early, with the fix, when the kernel cannot be booted as asked.
 fn check_kernel(input: &BootInput) -> Result<()> {
     let t = &input.target;
-    let image = input.obj_dir.join(kernel_image(&input.obj_dir, t.arch, input.firmware));
+    let image = input
+        .obj_dir
+        .join(kernel_image(&input.obj_dir, t.arch, input.firmware));
     ensure!(
         image.exists(),
         "{} does not exist: build first (cargo xtask build --arch {} --lto {} {})",

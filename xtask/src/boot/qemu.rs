@@ -180,7 +180,11 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
                 arg(&path(&code));
             }
             arg("-kernel");
-            arg(&path(&obj.join(super::kernel_image(obj, Arch::Arm64, spec.firmware))));
+            arg(&path(&obj.join(super::kernel_image(
+                obj,
+                Arch::Arm64,
+                spec.firmware,
+            ))));
             "qemu-system-aarch64"
         }
     };
@@ -377,7 +381,9 @@ mod tests {
             scratch: Path::new("/nonexistent"),
         };
         let (program, args) = command(&spec).unwrap();
-        display(&program, &args).unwrap().replace(&obj.display().to_string(), "/obj")
+        display(&program, &args)
+            .unwrap()
+            .replace(&obj.display().to_string(), "/obj")
     }
 
     fn spec_cmd(arch: Arch, profile: Profile, firmware: Firmware) -> String {
@@ -396,8 +402,16 @@ mod tests {
 
     #[test]
     fn x86_64_bios_boots_the_bzimage_without_pvh() {
-        let cmd = spec_cmd_with(Arch::X86_64, Profile::Tiny, Firmware::Bios, "# CONFIG_PVH is not set\n");
-        assert!(cmd.contains(" -kernel /obj/arch/x86/boot/bzImage "), "{cmd}");
+        let cmd = spec_cmd_with(
+            Arch::X86_64,
+            Profile::Tiny,
+            Firmware::Bios,
+            "# CONFIG_PVH is not set\n",
+        );
+        assert!(
+            cmd.contains(" -kernel /obj/arch/x86/boot/bzImage "),
+            "{cmd}"
+        );
     }
 
     #[test]

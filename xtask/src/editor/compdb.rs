@@ -25,7 +25,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     fs_atomic,
-    kbuild::{cmd_file::{self, CmdFile}, recipe::simple_commands, Step},
+    kbuild::{
+        cmd_file::{self, CmdFile},
+        recipe::simple_commands,
+        Step,
+    },
 };
 
 /// The database's name, in the object tree (and, linked, in the source tree).
@@ -53,7 +57,10 @@ pub fn run(built: &crate::build::Built, link: bool) -> Result<()> {
     let (path, entries) = write(&built.objtree, &built.steps)?;
     println!("{} ({entries} entries)", path.display());
     if link {
-        println!("{}", link_into_source(&built.objtree, &built.report.source)?.display());
+        println!(
+            "{}",
+            link_into_source(&built.objtree, &built.report.source)?.display()
+        );
     }
     match super::rust_project::write_rust_project(&built.objtree, &built.report.source) {
         Ok(Some(path)) => println!("{}", path.display()),
@@ -79,7 +86,10 @@ pub fn entries(objtree: &Path, steps: &[Step]) -> Result<Vec<Entry>> {
     let directory = utf8(&objtree)?;
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
-    for step in steps.iter().filter(|s| s.is_compile() && s.output.ends_with(".o")) {
+    for step in steps
+        .iter()
+        .filter(|s| s.is_compile() && s.output.ends_with(".o"))
+    {
         if !seen.insert(step.output.as_str()) {
             continue;
         }
@@ -94,8 +104,13 @@ pub fn entries(objtree: &Path, steps: &[Step]) -> Result<Vec<Entry>> {
                     step.command
                 )
             })?;
-        let source = source_file(&arguments)
-            .with_context(|| format!("{}: no source file in its command: {}", step.output, arguments.join(" ")))?;
+        let source = source_file(&arguments).with_context(|| {
+            format!(
+                "{}: no source file in its command: {}",
+                step.output,
+                arguments.join(" ")
+            )
+        })?;
         entries.push(Entry {
             directory: directory.clone(),
             file: utf8(&normalize(&objtree.join(source)))?,
@@ -112,7 +127,10 @@ pub fn entries(objtree: &Path, steps: &[Step]) -> Result<Vec<Entry>> {
 pub fn link_into_source(objtree: &Path, srctree: &Path) -> Result<PathBuf> {
     let target = absolute(objtree)?.join(COMPILE_COMMANDS);
     if !target.is_file() {
-        bail!("{} does not exist: write the compilation database first", target.display());
+        bail!(
+            "{} does not exist: write the compilation database first",
+            target.display()
+        );
     }
     let link = srctree.join(COMPILE_COMMANDS);
     match fs::symlink_metadata(&link) {
@@ -143,10 +161,15 @@ fn saved_command(objtree: &Path, output: &str) -> Option<String> {
 /// simple command with `-c` and `-o <output>`.
 pub fn compiler_invocation(shell_line: &str, output: &str) -> Option<Vec<String>> {
     let output = normalize(Path::new(output));
-    simple_commands(shell_line).into_iter().filter_map(|c| shlex::split(&c)).find(|argv| {
-        argv.iter().any(|a| a == "-c")
-            && argv.windows(2).any(|w| w[0] == "-o" && normalize(Path::new(&w[1])) == output)
-    })
+    simple_commands(shell_line)
+        .into_iter()
+        .filter_map(|c| shlex::split(&c))
+        .find(|argv| {
+            argv.iter().any(|a| a == "-c")
+                && argv
+                    .windows(2)
+                    .any(|w| w[0] == "-o" && normalize(Path::new(&w[1])) == output)
+        })
 }
 
 const SOURCE_EXTENSIONS: &[&str] = &["c", "S", "s"];
@@ -158,11 +181,15 @@ fn source_file(argv: &[String]) -> Option<&str> {
         (w[0] == "-c" && w[1] == "-o" && !w[3].starts_with('-')).then_some(w[3].as_str())
     });
     after_output.or_else(|| {
-        const TAKES_VALUE: &[&str] = &["-o", "-include", "-imacros", "-MF", "-MT", "-MQ", "-x", "-Xclang", "-isystem", "-I"];
+        const TAKES_VALUE: &[&str] = &[
+            "-o", "-include", "-imacros", "-MF", "-MT", "-MQ", "-x", "-Xclang", "-isystem", "-I",
+        ];
         argv.iter().enumerate().skip(1).rev().find_map(|(i, arg)| {
             let is_source = !arg.starts_with('-')
                 && !TAKES_VALUE.contains(&argv[i - 1].as_str())
-                && Path::new(arg).extension().is_some_and(|e| SOURCE_EXTENSIONS.iter().any(|s| e == *s));
+                && Path::new(arg)
+                    .extension()
+                    .is_some_and(|e| SOURCE_EXTENSIONS.iter().any(|s| e == *s));
             is_source.then_some(arg.as_str())
         })
     })
@@ -174,7 +201,9 @@ fn normalize(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
                 out.pop();
             }
             other => out.push(other),
@@ -184,11 +213,15 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
-    Ok(normalize(&std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?))
+    Ok(normalize(&std::path::absolute(path).with_context(
+        || format!("resolving {}", path.display()),
+    )?))
 }
 
 fn utf8(path: &Path) -> Result<String> {
-    path.to_str().map(str::to_string).with_context(|| format!("{} is not UTF-8", path.display()))
+    path.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
 #[cfg(test)]
@@ -208,7 +241,9 @@ mod tests {
     fn recipe(tag: &str, output: &str, command: &str) -> Step {
         let mut traps = String::new();
         for signal in ["HUP", "INT", "QUIT", "TERM", "PIPE"] {
-            traps.push_str(&format!("  trap 'rm -f {output}; trap - {signal}; kill -s {signal} $$' {signal};"));
+            traps.push_str(&format!(
+                "  trap 'rm -f {output}; trap - {signal}; kill -s {signal} $$' {signal};"
+            ));
         }
         let (dir, name) = output.rsplit_once('/').unwrap();
         let depfile = format!("{dir}/.{name}.d");
@@ -244,26 +279,48 @@ mod tests {
         let fork = compile(FORK_FLAGS, "kernel/fork.o", &fork_source());
         write_cmd(objtree, "kernel/fork.o", &fork);
         // A non-LTO x86 object: objtool runs right after the compiler.
-        let vdso = compile(VDSO_FLAGS, "arch/x86/entry/vdso/vclock_gettime.o", &vdso_source());
+        let vdso = compile(
+            VDSO_FLAGS,
+            "arch/x86/entry/vdso/vclock_gettime.o",
+            &vdso_source(),
+        );
         write_cmd(
             objtree,
             "arch/x86/entry/vdso/vclock_gettime.o",
             &format!("{vdso}; ./tools/objtool/objtool --hacks=jump_label --orc --retpoline --uaccess arch/x86/entry/vdso/vclock_gettime.o"),
         );
         // The step as planned still carries the LTO flags: the .cmd wins.
-        let planned_vdso = vdso.replace("-fno-lto", "-fno-lto -flto=thin -fsplit-lto-unit -fvisibility=hidden");
+        let planned_vdso = vdso.replace(
+            "-fno-lto",
+            "-fno-lto -flto=thin -fsplit-lto-unit -fvisibility=hidden",
+        );
         let steps = vec![
             recipe("CC", "kernel/fork.o", &fork),
-            Step::new("AR", false, "kernel/built-in.a", "rm -f kernel/built-in.a; llvm-ar cDPrST kernel/built-in.a kernel/fork.o"),
+            Step::new(
+                "AR",
+                false,
+                "kernel/built-in.a",
+                "rm -f kernel/built-in.a; llvm-ar cDPrST kernel/built-in.a kernel/fork.o",
+            ),
             recipe("CC", "arch/x86/entry/vdso/vclock_gettime.o", &planned_vdso),
-            recipe("HOSTCC", "scripts/basic/fixdep", "clang -o scripts/basic/fixdep fixdep.c"),
-            recipe("CC", "arch/x86/entry/vdso/vdso64.lds", "clang -E -P -C -o arch/x86/entry/vdso/vdso64.lds vdso.lds.S"),
+            recipe(
+                "HOSTCC",
+                "scripts/basic/fixdep",
+                "clang -o scripts/basic/fixdep fixdep.c",
+            ),
+            recipe(
+                "CC",
+                "arch/x86/entry/vdso/vdso64.lds",
+                "clang -E -P -C -o arch/x86/entry/vdso/vdso64.lds vdso.lds.S",
+            ),
         ];
         let (path, count) = write(objtree, &steps).unwrap();
         assert_eq!(path, objtree.join("compile_commands.json"));
         assert_eq!(count, 2);
-        let entries: Vec<Entry> = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        let raw: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let entries: Vec<Entry> =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         for field in ["directory", "file", "arguments", "output"] {
             assert!(!raw[0][field].is_null(), "no {field}");
         }
@@ -274,19 +331,46 @@ mod tests {
         assert_eq!(fork.output, "kernel/fork.o");
         assert_eq!(fork.arguments[0], "clang");
         assert_eq!(fork.arguments.last().unwrap(), &fork_source());
-        assert!(fork.arguments.contains(&"-DKBUILD_MODFILE=\"kernel/fork\"".to_string()), "{:?}", fork.arguments);
-        assert!(fork.arguments.contains(&"-D__KBUILD_MODNAME=kmod_fork".to_string()));
+        assert!(
+            fork.arguments
+                .contains(&"-DKBUILD_MODFILE=\"kernel/fork\"".to_string()),
+            "{:?}",
+            fork.arguments
+        );
+        assert!(fork
+            .arguments
+            .contains(&"-D__KBUILD_MODNAME=kmod_fork".to_string()));
         assert!(fork.arguments.contains(&"-flto=thin".to_string()));
         let at = fork.arguments.iter().position(|a| a == "-o").unwrap();
-        assert_eq!(fork.arguments[at - 1..at + 2], ["-c", "-o", "kernel/fork.o"]);
-        assert!(!fork.arguments.iter().any(|a| a.is_empty() || a.contains(' ')), "{:?}", fork.arguments);
+        assert_eq!(
+            fork.arguments[at - 1..at + 2],
+            ["-c", "-o", "kernel/fork.o"]
+        );
+        assert!(
+            !fork
+                .arguments
+                .iter()
+                .any(|a| a.is_empty() || a.contains(' ')),
+            "{:?}",
+            fork.arguments
+        );
 
         let vdso = &entries[1];
         assert_eq!(vdso.file, vdso_source());
         assert_eq!(vdso.output, "arch/x86/entry/vdso/vclock_gettime.o");
-        assert!(vdso.arguments.contains(&"-DKBUILD_BASENAME=\"vclock_gettime\"".to_string()));
-        assert!(!vdso.arguments.iter().any(|a| a.starts_with("-flto")), "the policy rewrite is lost: {:?}", vdso.arguments);
-        assert!(!vdso.arguments.iter().any(|a| a.contains("objtool")), "objtool leaked in: {:?}", vdso.arguments);
+        assert!(vdso
+            .arguments
+            .contains(&"-DKBUILD_BASENAME=\"vclock_gettime\"".to_string()));
+        assert!(
+            !vdso.arguments.iter().any(|a| a.starts_with("-flto")),
+            "the policy rewrite is lost: {:?}",
+            vdso.arguments
+        );
+        assert!(
+            !vdso.arguments.iter().any(|a| a.contains("objtool")),
+            "objtool leaked in: {:?}",
+            vdso.arguments
+        );
         assert_eq!(vdso.arguments.last().unwrap(), &vdso_source());
     }
 
@@ -295,26 +379,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fork = compile(FORK_FLAGS, "kernel/fork.o", &fork_source());
         let asm = "clang -Wp,-MMD,arch/x86/lib/.memcpy_64.o.d -nostdinc -D__ASSEMBLY__ -DKBUILD_MODFILE='\"arch/x86/lib/memcpy_64\"' -c -o arch/x86/lib/memcpy_64.o ../linux/arch/x86/lib/memcpy_64.S";
-        let steps = vec![recipe("CC", "kernel/fork.o", &fork), recipe("AS", "arch/x86/lib/memcpy_64.o", asm)];
+        let steps = vec![
+            recipe("CC", "kernel/fork.o", &fork),
+            recipe("AS", "arch/x86/lib/memcpy_64.o", asm),
+        ];
         let entries = entries(dir.path(), &steps).unwrap();
         assert_eq!(entries.len(), 2);
         let argv = &entries[0].arguments;
         assert_eq!(argv[0], "clang");
         assert_eq!(argv.last().unwrap(), &fork_source());
         assert!(argv.contains(&"-DKBUILD_MODNAME=\"fork\"".to_string()));
-        assert!(!argv.iter().any(|a| a.contains("fixdep") || a.contains("trap") || a == "echo"), "{argv:?}");
+        assert!(
+            !argv
+                .iter()
+                .any(|a| a.contains("fixdep") || a.contains("trap") || a == "echo"),
+            "{argv:?}"
+        );
         assert_eq!(*argv, shlex::split(&fork).unwrap());
         // A relative source is relative to the object tree.
         let expected = normalize(&dir.path().join("../linux/arch/x86/lib/memcpy_64.S"));
         assert_eq!(entries[1].file, expected.to_str().unwrap());
-        assert!(entries[1].arguments.contains(&"-DKBUILD_MODFILE=\"arch/x86/lib/memcpy_64\"".to_string()));
+        assert!(entries[1]
+            .arguments
+            .contains(&"-DKBUILD_MODFILE=\"arch/x86/lib/memcpy_64\"".to_string()));
     }
 
     #[test]
     fn a_cmd_file_for_another_output_or_without_a_compiler_is_not_used() {
         let dir = tempfile::tempdir().unwrap();
         let fork = compile(FORK_FLAGS, "kernel/fork.o", &fork_source());
-        write_cmd(dir.path(), "kernel/fork.o", "ld.lld -r -o kernel/fork.o kernel/a.o");
+        write_cmd(
+            dir.path(),
+            "kernel/fork.o",
+            "ld.lld -r -o kernel/fork.o kernel/a.o",
+        );
         let entries = entries(dir.path(), &[recipe("CC", "kernel/fork.o", &fork)]).unwrap();
         assert_eq!(entries[0].arguments, shlex::split(&fork).unwrap());
     }
@@ -322,32 +420,71 @@ mod tests {
     #[test]
     fn a_step_without_a_compiler_invocation_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let step = Step::new("CC", false, "kernel/x.o", "set -e; echo '  CC      kernel/x.o'; true");
+        let step = Step::new(
+            "CC",
+            false,
+            "kernel/x.o",
+            "set -e; echo '  CC      kernel/x.o'; true",
+        );
         let error = entries(dir.path(), &[step]).unwrap_err().to_string();
-        assert!(error.contains("kernel/x.o") && error.contains("kernel/.x.o.cmd"), "{error}");
+        assert!(
+            error.contains("kernel/x.o") && error.contains("kernel/.x.o.cmd"),
+            "{error}"
+        );
     }
 
     #[test]
     fn make_escapes_are_undone() {
-        assert_eq!(cmd_file::unescape_make("-D\"BUILD_STR(s)=$(pound)s\" x$$y $z"), "-D\"BUILD_STR(s)=#s\" x$y $z");
+        assert_eq!(
+            cmd_file::unescape_make("-D\"BUILD_STR(s)=$(pound)s\" x$$y $z"),
+            "-D\"BUILD_STR(s)=#s\" x$y $z"
+        );
         let dir = tempfile::tempdir().unwrap();
         let cmd = "clang -D\"STR(s)=$(pound)s\" -DPRICE='\"$$5\"' -c -o lib/x.o /src/lib/x.c";
         write_cmd(dir.path(), "lib/x.o", cmd);
-        let entries = entries(dir.path(), &[recipe("CC", "lib/x.o", "clang -c -o lib/x.o /src/lib/x.c")]).unwrap();
-        assert_eq!(entries[0].arguments, ["clang", "-DSTR(s)=#s", "-DPRICE=\"$5\"", "-c", "-o", "lib/x.o", "/src/lib/x.c"]);
+        let entries = entries(
+            dir.path(),
+            &[recipe("CC", "lib/x.o", "clang -c -o lib/x.o /src/lib/x.c")],
+        )
+        .unwrap();
+        assert_eq!(
+            entries[0].arguments,
+            [
+                "clang",
+                "-DSTR(s)=#s",
+                "-DPRICE=\"$5\"",
+                "-c",
+                "-o",
+                "lib/x.o",
+                "/src/lib/x.c"
+            ]
+        );
     }
 
     #[test]
     fn shell_lines_split_only_at_unquoted_separators() {
         let line = "set -e; echo 'a; b' && x \"c | d\" \\\n e || y\\;z; p | q";
-        assert_eq!(simple_commands(line), ["set -e", " echo 'a; b' ", " x \"c | d\" \\\n e ", " y\\;z", " p ", " q"]);
+        assert_eq!(
+            simple_commands(line),
+            [
+                "set -e",
+                " echo 'a; b' ",
+                " x \"c | d\" \\\n e ",
+                " y\\;z",
+                " p ",
+                " q"
+            ]
+        );
     }
 
     #[test]
     fn the_source_is_after_the_output_or_the_last_source_argument() {
         let argv = |s: &str| shlex::split(s).unwrap();
         assert_eq!(source_file(&argv("clang -c -o a.o a.c")), Some("a.c"));
-        assert_eq!(source_file(&argv("clang -c x/b.S -o b.o -DX")), Some("x/b.S"));
+        assert_eq!(
+            source_file(&argv("clang -c x/b.S -o b.o -DX")),
+            Some("x/b.S")
+        );
         assert_eq!(source_file(&argv("clang -include k.c -o b.o -c")), None);
     }
 
@@ -357,22 +494,33 @@ mod tests {
         let (objtree, srctree) = (dir.path().join("obj"), dir.path().join("src"));
         fs::create_dir_all(&objtree).unwrap();
         fs::create_dir_all(&srctree).unwrap();
-        assert!(link_into_source(&objtree, &srctree).is_err(), "nothing to link to yet");
+        assert!(
+            link_into_source(&objtree, &srctree).is_err(),
+            "nothing to link to yet"
+        );
         write(&objtree, &[]).unwrap();
         let link = link_into_source(&objtree, &srctree).unwrap();
         assert_eq!(link, srctree.join("compile_commands.json"));
-        assert_eq!(fs::read_link(&link).unwrap(), objtree.join("compile_commands.json"));
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            objtree.join("compile_commands.json")
+        );
         assert_eq!(fs::read_to_string(&link).unwrap(), "[]\n");
         // Again, from another object tree: the link moves.
         let other = dir.path().join("obj2");
         fs::create_dir_all(&other).unwrap();
         write(&other, &[]).unwrap();
         link_into_source(&other, &srctree).unwrap();
-        assert_eq!(fs::read_link(&link).unwrap(), other.join("compile_commands.json"));
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            other.join("compile_commands.json")
+        );
         // A user's own file is never replaced.
         fs::remove_file(&link).unwrap();
         fs::write(&link, "mine").unwrap();
-        let error = link_into_source(&objtree, &srctree).unwrap_err().to_string();
+        let error = link_into_source(&objtree, &srctree)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("refusing"), "{error}");
         assert_eq!(fs::read_to_string(&link).unwrap(), "mine");
     }

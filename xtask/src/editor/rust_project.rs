@@ -61,7 +61,11 @@ impl RustTools {
                 None
             }
         };
-        let lib_src = self.rust_lib_src.clone().or_else(|| sysroot.as_ref().map(|s| s.join("lib/rustlib/src/rust/library")));
+        let lib_src = self.rust_lib_src.clone().or_else(|| {
+            sysroot
+                .as_ref()
+                .map(|s| s.join("lib/rustlib/src/rust/library"))
+        });
         match &lib_src {
             Some(src) if !src.join("core/src/lib.rs").is_file() => missing.push(format!(
                 "rust-src (no Rust standard library source at {}; run `rustup component add rust-src`, or set RUST_LIB_SRC)",
@@ -81,31 +85,62 @@ impl RustTools {
         }
         let script = srctree.join("scripts/generate_rust_analyzer.py");
         if !script.is_file() {
-            missing.push(format!("{} (this kernel tree does not ship it)", script.display()));
+            missing.push(format!(
+                "{} (this kernel tree does not ship it)",
+                script.display()
+            ));
         }
         let rustc_cfg = objtree.join("include/generated/rustc_cfg");
         if !rustc_cfg.is_file() {
-            missing.push(format!("{} (build the kernel first: `make prepare` generates it)", rustc_cfg.display()));
+            missing.push(format!(
+                "{} (build the kernel first: `make prepare` generates it)",
+                rustc_cfg.display()
+            ));
         }
         if !missing.is_empty() {
-            bail!("CONFIG_RUST=y but rust-project.json cannot be generated; missing: {}", missing.join("; "));
+            bail!(
+                "CONFIG_RUST=y but rust-project.json cannot be generated; missing: {}",
+                missing.join("; ")
+            );
         }
-        let (Some(sysroot), Some(lib_src)) = (sysroot, lib_src) else { unreachable!("checked above") };
+        let (Some(sysroot), Some(lib_src)) = (sysroot, lib_src) else {
+            unreachable!("checked above")
+        };
 
-        let srctree = srctree.canonicalize().with_context(|| format!("resolving {}", srctree.display()))?;
-        let objtree = objtree.canonicalize().with_context(|| format!("resolving {}", objtree.display()))?;
+        let srctree = srctree
+            .canonicalize()
+            .with_context(|| format!("resolving {}", srctree.display()))?;
+        let objtree = objtree
+            .canonicalize()
+            .with_context(|| format!("resolving {}", objtree.display()))?;
         let mut command = Command::new(&self.python);
-        command.arg(&script).arg(format!("--cfgs=core={}", core_cfgs(&srctree)));
+        command
+            .arg(&script)
+            .arg(format!("--cfgs=core={}", core_cfgs(&srctree)));
         // Newer trees (and Debian's 6.12) take the edition of `core` first, as rust/Makefile computes it.
         let script_text = fs::read_to_string(&script)?;
         if script_text.contains("\"core_edition\"") {
-            let version: u64 = config.get("RUSTC_VERSION").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let version: u64 = config
+                .get("RUSTC_VERSION")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             command.arg(if version >= 108700 { "2024" } else { "2021" });
         }
-        command.arg(&srctree).arg(&objtree).arg(&sysroot).arg(&lib_src);
-        let out = command.output().with_context(|| format!("running {}", script.display()))?;
+        command
+            .arg(&srctree)
+            .arg(&objtree)
+            .arg(&sysroot)
+            .arg(&lib_src);
+        let out = command
+            .output()
+            .with_context(|| format!("running {}", script.display()))?;
         if !out.status.success() {
-            bail!("{} failed ({}):\n{}", script.display(), out.status, String::from_utf8_lossy(&out.stderr).trim_end());
+            bail!(
+                "{} failed ({}):\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            );
         }
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .with_context(|| format!("{} printed no JSON", script.display()))?;
@@ -119,11 +154,20 @@ impl RustTools {
 /// `make rust-analyzer` passes as `--cfgs='core=...'`.
 fn core_cfgs(srctree: &Path) -> String {
     const DEFAULT: &str = "--cfg no_fp_fmt_parse";
-    let Ok(makefile) = fs::read_to_string(srctree.join("rust/Makefile")) else { return DEFAULT.into() };
+    let Ok(makefile) = fs::read_to_string(srctree.join("rust/Makefile")) else {
+        return DEFAULT.into();
+    };
     let mut lines = makefile.lines();
     while let Some(line) = lines.next() {
-        let Some(rest) = line.strip_prefix("core-cfgs") else { continue };
-        let Some(mut value) = rest.trim_start().strip_prefix('=').or_else(|| rest.trim_start().strip_prefix(":=")).map(str::to_string) else {
+        let Some(rest) = line.strip_prefix("core-cfgs") else {
+            continue;
+        };
+        let Some(mut value) = rest
+            .trim_start()
+            .strip_prefix('=')
+            .or_else(|| rest.trim_start().strip_prefix(":="))
+            .map(str::to_string)
+        else {
             continue;
         };
         while value.trim_end().ends_with('\\') {
@@ -142,7 +186,9 @@ fn core_cfgs(srctree: &Path) -> String {
 /// Runs a tool; its stdout when it exits 0.
 fn stdout_of(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]
@@ -170,7 +216,11 @@ mod tests {
     #[test]
     fn rust_project_is_skipped_without_config_rust() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".config"), "CONFIG_CC_IS_CLANG=y\n# CONFIG_RUST is not set\n").unwrap();
+        fs::write(
+            dir.path().join(".config"),
+            "CONFIG_CC_IS_CLANG=y\n# CONFIG_RUST is not set\n",
+        )
+        .unwrap();
         assert_eq!(write_rust_project(dir.path(), dir.path()).unwrap(), None);
     }
 
@@ -184,30 +234,71 @@ mod tests {
             python: "python3".into(),
             rust_lib_src: None,
         };
-        let error = tools.write_rust_project(dir.path(), dir.path()).unwrap_err().to_string();
-        for what in ["rustc", "rust-src", "bindgen", "rustc_cfg", "generate_rust_analyzer.py"] {
+        let error = tools
+            .write_rust_project(dir.path(), dir.path())
+            .unwrap_err()
+            .to_string();
+        for what in [
+            "rustc",
+            "rust-src",
+            "bindgen",
+            "rustc_cfg",
+            "generate_rust_analyzer.py",
+        ] {
             assert!(error.contains(what), "{what} not named in: {error}");
         }
         // rustc present, its sysroot without the library source.
-        let rustc = script(dir.path(), "rustc", &format!("echo {}", dir.path().join("sysroot").display()));
+        let rustc = script(
+            dir.path(),
+            "rustc",
+            &format!("echo {}", dir.path().join("sysroot").display()),
+        );
         let tools = RustTools { rustc, ..tools };
-        let error = tools.write_rust_project(dir.path(), dir.path()).unwrap_err().to_string();
-        assert!(error.contains("rust-src (no Rust standard library source at") && error.contains("rustup component add rust-src"), "{error}");
+        let error = tools
+            .write_rust_project(dir.path(), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("rust-src (no Rust standard library source at")
+                && error.contains("rustup component add rust-src"),
+            "{error}"
+        );
         assert!(!error.contains("rustc ("), "{error}");
     }
 
     #[test]
     fn rust_project_calls_the_kernel_script_as_make_rust_analyzer_does() {
         let dir = tempfile::tempdir().unwrap();
-        let (objtree, srctree, sysroot) = (dir.path().join("obj"), dir.path().join("src"), dir.path().join("sysroot"));
+        let (objtree, srctree, sysroot) = (
+            dir.path().join("obj"),
+            dir.path().join("src"),
+            dir.path().join("sysroot"),
+        );
         let lib_src = sysroot.join("lib/rustlib/src/rust/library");
-        for d in [objtree.join("include/generated"), srctree.join("scripts"), srctree.join("rust"), lib_src.join("core/src")] {
+        for d in [
+            objtree.join("include/generated"),
+            srctree.join("scripts"),
+            srctree.join("rust"),
+            lib_src.join("core/src"),
+        ] {
             fs::create_dir_all(d).unwrap();
         }
-        fs::write(objtree.join(".config"), "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=109500\n").unwrap();
-        fs::write(objtree.join("include/generated/rustc_cfg"), "--cfg=CONFIG_RUST\n").unwrap();
+        fs::write(
+            objtree.join(".config"),
+            "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=109500\n",
+        )
+        .unwrap();
+        fs::write(
+            objtree.join("include/generated/rustc_cfg"),
+            "--cfg=CONFIG_RUST\n",
+        )
+        .unwrap();
         fs::write(lib_src.join("core/src/lib.rs"), "").unwrap();
-        fs::write(srctree.join("rust/Makefile"), "core-cfgs = \\\n    --cfg no_fp_fmt_parse\n").unwrap();
+        fs::write(
+            srctree.join("rust/Makefile"),
+            "core-cfgs = \\\n    --cfg no_fp_fmt_parse\n",
+        )
+        .unwrap();
         // A stand-in with the real script's interface that echoes its arguments.
         fs::write(
             srctree.join("scripts/generate_rust_analyzer.py"),
@@ -215,11 +306,23 @@ mod tests {
         )
         .unwrap();
         let tools = fake_tools(dir.path(), &sysroot);
-        let path = tools.write_rust_project(&objtree, &srctree).unwrap().unwrap();
+        let path = tools
+            .write_rust_project(&objtree, &srctree)
+            .unwrap()
+            .unwrap();
         assert_eq!(path, objtree.join("rust-project.json"));
-        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        let argv: Vec<&str> = json["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-        let (srctree, objtree) = (srctree.canonicalize().unwrap(), objtree.canonicalize().unwrap());
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let argv: Vec<&str> = json["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let (srctree, objtree) = (
+            srctree.canonicalize().unwrap(),
+            objtree.canonicalize().unwrap(),
+        );
         assert_eq!(
             argv,
             [
@@ -244,17 +347,42 @@ mod tests {
         fs::create_dir_all(objtree.join("include/generated")).unwrap();
         fs::create_dir_all(lib_src.join("core/src")).unwrap();
         fs::write(lib_src.join("core/src/lib.rs"), "").unwrap();
-        fs::write(objtree.join(".config"), "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=108500\n").unwrap();
-        fs::write(objtree.join("include/generated/rustc_cfg"), "--cfg=CONFIG_RUST\n--cfg=CONFIG_X86_64\n").unwrap();
+        fs::write(
+            objtree.join(".config"),
+            "CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=108500\n",
+        )
+        .unwrap();
+        fs::write(
+            objtree.join("include/generated/rustc_cfg"),
+            "--cfg=CONFIG_RUST\n--cfg=CONFIG_X86_64\n",
+        )
+        .unwrap();
         let tools = fake_tools(dir.path(), &sysroot);
-        let path = tools.write_rust_project(&objtree, &srctree).unwrap().unwrap();
-        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        let path = tools
+            .write_rust_project(&objtree, &srctree)
+            .unwrap()
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(json["sysroot"], sysroot.to_str().unwrap());
         let crates = json["crates"].as_array().unwrap();
         let core = crates.iter().find(|c| c["display_name"] == "core").unwrap();
-        assert_eq!(core["root_module"], lib_src.join("core/src/lib.rs").to_str().unwrap());
+        assert_eq!(
+            core["root_module"],
+            lib_src.join("core/src/lib.rs").to_str().unwrap()
+        );
         assert_eq!(core["cfg"], serde_json::json!(["no_fp_fmt_parse"]));
-        let kernel = crates.iter().find(|c| c["display_name"] == "kernel").unwrap();
-        assert!(kernel["cfg"].as_array().unwrap().iter().any(|c| c == "CONFIG_X86_64"), "{kernel}");
+        let kernel = crates
+            .iter()
+            .find(|c| c["display_name"] == "kernel")
+            .unwrap();
+        assert!(
+            kernel["cfg"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "CONFIG_X86_64"),
+            "{kernel}"
+        );
     }
 }

@@ -78,7 +78,13 @@ impl Snapshot {
                     })
                 })
                 .collect();
-            snapshot.records.push((record.output.clone(), record.key.clone(), record.output_hash.clone(), inputs, record.tracked));
+            snapshot.records.push((
+                record.output.clone(),
+                record.key.clone(),
+                record.output_hash.clone(),
+                inputs,
+                record.tracked,
+            ));
         }
         snapshot
     }
@@ -88,8 +94,20 @@ impl Snapshot {
         self.records
             .into_iter()
             .map(|(output, key, output_hash, inputs, tracked)| {
-                let inputs = inputs.iter().filter_map(|&i| paths.get(i as usize).cloned()).collect();
-                (output.clone(), Record { output, key, output_hash, inputs, tracked })
+                let inputs = inputs
+                    .iter()
+                    .filter_map(|&i| paths.get(i as usize).cloned())
+                    .collect();
+                (
+                    output.clone(),
+                    Record {
+                        output,
+                        key,
+                        output_hash,
+                        inputs,
+                        tracked,
+                    },
+                )
             })
             .collect()
     }
@@ -100,7 +118,9 @@ impl Snapshot {
 const RACY_NS: i128 = 2_000_000_000;
 
 fn now_ns() -> i128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 /// A file's identity as last hashed, so unchanged files are not read again.
@@ -116,8 +136,9 @@ impl Cache {
     pub fn open(objtree: &Path) -> Result<Cache> {
         let dir = objtree.join(".xtask");
         fs::create_dir_all(&dir)?;
-        let mut records: HashMap<String, Record> =
-            read_json::<Snapshot>(&dir.join("steps.json")).map(Snapshot::into_records).unwrap_or_default();
+        let mut records: HashMap<String, Record> = read_json::<Snapshot>(&dir.join("steps.json"))
+            .map(Snapshot::into_records)
+            .unwrap_or_default();
         // Replay what landed after the last snapshot (an interrupted build).
         if let Ok(file) = File::open(dir.join("steps.journal")) {
             for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
@@ -127,7 +148,10 @@ impl Cache {
             }
         }
         let stamps = read_json(&dir.join("stamps.json")).unwrap_or_default();
-        let journal = OpenOptions::new().create(true).append(true).open(dir.join("steps.journal"))?;
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("steps.journal"))?;
         let config = DotConfig::read_or_empty(&objtree.join("include/config/auto.conf"))?;
         Ok(Cache {
             objtree: objtree.into(),
@@ -148,7 +172,11 @@ impl Cache {
 
     /// The step's record lists everything it read (see `Record::tracked`).
     pub fn is_tracked(&self, output: &str) -> bool {
-        self.records.lock().unwrap().get(output).is_some_and(|r| r.tracked)
+        self.records
+            .lock()
+            .unwrap()
+            .get(output)
+            .is_some_and(|r| r.tracked)
     }
 
     pub fn has_output(&self, output: &str) -> bool {
@@ -156,7 +184,12 @@ impl Cache {
     }
 
     pub fn output_hash(&self, output: &str) -> String {
-        self.records.lock().unwrap().get(output).map(|r| r.output_hash.clone()).unwrap_or_else(|| ABSENT.into())
+        self.records
+            .lock()
+            .unwrap()
+            .get(output)
+            .map(|r| r.output_hash.clone())
+            .unwrap_or_else(|| ABSENT.into())
     }
 
     /// The key of a step: its command, the hashes of the given inputs, and the
@@ -166,11 +199,22 @@ impl Cache {
     }
 
     /// The key of a step with each part named, hashed as it stands now.
-    pub fn cache_key<'a>(&self, command: &'a str, inputs: &'a [String], upstream: &'a [String]) -> CacheKey<'a> {
+    pub fn cache_key<'a>(
+        &self,
+        command: &'a str,
+        inputs: &'a [String],
+        upstream: &'a [String],
+    ) -> CacheKey<'a> {
         CacheKey {
             command,
-            inputs: inputs.iter().map(|input| (input.as_str(), self.input_hash(input))).collect(),
-            upstream: upstream.iter().map(|output| (output.as_str(), self.output_hash(output))).collect(),
+            inputs: inputs
+                .iter()
+                .map(|input| (input.as_str(), self.input_hash(input)))
+                .collect(),
+            upstream: upstream
+                .iter()
+                .map(|output| (output.as_str(), self.output_hash(output)))
+                .collect(),
         }
     }
 
@@ -178,10 +222,22 @@ impl Cache {
     /// made `upstream`, can be skipped: its key is unchanged and its output is
     /// still the bytes it wrote. `declared` are the inputs the step declares
     /// now (`Step::inputs`): one its record lacks makes the key differ.
-    pub fn status(&self, output: &str, command: &str, declared: &[String], upstream: &[String]) -> CacheStatus {
-        let Some(record) = self.record(output) else { return CacheStatus::Miss };
-        let output_intact = record.output_hash == ABSENT || self.file_hash(Path::new(output)) == record.output_hash;
-        let missing: Vec<&String> = declared.iter().filter(|d| !record.inputs.contains(d)).collect();
+    pub fn status(
+        &self,
+        output: &str,
+        command: &str,
+        declared: &[String],
+        upstream: &[String],
+    ) -> CacheStatus {
+        let Some(record) = self.record(output) else {
+            return CacheStatus::Miss;
+        };
+        let output_intact =
+            record.output_hash == ABSENT || self.file_hash(Path::new(output)) == record.output_hash;
+        let missing: Vec<&String> = declared
+            .iter()
+            .filter(|d| !record.inputs.contains(d))
+            .collect();
         let key = if missing.is_empty() {
             self.key(command, &record.inputs, upstream)
         } else {
@@ -202,7 +258,8 @@ impl Cache {
     /// `lto::policy::AUTOCONF_SIZE`).
     fn input_hash(&self, input: &str) -> String {
         if let Some(path) = input.strip_prefix("size:") {
-            return fs::metadata(self.objtree.join(path)).map_or_else(|_| ABSENT.into(), |m| m.len().to_string());
+            return fs::metadata(self.objtree.join(path))
+                .map_or_else(|_| ABSENT.into(), |m| m.len().to_string());
         }
         match input.strip_prefix("config:") {
             Some(symbol) => self.config.get(symbol).unwrap_or("n").to_string(),
@@ -211,7 +268,10 @@ impl Cache {
                     return hash.clone();
                 }
                 let hash = self.file_hash(Path::new(input));
-                self.sources.lock().unwrap().insert(input.into(), hash.clone());
+                self.sources
+                    .lock()
+                    .unwrap()
+                    .insert(input.into(), hash.clone());
                 hash
             }
             None => self.file_hash(Path::new(input)),
@@ -221,7 +281,9 @@ impl Cache {
     /// Content hash of a file (relative paths are in the object tree).
     pub fn file_hash(&self, path: &Path) -> String {
         let path = self.objtree.join(path);
-        let Ok(meta) = fs::metadata(&path) else { return ABSENT.into() };
+        let Ok(meta) = fs::metadata(&path) else {
+            return ABSENT.into();
+        };
         let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
         if let Some(s) = self.stamps.lock().unwrap().get(&path) {
             if s.mtime_ns == mtime_ns && s.size == meta.len() && s.ino == meta.ino() {
@@ -236,7 +298,12 @@ impl Cache {
         // clock tick, keeping its size, inode and mtime: such a stamp would
         // vouch for stale bytes, so it is not kept and the file is read again.
         if mtime_ns < now_ns() - RACY_NS {
-            let stamp = Stamp { mtime_ns, size: meta.len(), ino: meta.ino(), hash: hash.clone() };
+            let stamp = Stamp {
+                mtime_ns,
+                size: meta.len(),
+                ino: meta.ino(),
+                hash: hash.clone(),
+            };
             self.stamps.lock().unwrap().insert(path, stamp);
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -260,7 +327,10 @@ impl Cache {
     fn keep(&self, record: Record) -> Result<()> {
         let line = serde_json::to_string(&record)?;
         writeln!(self.journal.lock().unwrap(), "{line}")?;
-        self.records.lock().unwrap().insert(record.output.clone(), record);
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.output.clone(), record);
         self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
@@ -275,7 +345,10 @@ impl Cache {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        write_json(&self.dir.join("steps.json"), &Snapshot::from_records(&self.records.lock().unwrap()))?;
+        write_json(
+            &self.dir.join("steps.json"),
+            &Snapshot::from_records(&self.records.lock().unwrap()),
+        )?;
         write_json(&self.dir.join("stamps.json"), &*self.stamps.lock().unwrap())?;
         self.journal.lock().unwrap().set_len(0)?;
         Ok(())
@@ -296,7 +369,12 @@ mod tests {
         let before = cache.file_hash(Path::new("out"));
         // Same size, same inode and, as on a coarse clock, the same mtime.
         fs::write(&out, "two").unwrap();
-        File::options().write(true).open(&out).unwrap().set_modified(mtime).unwrap();
+        File::options()
+            .write(true)
+            .open(&out)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
         assert_ne!(cache.file_hash(Path::new("out")), before);
         fs::remove_file(&out).unwrap();
         assert_eq!(cache.file_hash(Path::new("out")), ABSENT);

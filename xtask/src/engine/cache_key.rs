@@ -30,19 +30,73 @@ impl CacheKey<'_> {
 mod tests {
     use super::*;
 
-    fn key<'a>(command: &'a str, inputs: &[(&'a str, &str)], upstream: &[(&'a str, &str)]) -> CacheKey<'a> {
-        let map = |parts: &[(&'a str, &str)]| parts.iter().map(|&(k, v)| (k, v.to_string())).collect();
-        CacheKey { command, inputs: map(inputs), upstream: map(upstream) }
+    fn key<'a>(
+        command: &'a str,
+        inputs: &[(&'a str, &str)],
+        upstream: &[(&'a str, &str)],
+    ) -> CacheKey<'a> {
+        let map =
+            |parts: &[(&'a str, &str)]| parts.iter().map(|&(k, v)| (k, v.to_string())).collect();
+        CacheKey {
+            command,
+            inputs: map(inputs),
+            upstream: map(upstream),
+        }
     }
 
     #[test]
     fn every_named_part_changes_the_hash_and_order_does_not() {
-        let base = key("cc -c a.c", &[("a.c", "1"), ("a.h", "2")], &[("gen.h", "3")]).hash();
-        assert_eq!(base, key("cc -c a.c", &[("a.h", "2"), ("a.c", "1")], &[("gen.h", "3")]).hash());
-        assert_ne!(base, key("cc -c b.c", &[("a.c", "1"), ("a.h", "2")], &[("gen.h", "3")]).hash());
-        assert_ne!(base, key("cc -c a.c", &[("a.c", "1"), ("a.h", "9")], &[("gen.h", "3")]).hash());
-        assert_ne!(base, key("cc -c a.c", &[("a.c", "1"), ("a.h", "2")], &[("gen.h", "9")]).hash());
+        let base = key(
+            "cc -c a.c",
+            &[("a.c", "1"), ("a.h", "2")],
+            &[("gen.h", "3")],
+        )
+        .hash();
+        assert_eq!(
+            base,
+            key(
+                "cc -c a.c",
+                &[("a.h", "2"), ("a.c", "1")],
+                &[("gen.h", "3")]
+            )
+            .hash()
+        );
+        assert_ne!(
+            base,
+            key(
+                "cc -c b.c",
+                &[("a.c", "1"), ("a.h", "2")],
+                &[("gen.h", "3")]
+            )
+            .hash()
+        );
+        assert_ne!(
+            base,
+            key(
+                "cc -c a.c",
+                &[("a.c", "1"), ("a.h", "9")],
+                &[("gen.h", "3")]
+            )
+            .hash()
+        );
+        assert_ne!(
+            base,
+            key(
+                "cc -c a.c",
+                &[("a.c", "1"), ("a.h", "2")],
+                &[("gen.h", "9")]
+            )
+            .hash()
+        );
         // The same file as an input is not the same key as it as an upstream output.
-        assert_ne!(base, key("cc -c a.c", &[("a.c", "1"), ("a.h", "2"), ("gen.h", "3")], &[]).hash());
+        assert_ne!(
+            base,
+            key(
+                "cc -c a.c",
+                &[("a.c", "1"), ("a.h", "2"), ("gen.h", "3")],
+                &[]
+            )
+            .hash()
+        );
     }
 }

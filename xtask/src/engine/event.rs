@@ -70,7 +70,8 @@ impl Reporter for Progress {
                 if !stderr.is_empty() {
                     self.bar.suspend(|| eprintln!("{stderr}"));
                 }
-                self.bar.set_message(format!("{:<7} {}", step.tag, step.output));
+                self.bar
+                    .set_message(format!("{:<7} {}", step.tag, step.output));
                 self.bar.inc(1);
             }
         }

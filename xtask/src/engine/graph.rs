@@ -65,13 +65,19 @@ impl Graph {
             let below = rdeps[i].iter().map(|&r| priority[r]).max().unwrap_or(0);
             priority[i] = cost(&steps[i]) + below;
         }
-        Graph { deps, rdeps, priority }
+        Graph {
+            deps,
+            rdeps,
+            priority,
+        }
     }
 }
 
 /// `dir` is `base` or below it.
 fn is_within(dir: &str, base: &str) -> bool {
-    base.is_empty() || dir == base || (dir.starts_with(base) && dir.as_bytes().get(base.len()) == Some(&b'/'))
+    base.is_empty()
+        || dir == base
+        || (dir.starts_with(base) && dir.as_bytes().get(base.len()) == Some(&b'/'))
 }
 
 /// Directories whose generated files any compile may include.
@@ -117,16 +123,38 @@ mod tests {
             step("CC", "lib/crc32.o", "clang -c -o lib/crc32.o crc32.c"),
             step("CC", "kernel/fork.o", "clang -c -o kernel/fork.o fork.c"),
             step("AR", "lib/built-in.a", "printf lib/%s crc32.o | xargs ar"),
-            step("UPD", "include/generated/x.h", "echo > include/generated/x.h"),
+            step(
+                "UPD",
+                "include/generated/x.h",
+                "echo > include/generated/x.h",
+            ),
             step("CC", "kernel/exit.o", "clang -c -o kernel/exit.o exit.c"),
             step("LD", "vmlinux.o", "ld -o vmlinux.o lib/built-in.a"),
         ];
         let g = Graph::new(&steps);
-        assert_eq!(g.deps[1], vec![0], "compile waits for a generator in its directory");
-        assert!(g.deps[2].is_empty(), "compiles in other directories are independent");
-        assert_eq!(g.deps[3], vec![0, 1], "an archive waits for everything in its directory");
-        assert_eq!(g.deps[5], vec![4], "a global header generator precedes later steps");
+        assert_eq!(
+            g.deps[1],
+            vec![0],
+            "compile waits for a generator in its directory"
+        );
+        assert!(
+            g.deps[2].is_empty(),
+            "compiles in other directories are independent"
+        );
+        assert_eq!(
+            g.deps[3],
+            vec![0, 1],
+            "an archive waits for everything in its directory"
+        );
+        assert_eq!(
+            g.deps[5],
+            vec![4],
+            "a global header generator precedes later steps"
+        );
         assert!(g.deps[6].contains(&3), "a named output is an input");
-        assert!(g.priority[0] > g.priority[2], "the chain through the archive is critical");
+        assert!(
+            g.priority[0] > g.priority[2],
+            "the chain through the archive is critical"
+        );
     }
 }

@@ -46,7 +46,10 @@ pub fn of(objtree: &Path, srctree: Option<&Path>, step: &Step) -> Inputs {
     }
     inputs.sort_unstable();
     inputs.dedup();
-    Inputs { files: inputs, tracked }
+    Inputs {
+        files: inputs,
+        tracked,
+    }
 }
 
 fn names(deps: Vec<Dep>) -> Vec<String> {
@@ -67,7 +70,9 @@ fn sub_make(objtree: &Path, srctree: &Path, dir: &str) -> Vec<String> {
     let mut inputs = Vec::new();
     let mut pending = vec![objtree.join(dir)];
     while let Some(at) = pending.pop() {
-        let Ok(entries) = fs::read_dir(&at) else { continue };
+        let Ok(entries) = fs::read_dir(&at) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -78,7 +83,9 @@ fn sub_make(objtree: &Path, srctree: &Path, dir: &str) -> Vec<String> {
             if !(name.starts_with('.') && name.ends_with(".cmd")) {
                 continue;
             }
-            let Ok(text) = fs::read_to_string(&path) else { continue };
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
             for dep in names(CmdFile::parse_any(&text).deps) {
                 if dep.starts_with('/') {
                     inputs.push(dep);

@@ -22,7 +22,12 @@ pub struct Locked {
 
 impl std::fmt::Display for Locked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} is being built by {}; run again without --no-wait to wait for it", self.tree.display(), self.holder)
+        write!(
+            f,
+            "{} is being built by {}; run again without --no-wait to wait for it",
+            self.tree.display(),
+            self.holder
+        )
     }
 }
 
@@ -42,7 +47,12 @@ impl TreeLock {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
@@ -50,18 +60,31 @@ impl TreeLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                waiting(if holder.is_empty() { "another build" } else { holder })?;
-                file.lock().with_context(|| format!("locking {}", path.display()))?;
+                waiting(if holder.is_empty() {
+                    "another build"
+                } else {
+                    holder
+                })?;
+                file.lock()
+                    .with_context(|| format!("locking {}", path.display()))?;
             }
             Err(std::fs::TryLockError::Error(error)) => {
                 return Err(error).with_context(|| format!("locking {}", path.display()));
             }
         }
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let command: Vec<String> = std::env::args().collect();
         file.set_len(0)?;
         file.rewind()?;
-        write!(file, "pid {} since {} (unix time {since}): {}", std::process::id(), timestamp(since), command.join(" "))?;
+        write!(
+            file,
+            "pid {} since {} (unix time {since}): {}",
+            std::process::id(),
+            timestamp(since),
+            command.join(" ")
+        )?;
         file.flush()?;
         Ok(TreeLock { file, path })
     }
@@ -80,14 +103,22 @@ impl Drop for TreeLock {
 
 /// `target/kernel/x86_64-thin-tiny.lock` for `target/kernel/x86_64-thin-tiny`.
 fn lock_path(objtree: &Path) -> PathBuf {
-    let name = objtree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = objtree
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     objtree.with_file_name(format!("{name}.lock"))
 }
 
 /// Hours, minutes and seconds of the day in UTC: enough to recognise a build.
 fn timestamp(unix: u64) -> String {
     let day = unix % 86_400;
-    format!("{:02}:{:02}:{:02} UTC", day / 3600, day % 3600 / 60, day % 60)
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    )
 }
 
 #[cfg(test)]
@@ -99,19 +130,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join("x86_64-thin-tiny");
         let first = TreeLock::acquire(&tree, |_| panic!("nobody holds it yet")).unwrap();
-        let refused = TreeLock::acquire(&tree, |holder| anyhow::bail!("busy: {holder}")).err().expect("a second holder that will not wait fails");
-        assert!(refused.to_string().starts_with(&format!("busy: pid {}", std::process::id())), "{refused}");
+        let refused = TreeLock::acquire(&tree, |holder| anyhow::bail!("busy: {holder}"))
+            .err()
+            .expect("a second holder that will not wait fails");
+        assert!(
+            refused
+                .to_string()
+                .starts_with(&format!("busy: pid {}", std::process::id())),
+            "{refused}"
+        );
         assert_eq!(first.path(), dir.path().join("x86_64-thin-tiny.lock"));
         let (told_tx, told_rx) = std::sync::mpsc::channel();
         let waiter = std::thread::spawn({
             let tree = tree.clone();
             move || {
-                let _second = TreeLock::acquire(&tree, |holder| Ok(told_tx.send(holder.to_string())?)).unwrap();
+                let _second =
+                    TreeLock::acquire(&tree, |holder| Ok(told_tx.send(holder.to_string())?))
+                        .unwrap();
             }
         });
-        let holder = told_rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the waiter was told");
-        assert!(holder.starts_with(&format!("pid {} since ", std::process::id())), "{holder}");
-        assert!(!waiter.is_finished(), "the second lock was granted while the first was held");
+        let holder = told_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the waiter was told");
+        assert!(
+            holder.starts_with(&format!("pid {} since ", std::process::id())),
+            "{holder}"
+        );
+        assert!(
+            !waiter.is_finished(),
+            "the second lock was granted while the first was held"
+        );
         drop(first);
         waiter.join().unwrap();
     }

@@ -17,14 +17,28 @@ pub enum Native {
 
 /// Runs `run` unless `output` exists as recorded and the key of `command` and
 /// `inputs` is unchanged.
-pub fn step(cache: &Cache, output: &str, command: &str, inputs: &[String], run: impl FnOnce() -> Result<()>) -> Result<Native> {
+pub fn step(
+    cache: &Cache,
+    output: &str,
+    command: &str,
+    inputs: &[String],
+    run: impl FnOnce() -> Result<()>,
+) -> Result<Native> {
     let key = cache.key(command, inputs, &[]);
-    let recorded = cache.record(output).is_some_and(|r| r.key == key && cache.file_hash(Path::new(output)) == r.output_hash);
+    let recorded = cache
+        .record(output)
+        .is_some_and(|r| r.key == key && cache.file_hash(Path::new(output)) == r.output_hash);
     if recorded {
         return Ok(Native::Cached);
     }
     run()?;
-    cache.store(Record { output: output.into(), key, output_hash: cache.file_hash(Path::new(output)), inputs: Vec::new(), tracked: false })?;
+    cache.store(Record {
+        output: output.into(),
+        key,
+        output_hash: cache.file_hash(Path::new(output)),
+        inputs: Vec::new(),
+        tracked: false,
+    })?;
     cache.save()?;
     Ok(Native::Ran)
 }

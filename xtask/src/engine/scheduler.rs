@@ -28,8 +28,9 @@ use crate::{
         shared::{Lookup, Seen, SharedCache},
         shell,
     },
-    kbuild::Step,
+    kbuild::{Step, StepKind},
     launcher::Launcher,
+    lto::thin,
 };
 
 /// How a phase went.
@@ -53,7 +54,11 @@ pub struct StepFailed {
 
 impl std::fmt::Display for StepFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let unit = if self.unit.is_empty() { "." } else { &self.unit };
+        let unit = if self.unit.is_empty() {
+            "."
+        } else {
+            &self.unit
+        };
         write!(
             f,
             "building {} failed in unit {unit}\n  command: {}\n--- output ---\n{}",
@@ -105,7 +110,12 @@ impl Runner<'_> {
     }
 
     /// Runs the steps, handing every event to `reporter` on this thread.
-    pub fn run_with(&self, steps: &[Step], graph: &Graph, reporter: &mut dyn Reporter) -> Result<Counts> {
+    pub fn run_with(
+        &self,
+        steps: &[Step],
+        graph: &Graph,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Counts> {
         let n = steps.len();
         let mut state = State {
             ready: BinaryHeap::new(),
@@ -113,7 +123,10 @@ impl Runner<'_> {
             running: 0,
             done: 0,
             failure: None,
-            counts: Counts { planned: n, ..Counts::default() },
+            counts: Counts {
+                planned: n,
+                ..Counts::default()
+            },
         };
         for i in 0..n {
             if state.waiting[i] == 0 {
@@ -140,7 +153,10 @@ impl Runner<'_> {
             return Err(failure.into());
         }
         if state.done != n {
-            return Err(anyhow!("{} of {n} steps never became ready: the graph has a cycle", n - state.done));
+            return Err(anyhow!(
+                "{} of {n} steps never became ready: the graph has a cycle",
+                n - state.done
+            ));
         }
         Ok(state.counts)
     }
@@ -226,18 +242,35 @@ impl Runner<'_> {
     ) -> Result<Outcome, StepFailed> {
         let upstream = Upstream::of(step, deps, steps, phase_outputs, self.cache);
         let tracked = self.cache.is_tracked(&step.output);
-        if self.cache.status(&step.output, &step.command, &step.inputs, &upstream.for_key(tracked)) == CacheStatus::Hit {
+        if self.cache.status(
+            &step.output,
+            &step.command,
+            &step.inputs,
+            &upstream.for_key(tracked),
+        ) == CacheStatus::Hit
+        {
             return Ok(Outcome::Cached);
         }
         let shared = self.shared.filter(|_| SharedCache::shares(step));
         let mut manifest = None;
         if let Some(shared) = shared {
-            let key_of = |seen: &Seen| self.cache.key(&step.command, &seen.inputs, &upstream.for_key(seen.tracked));
+            let key_of = |seen: &Seen| {
+                self.cache
+                    .key(&step.command, &seen.inputs, &upstream.for_key(seen.tracked))
+            };
             match shared.restore(self.objtree, step, key_of) {
                 Lookup::Restored { seen, key } => {
                     let output_hash = self.cache.file_hash(Path::new(&step.output));
-                    let record = Record { output: step.output.clone(), key, output_hash, inputs: seen.inputs, tracked: seen.tracked };
-                    self.cache.adopt(record).map_err(|e| self.failed(step, format!("recording the restored result: {e}")))?;
+                    let record = Record {
+                        output: step.output.clone(),
+                        key,
+                        output_hash,
+                        inputs: seen.inputs,
+                        tracked: seen.tracked,
+                    };
+                    self.cache.adopt(record).map_err(|e| {
+                        self.failed(step, format!("recording the restored result: {e}"))
+                    })?;
                     return Ok(Outcome::Restored);
                 }
                 Lookup::Missed(seens) => manifest = Some((shared, seens)),
@@ -245,13 +278,27 @@ impl Runner<'_> {
         }
         let (stderr, record) = self.execute(step, &upstream)?;
         if let Some((shared, seens)) = manifest {
-            shared.publish(self.objtree, step, seens, Seen { inputs: record.inputs, tracked: record.tracked }, &record.key);
+            shared.publish(
+                self.objtree,
+                step,
+                seens,
+                Seen {
+                    inputs: record.inputs,
+                    tracked: record.tracked,
+                },
+                &record.key,
+            );
         }
         Ok(Outcome::Ran { stderr })
     }
 
     fn failed(&self, step: &Step, log: String) -> StepFailed {
-        StepFailed { unit: step.dir().to_string(), output: step.output.clone(), command: step.command.clone(), log }
+        StepFailed {
+            unit: step.dir().to_string(),
+            output: step.output.clone(),
+            command: step.command.clone(),
+            log,
+        }
     }
 
     /// Runs the step's command and records its result; returns its stderr
@@ -271,17 +318,32 @@ impl Runner<'_> {
             .map_err(|e| failed(format!("could not start sh: {e}")))?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if !out.status.success() {
-            return Err(failed(format!("{}{stderr}", quiet(&String::from_utf8_lossy(&out.stdout)))));
+            return Err(failed(format!(
+                "{}{stderr}",
+                quiet(&String::from_utf8_lossy(&out.stdout))
+            )));
+        }
+        if step.kind == StepKind::Backend {
+            thin::record_reads(self.objtree, &step.output, &|file| {
+                self.cache.file_hash(Path::new(file))
+            })
+            .map_err(|e| failed(format!("{e:#}")))?;
         }
         let inputs = inputs::of(self.objtree, self.env.get("srctree").map(Path::new), step);
         let record = Record {
             output: step.output.clone(),
-            key: self.cache.key(&step.command, &inputs.files, &upstream.for_key(inputs.tracked)),
+            key: self.cache.key(
+                &step.command,
+                &inputs.files,
+                &upstream.for_key(inputs.tracked),
+            ),
             output_hash: self.cache.file_hash(Path::new(&step.output)),
             inputs: inputs.files,
             tracked: inputs.tracked,
         };
-        self.cache.store(record.clone()).map_err(|e| failed(format!("recording the result: {e}")))?;
+        self.cache
+            .store(record.clone())
+            .map_err(|e| failed(format!("recording the result: {e}")))?;
         Ok((stderr, record))
     }
 }
@@ -298,10 +360,23 @@ struct Upstream<'s> {
 }
 
 impl<'s> Upstream<'s> {
-    fn of(step: &'s Step, deps: &[usize], steps: &'s [Step], phase_outputs: &HashSet<&str>, cache: &Cache) -> Upstream<'s> {
+    fn of(
+        step: &'s Step,
+        deps: &[usize],
+        steps: &'s [Step],
+        phase_outputs: &HashSet<&str>,
+        cache: &Cache,
+    ) -> Upstream<'s> {
         let waits = deps.iter().map(|&d| steps[d].output.as_str()).collect();
-        let earlier = graph::tokens(&step.command).filter(|t| !phase_outputs.contains(t) && cache.has_output(t)).map(String::from).collect();
-        Upstream { step, waits, earlier }
+        let earlier = graph::tokens(&step.command)
+            .filter(|t| !phase_outputs.contains(t) && cache.has_output(t))
+            .map(String::from)
+            .collect();
+        Upstream {
+            step,
+            waits,
+            earlier,
+        }
     }
 
     /// A step whose record lists all it read (fixdep's) waits for the
@@ -309,8 +384,14 @@ impl<'s> Upstream<'s> {
     /// never reads does not rerun it. Any other step is keyed by all of them.
     fn for_key(&self, tracked: bool) -> Vec<String> {
         let mut list: Vec<String> = if tracked {
-            let names: HashSet<&str> = graph::tokens(&self.step.command).chain(self.step.needs.iter().map(String::as_str)).collect();
-            self.waits.iter().filter(|o| names.contains(*o)).map(|o| o.to_string()).collect()
+            let names: HashSet<&str> = graph::tokens(&self.step.command)
+                .chain(self.step.needs.iter().map(String::as_str))
+                .collect();
+            self.waits
+                .iter()
+                .filter(|o| names.contains(*o))
+                .map(|o| o.to_string())
+                .collect()
         } else {
             self.waits.iter().map(|o| o.to_string()).collect()
         };
@@ -323,5 +404,9 @@ impl<'s> Upstream<'s> {
 
 /// Drops Kbuild's own quiet echo lines from a failed step's output.
 fn quiet(stdout: &str) -> String {
-    stdout.lines().filter(|l| !l.starts_with("  ")).map(|l| format!("{l}\n")).collect()
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("  "))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }

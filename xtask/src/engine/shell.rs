@@ -39,8 +39,14 @@ mod tests {
         assert!(script.len() > 128 * 1024);
         let status = sh(tree.path(), &script).unwrap().status().unwrap();
         assert!(status.success());
-        assert_eq!(std::fs::read_to_string(tree.path().join("out")).unwrap(), "ran\n");
-        let status = sh(tree.path(), "test \"$HOME\" = ''").unwrap().status().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tree.path().join("out")).unwrap(),
+            "ran\n"
+        );
+        let status = sh(tree.path(), "test \"$HOME\" = ''")
+            .unwrap()
+            .status()
+            .unwrap();
         assert!(status.success(), "the environment was not emptied");
     }
 }

@@ -40,10 +40,14 @@ impl CmdFile {
     /// its outputs by absolute path).
     pub fn parse_any(text: &str) -> CmdFile {
         let named = text.lines().find_map(|l| {
-            let rest = l.strip_prefix("source_").or_else(|| l.strip_prefix("deps_"))?;
+            let rest = l
+                .strip_prefix("source_")
+                .or_else(|| l.strip_prefix("deps_"))?;
             rest.split_once(" :=").map(|(name, _)| name)
         });
-        named.map(|name| CmdFile::parse(text, name)).unwrap_or_default()
+        named
+            .map(|name| CmdFile::parse(text, name))
+            .unwrap_or_default()
     }
 
     pub fn parse(text: &str, output: &str) -> CmdFile {
@@ -62,7 +66,8 @@ impl CmdFile {
             if file.command.is_none() {
                 let saved = names(line, "savedcmd_").or_else(|| names(line, "cmd_"));
                 if let Some((true, command)) = saved {
-                    file.command = Some(unescape_make(command.strip_prefix(' ').unwrap_or(&command)));
+                    file.command =
+                        Some(unescape_make(command.strip_prefix(' ').unwrap_or(&command)));
                     continue;
                 }
             }
@@ -77,10 +82,14 @@ impl CmdFile {
             };
             let continued = body.trim_end().ends_with('\\');
             let body = body.trim().trim_end_matches('\\').trim();
-            if let Some(symbol) = body.strip_prefix("$(wildcard include/config/").and_then(|s| s.strip_suffix(')')) {
+            if let Some(symbol) = body
+                .strip_prefix("$(wildcard include/config/")
+                .and_then(|s| s.strip_suffix(')'))
+            {
                 file.deps.push(Dep::Config(symbol.to_string()));
             } else {
-                file.deps.extend(body.split_whitespace().map(|f| Dep::File(f.to_string())));
+                file.deps
+                    .extend(body.split_whitespace().map(|f| Dep::File(f.to_string())));
             }
             if in_list && !continued {
                 in_list = false;
@@ -169,10 +178,22 @@ $(deps_kernel/fork.o):
         // arm64 builds virt/kvm from arch/arm64/kvm/Makefile.
         let text = "savedcmd_arch/arm64/kvm/../../../virt/kvm/kvm_main.o := clang -c -o arch/arm64/kvm/../../../virt/kvm/kvm_main.o /s/virt/kvm/kvm_main.c\n\n\
 source_arch/arm64/kvm/../../../virt/kvm/kvm_main.o := /s/virt/kvm/kvm_main.c\n";
-        for name in ["virt/kvm/kvm_main.o", "arch/arm64/kvm/../../../virt/kvm/kvm_main.o"] {
+        for name in [
+            "virt/kvm/kvm_main.o",
+            "arch/arm64/kvm/../../../virt/kvm/kvm_main.o",
+        ] {
             let file = CmdFile::parse(text, name);
-            assert!(file.command.as_deref().is_some_and(|c| c.starts_with("clang -c")), "{name}: {file:?}");
-            assert_eq!(file.deps, [Dep::File("/s/virt/kvm/kvm_main.c".into())], "{name}");
+            assert!(
+                file.command
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("clang -c")),
+                "{name}: {file:?}"
+            );
+            assert_eq!(
+                file.deps,
+                [Dep::File("/s/virt/kvm/kvm_main.c".into())],
+                "{name}"
+            );
         }
         assert_eq!(normalize("a/./b/../../c"), "c");
     }

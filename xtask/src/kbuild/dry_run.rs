@@ -17,7 +17,11 @@ pub fn parse(dry_run: &str) -> Vec<Step> {
             continue;
         }
         let tagged = quiet_tag(&line);
-        let untagged = if tagged.is_none() { untagged_output(&line) } else { None };
+        let untagged = if tagged.is_none() {
+            untagged_output(&line)
+        } else {
+            None
+        };
         if tagged.is_none() && untagged.is_none() && !is_recursion(&line) {
             if let Some(step) = announced.as_mut() {
                 step.command.push('\n');
@@ -110,14 +114,23 @@ fn kecho_tag(line: &str) -> Option<(String, bool, String)> {
 fn tag_and_output(text: &str) -> Option<(String, bool, String)> {
     // Tags are padded to 8 columns; module steps add `[M]` (`CC [M]  x.o`,
     // or after a long tag, `OBJCOPY [M] x.o`).
-    let (tag, output) = if text.len() > 8 && text.is_char_boundary(8) { text.split_at(8) } else { return None };
+    let (tag, output) = if text.len() > 8 && text.is_char_boundary(8) {
+        text.split_at(8)
+    } else {
+        return None;
+    };
     let (tag, output) = (tag.trim(), output.trim());
     let (tag, module, output) = match (tag.strip_suffix("[M]"), output.strip_prefix("[M]")) {
         (Some(tag), _) => (tag.trim_end(), true, output),
         (None, Some(output)) => (tag, true, output.trim()),
         (None, None) => (tag, false, output),
     };
-    if tag.is_empty() || output.is_empty() || !tag.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+    if tag.is_empty()
+        || output.is_empty()
+        || !tag
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
         return None;
     }
     Some((tag.to_string(), module, output.to_string()))
@@ -142,10 +155,16 @@ set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf
         assert_eq!(steps[0].tag, "CC");
         assert_eq!(steps[0].output, "kernel/fork.o");
         assert_eq!(steps[0].dir(), "kernel");
-        assert_eq!((steps[1].tag.as_str(), steps[1].module, steps[1].kind), ("CC", true, StepKind::CompileC));
+        assert_eq!(
+            (steps[1].tag.as_str(), steps[1].module, steps[1].kind),
+            ("CC", true, StepKind::CompileC)
+        );
         assert_eq!(steps[1].output, "lib/test_module.o");
         assert!(steps[1].command.ends_with("x.c\nset -e;    trap 'rm -f lib/test_module.o; trap - HUP; kill -s HUP $$' HUP; genksyms >> lib/.test_module.o.cmd"), "{}", steps[1].command);
-        assert_eq!((steps[2].tag.as_str(), steps[2].output.as_str()), ("CMD", "fs/efivarfs/efivarfs.mod"));
+        assert_eq!(
+            (steps[2].tag.as_str(), steps[2].output.as_str()),
+            ("CMD", "fs/efivarfs/efivarfs.mod")
+        );
         assert_eq!(steps[3].command, "set -e;  echo '  AR      kernel/built-in.a'; rm -f kernel/built-in.a; \\\nprintf x | xargs llvm-ar");
     }
 
@@ -160,8 +179,18 @@ echo \"  SYNC    include/config/auto.conf\"\n\
 make -f ./Makefile syncconfig\n";
         let steps = parse(text);
         assert_eq!(steps.len(), 2, "{steps:#?}");
-        assert_eq!((steps[0].kind, steps[0].output.as_str()), (StepKind::Generator, "net/wireless/shipped-certs.c"));
-        assert!(steps[0].command.starts_with("echo \"  GEN ") && steps[0].command.ends_with(") > net/wireless/shipped-certs.c"), "{}", steps[0].command);
+        assert_eq!(
+            (steps[0].kind, steps[0].output.as_str()),
+            (StepKind::Generator, "net/wireless/shipped-certs.c")
+        );
+        assert!(
+            steps[0].command.starts_with("echo \"  GEN ")
+                && steps[0]
+                    .command
+                    .ends_with(") > net/wireless/shipped-certs.c"),
+            "{}",
+            steps[0].command
+        );
         assert_eq!(steps[1].output, "net/wireless/shipped-certs.o");
     }
 }

@@ -30,10 +30,15 @@ pub fn variables(srctree: &Path) -> Result<Vec<(&'static str, String)>> {
 /// tarball stamps it with the release).
 fn epoch(srctree: &Path) -> Result<u64> {
     if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
-        return epoch.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={epoch} is not a number of seconds"));
+        return epoch
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={epoch} is not a number of seconds"));
     }
     let modified = std::fs::metadata(srctree.join("Makefile"))?.modified()?;
-    Ok(modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+    Ok(modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()))
 }
 
 /// The form `date` prints, which is what Kbuild puts in `UTS_VERSION` and
@@ -45,7 +50,10 @@ fn timestamp(epoch: u64) -> Result<String> {
         .output()
         .context("running date")?;
     if !out.status.success() {
-        bail!("date -u -d @{epoch} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "date -u -d @{epoch} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -54,6 +62,9 @@ fn timestamp(epoch: u64) -> Result<String> {
 mod tests {
     #[test]
     fn timestamps_are_in_dates_own_form() {
-        assert_eq!(super::timestamp(1_700_000_000).unwrap(), "Tue Nov 14 22:13:20 UTC 2023");
+        assert_eq!(
+            super::timestamp(1_700_000_000).unwrap(),
+            "Tue Nov 14 22:13:20 UTC 2023"
+        );
     }
 }

@@ -38,9 +38,20 @@ pub struct Kbuild {
 }
 
 impl Kbuild {
-    pub fn new(srctree: &Path, objtree: &Path, arch: Arch, toolchain: &Toolchain) -> Result<Kbuild> {
+    pub fn new(
+        srctree: &Path,
+        objtree: &Path,
+        arch: Arch,
+        toolchain: &Toolchain,
+    ) -> Result<Kbuild> {
         let metadata = metadata::variables(srctree)?;
-        Ok(Kbuild { srctree: srctree.into(), objtree: objtree.into(), arch, path: toolchain.path_env(), metadata })
+        Ok(Kbuild {
+            srctree: srctree.into(),
+            objtree: objtree.into(),
+            arch,
+            path: toolchain.path_env(),
+            metadata,
+        })
     }
 
     fn make(&self, args: &[&str]) -> Command {
@@ -60,18 +71,31 @@ impl Kbuild {
 
     /// A configuration target (`tinyconfig`, `olddefconfig`, `syncconfig`).
     pub fn run(&self, target: &str, jobs: usize) -> Result<()> {
-        assert!(target.ends_with("config"), "make is only asked to configure, not to build {target}");
+        assert!(
+            target.ends_with("config"),
+            "make is only asked to configure, not to build {target}"
+        );
         let jobs = format!("-j{jobs}");
-        let out = self.make(&["-s", &jobs, target]).output().context("running make")?;
+        let out = self
+            .make(&["-s", &jobs, target])
+            .output()
+            .context("running make")?;
         check(&out, &format!("make {target}"))
     }
 
     /// One of Kbuild's interactive editors (`menuconfig`, `nconfig`) on the
     /// user's terminal.
     pub fn edit(&self, editor: &str) -> Result<()> {
-        assert!(editor.ends_with("config"), "make is only asked to configure, not to build {editor}");
+        assert!(
+            editor.ends_with("config"),
+            "make is only asked to configure, not to build {editor}"
+        );
         // The one make that reads the user's keys.
-        let status = self.make(&[editor]).stdin(Stdio::inherit()).status().context("running make")?;
+        let status = self
+            .make(&[editor])
+            .stdin(Stdio::inherit())
+            .status()
+            .context("running make")?;
         if !status.success() {
             bail!("`make {editor}` failed ({status}); its messages are above");
         }
@@ -81,7 +105,10 @@ impl Kbuild {
     /// `make kernelrelease`: the release string Kbuild would write to
     /// `include/config/kernel.release`.
     pub fn kernel_release(&self) -> Result<String> {
-        let out = self.make(&["-s", "--no-print-directory", "kernelrelease"]).output().context("running make kernelrelease")?;
+        let out = self
+            .make(&["-s", "--no-print-directory", "kernelrelease"])
+            .output()
+            .context("running make kernelrelease")?;
         check(&out, "make kernelrelease")?;
         let release = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if release.is_empty() || release.contains(char::is_whitespace) {
@@ -108,18 +135,34 @@ impl Kbuild {
     /// `make -n -f <srctree>/<makefile> GOALS` in the object tree, with the
     /// environment the top Makefile exports: how Kbuild's own recursion runs
     /// the sub-makes (Makefile.vmlinux, Makefile.modfinal, the boot image).
-    pub fn dry_run_in_objtree(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<String> {
+    pub fn dry_run_in_objtree(
+        &self,
+        env: &BTreeMap<String, String>,
+        makefile: &str,
+        goals: &[&str],
+    ) -> Result<String> {
         self.sub_make_dry_run(env, makefile, goals, false)
     }
 
     /// Like [`Kbuild::dry_run_in_objtree`] with `-B`: every recipe, out of
     /// date or not, in make's order. Only for sub-makes, never the top
     /// Makefile (whose `.config` rule `-B` would re-run).
-    pub fn full_dry_run_in_objtree(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str]) -> Result<String> {
+    pub fn full_dry_run_in_objtree(
+        &self,
+        env: &BTreeMap<String, String>,
+        makefile: &str,
+        goals: &[&str],
+    ) -> Result<String> {
         self.sub_make_dry_run(env, makefile, goals, true)
     }
 
-    fn sub_make_dry_run(&self, env: &BTreeMap<String, String>, makefile: &str, goals: &[&str], always: bool) -> Result<String> {
+    fn sub_make_dry_run(
+        &self,
+        env: &BTreeMap<String, String>,
+        makefile: &str,
+        goals: &[&str],
+        always: bool,
+    ) -> Result<String> {
         let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
         let out = make_command()
             .args(["-n", "-f", &format!("{srctree}/{makefile}")])
@@ -132,7 +175,11 @@ impl Kbuild {
             .output()
             .context("running make -n")?;
         if !out.status.success() {
-            bail!("make -n -f {makefile} {} failed:\n{}", goals.join(" "), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "make -n -f {makefile} {} failed:\n{}",
+                goals.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -151,7 +198,11 @@ impl Kbuild {
                 .filter(|l| l.contains("***") && !is_expected_dry_run_stop(l))
                 .collect();
             if !unexpected.is_empty() {
-                bail!("make -n {} failed:\n{}", targets.join(" "), unexpected.join("\n"));
+                bail!(
+                    "make -n {} failed:\n{}",
+                    targets.join(" "),
+                    unexpected.join("\n")
+                );
             }
         }
         Ok(stdout)
@@ -200,7 +251,14 @@ fn parse_env(stdout: &[u8]) -> Result<BTreeMap<String, String>> {
             }
         }
     }
-    for noise in ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"] {
+    for noise in [
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "MAKEOVERRIDES",
+        "MAKE_TERMOUT",
+        "MAKE_TERMERR",
+    ] {
         env.remove(noise);
     }
     Ok(env)
@@ -242,7 +300,9 @@ mod tests {
 
     #[test]
     fn a_dry_run_stop_at_the_link_is_expected_other_errors_are_not() {
-        assert!(is_expected_dry_run_stop("make[2]: *** No rule to make target 'vmlinux.a', needed by 'vmlinux.o'.  Stop."));
+        assert!(is_expected_dry_run_stop(
+            "make[2]: *** No rule to make target 'vmlinux.a', needed by 'vmlinux.o'.  Stop."
+        ));
         assert!(!is_expected_dry_run_stop("make[3]: *** No rule to make target 'kernel/missing.o', needed by 'kernel/built-in.a'.  Stop."));
     }
 }

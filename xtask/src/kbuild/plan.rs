@@ -56,8 +56,12 @@ impl Plan {
         }
         match fs_atomic::read_json::<Plan>(&path) {
             Err(error) => Cached::Unreadable(error),
-            Ok(plan) if plan.format != FORMAT => Cached::Unreadable(anyhow::anyhow!("format {} is not {FORMAT}", plan.format)),
-            Ok(plan) if plan.key == key && plan.makefiles == makefiles(&plan.compile) => Cached::Valid(Box::new(plan)),
+            Ok(plan) if plan.format != FORMAT => {
+                Cached::Unreadable(anyhow::anyhow!("format {} is not {FORMAT}", plan.format))
+            }
+            Ok(plan) if plan.key == key && plan.makefiles == makefiles(&plan.compile) => {
+                Cached::Valid(Box::new(plan))
+            }
             Ok(_) => Cached::Stale,
         }
     }
@@ -88,7 +92,12 @@ impl StagePlans {
     }
 
     /// The plan of `stage` for `key`: the stored one, or `planner`'s, stored.
-    pub fn get(&self, stage: Stage, key: &str, planner: impl FnOnce() -> Result<Vec<Step>>) -> Result<Vec<Step>> {
+    pub fn get(
+        &self,
+        stage: Stage,
+        key: &str,
+        planner: impl FnOnce() -> Result<Vec<Step>>,
+    ) -> Result<Vec<Step>> {
         if let Some(steps) = self.stored_for(stage, key) {
             return Ok(steps);
         }
@@ -105,7 +114,14 @@ impl StagePlans {
 
     /// Stores the plan of `stage` for `key`.
     pub fn store(&self, stage: Stage, key: &str, steps: &[Step]) -> Result<()> {
-        fs_atomic::write_json(&self.path(stage), &StagePlan { format: STAGE_FORMAT.into(), key: key.into(), steps: steps.to_vec() })
+        fs_atomic::write_json(
+            &self.path(stage),
+            &StagePlan {
+                format: STAGE_FORMAT.into(),
+                key: key.into(),
+                steps: steps.to_vec(),
+            },
+        )
     }
 
     fn path(&self, stage: Stage) -> PathBuf {
@@ -116,11 +132,17 @@ impl StagePlans {
     /// settled image plan holds what they ran).
     pub fn stored(&self) -> Result<Vec<Step>> {
         let mut steps = Vec::new();
-        let mut paths: Vec<PathBuf> = fs::read_dir(&self.dir)?.flatten().map(|e| e.path()).collect();
+        let mut paths: Vec<PathBuf> = fs::read_dir(&self.dir)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         paths.sort();
         let rounds = Stage::ImageRound(0).file_name();
         let rounds = rounds.trim_end_matches('0');
-        for path in paths.iter().filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(rounds))) {
+        for path in paths.iter().filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(rounds))
+        }) {
             if let Ok(stored) = fs_atomic::read_json::<StagePlan>(path) {
                 steps.extend(stored.steps);
             }

@@ -54,11 +54,19 @@ impl PlanTree {
         // `KERNELRELEASE` is read from this file whenever a recipe is expanded
         // (`utsrelease.h`); a dry run must not print it empty.
         let release = real.kernel_release()?;
-        fs::write(dir.join("include/config/kernel.release"), format!("{release}\n"))?;
+        fs::write(
+            dir.join("include/config/kernel.release"),
+            format!("{release}\n"),
+        )?;
         for tools in TOOLS_DIRS {
             fs::create_dir_all(dir.join(tools))?;
         }
-        Ok(PlanTree { kbuild: Kbuild { objtree: dir, ..real.clone() } })
+        Ok(PlanTree {
+            kbuild: Kbuild {
+                objtree: dir,
+                ..real.clone()
+            },
+        })
     }
 
     /// An empty file here for each output of `steps` (as the real tree names
@@ -85,7 +93,8 @@ impl PlanTree {
             for entry in fs::read_dir(self.kbuild.objtree.join(&relative))?.flatten() {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     let relative = relative.join(entry.file_name());
-                    fs::create_dir_all(real.join(&relative)).with_context(|| format!("creating {}", real.join(&relative).display()))?;
+                    fs::create_dir_all(real.join(&relative))
+                        .with_context(|| format!("creating {}", real.join(&relative).display()))?;
                     pending.push(relative);
                 }
             }
@@ -139,7 +148,10 @@ pub fn path(objtree: &Path) -> PathBuf {
 /// become relative, as Kbuild names the rest.
 fn rebase(output: &str, from: &str, to: &str) -> String {
     let output = output.replace(from, to);
-    match output.strip_prefix(to).and_then(|rest| rest.strip_prefix('/')) {
+    match output
+        .strip_prefix(to)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
         Some(relative) => relative.to_string(),
         None => output,
     }
@@ -152,17 +164,32 @@ fn rebase(output: &str, from: &str, to: &str) -> String {
 fn tools_step(dry_run: &str, srctree: &Path, from: &str, to: &str) -> Option<Step> {
     let descend = format!("-C {}/{TOOLS} ", srctree.display());
     // `$(MAKE)` is make's argv[0]: `make`, or a path (`/usr/bin/make`).
-    let is_make = |l: &str| l.split_whitespace().next().is_some_and(|w| w == "make" || w.ends_with("/make"));
-    let line = dry_run.lines().find(|l| is_make(l) && l.contains(&descend))?;
+    let is_make = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|w| w == "make" || w.ends_with("/make"))
+    };
+    let line = dry_run
+        .lines()
+        .find(|l| is_make(l) && l.contains(&descend))?;
     let goal = line.rsplit(' ').next()?;
     let command = format!("mkdir -p tools && {}", line.replace(from, to));
-    Some(Step::new("DESCEND", false, &format!("{TOOLS}{goal}/{goal}"), &command))
+    Some(Step::new(
+        "DESCEND",
+        false,
+        &format!("{TOOLS}{goal}/{goal}"),
+        &command,
+    ))
 }
 
 fn copy_with_time(from: &Path, to: &Path) -> Result<()> {
-    fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     let modified = fs::metadata(from)?.modified()?;
-    File::options().write(true).open(to)?.set_modified(modified)?;
+    File::options()
+        .write(true)
+        .open(to)?
+        .set_modified(modified)?;
     Ok(())
 }
 
@@ -172,10 +199,22 @@ mod tests {
 
     #[test]
     fn outputs_under_the_plan_tree_become_relative_to_the_real_one() {
-        assert_eq!(rebase("/o/t.plan/tools/objtool/objtool-in.o", "/o/t.plan", "/o/t"), "tools/objtool/objtool-in.o");
-        assert_eq!(rebase("kernel/fork.o", "/o/t.plan", "/o/t"), "kernel/fork.o");
-        assert_eq!(rebase("/src/scripts/checksyscalls.sh", "/o/t.plan", "/o/t"), "/src/scripts/checksyscalls.sh");
-        assert_eq!(path(Path::new("/o/x86_64-thin-tiny")), Path::new("/o/x86_64-thin-tiny.plan"));
+        assert_eq!(
+            rebase("/o/t.plan/tools/objtool/objtool-in.o", "/o/t.plan", "/o/t"),
+            "tools/objtool/objtool-in.o"
+        );
+        assert_eq!(
+            rebase("kernel/fork.o", "/o/t.plan", "/o/t"),
+            "kernel/fork.o"
+        );
+        assert_eq!(
+            rebase("/src/scripts/checksyscalls.sh", "/o/t.plan", "/o/t"),
+            "/src/scripts/checksyscalls.sh"
+        );
+        assert_eq!(
+            path(Path::new("/o/x86_64-thin-tiny")),
+            Path::new("/o/x86_64-thin-tiny.plan")
+        );
     }
 
     /// Lines of a real `make -n` in a plan tree (`/o/t.plan`, source `/src`), shortened.
@@ -202,22 +241,40 @@ set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o /src/kernel
     fn a_dry_run_here_becomes_the_real_trees_steps() {
         let steps = tree().into_real(DRY_RUN, Path::new("/o/t")).unwrap();
         let outputs: Vec<&str> = steps.iter().map(|s| s.output.as_str()).collect();
-        assert_eq!(outputs, ["tools/objtool/objtool", "kernel/fork.o"], "the check is dropped, the tools build is one step, first");
+        assert_eq!(
+            outputs,
+            ["tools/objtool/objtool", "kernel/fork.o"],
+            "the check is dropped, the tools build is one step, first"
+        );
         assert_eq!(steps[0].kind, super::super::StepKind::SubMake);
-        assert_eq!(steps[0].command, "mkdir -p tools && make O=/o/t subdir=tools -C /src/tools/ objtool");
-        assert!(steps[1].command.ends_with("-I /o/t/include"), "{}", steps[1].command);
+        assert_eq!(
+            steps[0].command,
+            "mkdir -p tools && make O=/o/t subdir=tools -C /src/tools/ objtool"
+        );
+        assert!(
+            steps[1].command.ends_with("-I /o/t/include"),
+            "{}",
+            steps[1].command
+        );
     }
 
     #[test]
     fn make_may_name_itself_by_path() {
         let dry_run = DRY_RUN.replace("\nmake O=", "\n/usr/bin/make O=");
         let steps = tree().into_real(&dry_run, Path::new("/o/t")).unwrap();
-        assert_eq!(steps[0].command, "mkdir -p tools && /usr/bin/make O=/o/t subdir=tools -C /src/tools/ objtool");
+        assert_eq!(
+            steps[0].command,
+            "mkdir -p tools && /usr/bin/make O=/o/t subdir=tools -C /src/tools/ objtool"
+        );
     }
 
     #[test]
     fn tools_steps_without_their_make_line_are_an_error() {
-        let without: String = DRY_RUN.lines().filter(|l| !l.starts_with("make ")).map(|l| format!("{l}\n")).collect();
+        let without: String = DRY_RUN
+            .lines()
+            .filter(|l| !l.starts_with("make "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let error = tree().into_real(&without, Path::new("/o/t")).unwrap_err();
         assert!(error.to_string().contains("tools/"), "{error}");
     }

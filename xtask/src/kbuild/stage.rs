@@ -54,7 +54,10 @@ impl Stage {
     pub fn file_name(self) -> String {
         match self {
             Stage::ImageRound(round) => format!("image-round-{round}"),
-            other => serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
         }
     }
 }
@@ -80,7 +83,11 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     let tree = PlanTree::create(kbuild)?;
     let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
     // With modules, one descent compiles built-in and modular objects alike.
-    let goals: &[&str] = if config.get("MODULES") == Some("y") { &["vmlinux", "modules"] } else { &["vmlinux"] };
+    let goals: &[&str] = if config.get("MODULES") == Some("y") {
+        &["vmlinux", "modules"]
+    } else {
+        &["vmlinux"]
+    };
     // Some compiles need a file that another make invocation of the prepare
     // stage makes (arm64's `vdso-wrap.o` needs `vdso/vdso.so`, a `.dtb.o`
     // needs `scripts/dtc/dtc`); without it a dry run finds "no rule". So the
@@ -90,7 +97,10 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     tree.stand_in(&prepare)?;
     let made: HashSet<&str> = prepare.iter().map(|s| s.output.as_str()).collect();
     let rest = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
-    let rest: Vec<Step> = rest.into_iter().filter(|s| !made.contains(s.output.as_str())).collect();
+    let rest: Vec<Step> = rest
+        .into_iter()
+        .filter(|s| !made.contains(s.output.as_str()))
+        .collect();
     let steps: Vec<Step> = prepare.into_iter().chain(rest).collect();
     tree.mirror_dirs(&kbuild.objtree)?;
     if tree.kbuild.objtree.join("vmlinux").exists() {
@@ -114,17 +124,27 @@ pub fn plan_vmlinux_o(kbuild: &Kbuild, earlier: &[Step]) -> Result<Vec<Step>> {
 pub fn plan_modpost(kbuild: &Kbuild, earlier: &[Step], modules: bool) -> Result<Vec<Step>> {
     remove(kbuild, MODPOST_OUTPUTS);
     // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
-    let modpost: &[&str] = if modules { &["modpost", "KBUILD_MODULES=1"] } else { &["modpost"] };
+    let modpost: &[&str] = if modules {
+        &["modpost", "KBUILD_MODULES=1"]
+    } else {
+        &["modpost"]
+    };
     // The single-object goal cannot share a make invocation with modpost.
     let mut steps = dry_run::parse(&kbuild.dry_run(modpost)?);
-    steps.extend(dry_run::parse(&kbuild.dry_run(&["init/version-timestamp.o"])?));
+    steps.extend(dry_run::parse(
+        &kbuild.dry_run(&["init/version-timestamp.o"])?,
+    ));
     link_steps(steps, earlier, "init/version-timestamp.o")
 }
 
 /// `.vmlinux.export.o`: modpost wrote `.vmlinux.export.c`; Makefile.vmlinux compiles it.
 pub fn plan_export(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
     let _ = fs::remove_file(kbuild.objtree.join(".vmlinux.export.o"));
-    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.vmlinux", &[".vmlinux.export.o"])?))
+    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(
+        env,
+        "scripts/Makefile.vmlinux",
+        &[".vmlinux.export.o"],
+    )?))
 }
 
 /// Makefile.modfinal's compiles for the modules in `modules.order`.
@@ -135,7 +155,11 @@ pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, modules: &[String]) -> Result<V
         let _ = fs::remove_file(kbuild.objtree.join(goal));
     }
     let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
-    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.modfinal", &goals)?))
+    Ok(dry_run::parse(&kbuild.dry_run_in_objtree(
+        env,
+        "scripts/Makefile.modfinal",
+        &goals,
+    )?))
 }
 
 /// The boot image: what the arch Makefile's `$(build)=arch/*/boot` recursion
@@ -147,7 +171,11 @@ pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Vec<Step>> {
         Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
         Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
     };
-    Ok(dry_run::parse(&kbuild.full_dry_run_in_objtree(env, "scripts/Makefile.build", &[&format!("obj={dir}"), image])?))
+    Ok(dry_run::parse(&kbuild.full_dry_run_in_objtree(
+        env,
+        "scripts/Makefile.build",
+        &[&format!("obj={dir}"), image],
+    )?))
 }
 
 type Env = std::collections::BTreeMap<String, String>;
@@ -164,7 +192,10 @@ fn remove(kbuild: &Kbuild, outputs: &[&str]) {
 /// this stage's to make. Insists on the stage's own output.
 fn link_steps(steps: Vec<Step>, earlier: &[Step], required: &str) -> Result<Vec<Step>> {
     let made: HashSet<&str> = earlier.iter().map(|s| s.output.as_str()).collect();
-    let kept: Vec<Step> = steps.into_iter().filter(|s| s.output != ".tmp_initcalls.lds" && !made.contains(s.output.as_str())).collect();
+    let kept: Vec<Step> = steps
+        .into_iter()
+        .filter(|s| s.output != ".tmp_initcalls.lds" && !made.contains(s.output.as_str()))
+        .collect();
     if !kept.iter().any(|s| s.output == required) {
         bail!("Kbuild's dry run of the link stage planned no {required}");
     }
@@ -177,11 +208,31 @@ mod tests {
 
     #[test]
     fn a_link_stage_keeps_only_outputs_no_earlier_stage_makes() {
-        let earlier = [Step::new("LD", false, "vmlinux.o", "ld.lld -r -o vmlinux.o .xtask/thin/init/main.o")];
+        let earlier = [Step::new(
+            "LD",
+            false,
+            "vmlinux.o",
+            "ld.lld -r -o vmlinux.o .xtask/thin/init/main.o",
+        )];
         let printed = vec![
-            Step::new("LD", false, "vmlinux.o", "ld.lld -r -o vmlinux.o --whole-archive vmlinux.a"),
-            Step::new("GEN", false, ".tmp_initcalls.lds", "perl generate_initcall_order.pl"),
-            Step::new("MODPOST", false, "vmlinux.symvers", "scripts/mod/modpost vmlinux.o"),
+            Step::new(
+                "LD",
+                false,
+                "vmlinux.o",
+                "ld.lld -r -o vmlinux.o --whole-archive vmlinux.a",
+            ),
+            Step::new(
+                "GEN",
+                false,
+                ".tmp_initcalls.lds",
+                "perl generate_initcall_order.pl",
+            ),
+            Step::new(
+                "MODPOST",
+                false,
+                "vmlinux.symvers",
+                "scripts/mod/modpost vmlinux.o",
+            ),
         ];
         let kept = link_steps(printed.clone(), &earlier, "vmlinux.symvers").unwrap();
         assert_eq!(kept, [printed[2].clone()]);

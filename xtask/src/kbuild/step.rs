@@ -64,7 +64,15 @@ pub struct Step {
 
 impl Step {
     pub fn new(tag: &str, module: bool, output: &str, command: &str) -> Step {
-        Step { kind: StepKind::from_tag(tag), tag: tag.into(), module, output: output.into(), command: command.into(), needs: Vec::new(), inputs: Vec::new() }
+        Step {
+            kind: StepKind::from_tag(tag),
+            tag: tag.into(),
+            module,
+            output: output.into(),
+            command: command.into(),
+            needs: Vec::new(),
+            inputs: Vec::new(),
+        }
     }
 
     /// The directory that owns this step: the unit it belongs to.

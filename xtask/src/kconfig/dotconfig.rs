@@ -66,7 +66,8 @@ impl DotConfig {
     /// The settings that take `self` to `after`, as fragment lines
     /// (`CONFIG_FOO=y`, `# CONFIG_BAR is not set`), in symbol order.
     pub fn changes_to(&self, after: &DotConfig) -> Vec<String> {
-        let symbols: std::collections::BTreeSet<&String> = self.values.keys().chain(after.values.keys()).collect();
+        let symbols: std::collections::BTreeSet<&String> =
+            self.values.keys().chain(after.values.keys()).collect();
         symbols
             .into_iter()
             .filter(|symbol| self.get(symbol) != after.get(symbol))

@@ -29,7 +29,7 @@ mod unmet;
 pub(crate) mod fixture;
 
 pub use dotconfig::{merge_settings, DotConfig};
-pub use sources::sources;
 pub use fragment::{parse_fragment, Request};
+pub use sources::sources;
 pub use tree::{definitions, Condition, ConditionKind, Definition, Kconfig, SymbolType};
 pub use unmet::{verify, Unmet};

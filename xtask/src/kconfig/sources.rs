@@ -7,12 +7,18 @@ use std::{fs, path::Path};
 /// The Kconfig files of the last `syncconfig`, relative to the source tree;
 /// empty when the tree was never configured.
 pub fn sources(objtree: &Path) -> Vec<String> {
-    fs::read_to_string(objtree.join("include/config/auto.conf.cmd")).map(|text| parse(&text)).unwrap_or_default()
+    fs::read_to_string(objtree.join("include/config/auto.conf.cmd"))
+        .map(|text| parse(&text))
+        .unwrap_or_default()
 }
 
 fn parse(text: &str) -> Vec<String> {
-    let mut lines = text.lines().skip_while(|l| !l.starts_with("deps_config :="));
-    let Some(first) = lines.next() else { return Vec::new() };
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with("deps_config :="));
+    let Some(first) = lines.next() else {
+        return Vec::new();
+    };
     let mut files = Vec::new();
     let mut continued = first.trim_end().ends_with('\\');
     for line in lines {
@@ -20,7 +26,12 @@ fn parse(text: &str) -> Vec<String> {
             break;
         }
         continued = line.trim_end().ends_with('\\');
-        files.extend(line.trim().trim_end_matches('\\').split_whitespace().map(String::from));
+        files.extend(
+            line.trim()
+                .trim_end_matches('\\')
+                .split_whitespace()
+                .map(String::from),
+        );
     }
     files
 }

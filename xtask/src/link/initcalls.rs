@@ -2,12 +2,7 @@
 //! computes it: LTO may reorder initcalls within a level, so a linker script
 //! pins them to the order of the archives' members.
 
-use std::{
-    collections::BTreeMap,
-    fs,
-    path::Path,
-    process::Command,
-};
+use std::{collections::BTreeMap, fs, path::Path, process::Command};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -34,7 +29,11 @@ pub fn initcall_order(objtree: &Path, nm: &Path, archives: &[String]) -> Result<
             .output()
             .with_context(|| format!("running {}", nm.display()))?;
         if !out.status.success() {
-            bail!("{} --defined-only {archive} failed: {}", nm.display(), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "{} --defined-only {archive} failed: {}",
+                nm.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         order.extend(parse_nm_initcalls(&String::from_utf8_lossy(&out.stdout))?);
     }
@@ -53,13 +52,21 @@ fn parse_nm_initcalls(nm_output: &str) -> Result<Vec<Initcall>> {
             all.extend(std::mem::take(&mut member).into_values());
             continue;
         }
-        let Some(name) = line.split_whitespace().nth(2).or_else(|| line.split_whitespace().nth(1)) else {
+        let Some(name) = line
+            .split_whitespace()
+            .nth(2)
+            .or_else(|| line.split_whitespace().nth(1))
+        else {
             continue;
         };
-        let Some(rest) = name.strip_prefix("__initcall__") else { continue };
-        let Some((module, counter, src_line, symbol)) = split_initcall(rest) else { continue };
-        let (function, level) = split_level(symbol)
-            .with_context(|| format!("invalid initcall name {symbol}"))?;
+        let Some(rest) = name.strip_prefix("__initcall__") else {
+            continue;
+        };
+        let Some((module, counter, src_line, symbol)) = split_initcall(rest) else {
+            continue;
+        };
+        let (function, level) =
+            split_level(symbol).with_context(|| format!("invalid initcall name {symbol}"))?;
         member.insert(
             counter,
             Initcall {
@@ -79,20 +86,26 @@ fn parse_nm_initcalls(nm_output: &str) -> Result<Vec<Initcall>> {
 /// original's greedy `(\S*)__(\d+)_(\d+)_(.*)` takes it.
 fn split_initcall(rest: &str) -> Option<(&str, u64, &str, &str)> {
     let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    (0..rest.len()).rev().filter(|&at| rest.as_bytes()[at..].starts_with(b"__")).find_map(|at| {
-        let mut parts = rest[at + 2..].splitn(3, '_');
-        let (counter, src_line, symbol) = (parts.next()?, parts.next()?, parts.next()?);
-        if !digits(counter) || !digits(src_line) || symbol.is_empty() {
-            return None;
-        }
-        Some((&rest[..at], counter.parse().ok()?, src_line, symbol))
-    })
+    (0..rest.len())
+        .rev()
+        .filter(|&at| rest.as_bytes()[at..].starts_with(b"__"))
+        .find_map(|at| {
+            let mut parts = rest[at + 2..].splitn(3, '_');
+            let (counter, src_line, symbol) = (parts.next()?, parts.next()?, parts.next()?);
+            if !digits(counter) || !digits(src_line) || symbol.is_empty() {
+                return None;
+            }
+            Some((&rest[..at], counter.parse().ok()?, src_line, symbol))
+        })
 }
 
 /// `foo_init6s` -> (`foo_init`, `6s`). As in the Perl original the function
 /// name is greedy, so the shortest level suffix wins (`populate_rootfsrootfs`).
 fn split_level(symbol: &str) -> Option<(&str, &str)> {
-    let is_level = |l: &str| matches!(l, "early" | "rootfs" | "con") || (l.len() == 1 && l.as_bytes()[0].is_ascii_digit());
+    let is_level = |l: &str| {
+        matches!(l, "early" | "rootfs" | "con")
+            || (l.len() == 1 && l.as_bytes()[0].is_ascii_digit())
+    };
     (1..=symbol.len().min(7))
         .map(|n| symbol.len() - n)
         .filter(|&i| symbol.is_char_boundary(i))
@@ -111,7 +124,11 @@ pub fn initcall_lds(order: &[Initcall]) -> String {
     }
     let mut lds = String::from("SECTIONS {\n");
     for (level, sections) in levels {
-        let section = if level == "con" { ".con_initcall.init".to_string() } else { format!(".initcall{level}.init") };
+        let section = if level == "con" {
+            ".con_initcall.init".to_string()
+        } else {
+            format!(".initcall{level}.init")
+        };
         lds += &format!("\t{section} : {{\n");
         for name in sections {
             lds += &format!("\t\t*({section}..{name}) ;\n");
@@ -151,17 +168,43 @@ drivers/tty/vt.o:\n\
 arch/x86/kernel/e820.o:\n\
 ---------------- t __initcall__kmod_e820__528_792_e820__register_nvs_regions1\n";
         let calls = parse_nm_initcalls(nm).unwrap();
-        let names: Vec<_> = calls.iter().map(|c| (c.level.as_str(), c.function.as_str())).collect();
+        let names: Vec<_> = calls
+            .iter()
+            .map(|c| (c.level.as_str(), c.function.as_str()))
+            .collect();
         assert_eq!(
             names,
-            [("early", "first_init"), ("6", "second_init"), ("1s", "fork_init"), ("rootfs", "populate_rootfs"), ("con", "con_init"), ("1", "e820__register_nvs_regions")]
+            [
+                ("early", "first_init"),
+                ("6", "second_init"),
+                ("1s", "fork_init"),
+                ("rootfs", "populate_rootfs"),
+                ("con", "con_init"),
+                ("1", "e820__register_nvs_regions")
+            ]
         );
         let lds = initcall_lds(&calls);
-        assert!(lds.contains("\t.con_initcall.init : {\n\t\t*(.con_initcall.init..kmod_vt__7_10_con_init) ;\n"), "{lds}");
-        assert!(lds.contains(".initcall1s.init..kmod_fork__512_3300_fork_init) ;"), "{lds}");
+        assert!(
+            lds.contains(
+                "\t.con_initcall.init : {\n\t\t*(.con_initcall.init..kmod_vt__7_10_con_init) ;\n"
+            ),
+            "{lds}"
+        );
+        assert!(
+            lds.contains(".initcall1s.init..kmod_fork__512_3300_fork_init) ;"),
+            "{lds}"
+        );
         let level_order: Vec<_> = lds.lines().filter(|l| l.ends_with(": {")).collect();
-        assert!(lds.contains("\t\t*(.initcall1.init..kmod_e820__528_792_e820__register_nvs_regions) ;\n"), "{lds}");
+        assert!(
+            lds.contains(
+                "\t\t*(.initcall1.init..kmod_e820__528_792_e820__register_nvs_regions) ;\n"
+            ),
+            "{lds}"
+        );
         assert_eq!(level_order.len(), 6);
-        assert!(level_order[0].contains("initcall1.") && level_order[5].contains("initcallrootfs"), "{lds}");
+        assert!(
+            level_order[0].contains("initcall1.") && level_order[5].contains("initcallrootfs"),
+            "{lds}"
+        );
     }
 }

@@ -5,8 +5,8 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
     io::Write,
+    path::{Path, PathBuf},
     process::Stdio,
 };
 
@@ -26,10 +26,19 @@ pub fn sh(objtree: &Path, env: &BTreeMap<String, String>, command: &str) -> Resu
 
 /// Like [`sh`], feeding `stdin` and returning stdout, so that each command of
 /// a pipeline is checked on its own (`sh` has no `pipefail`).
-pub fn sh_filter(objtree: &Path, env: &BTreeMap<String, String>, command: &str, stdin: Option<&[u8]>) -> Result<Vec<u8>> {
+pub fn sh_filter(
+    objtree: &Path,
+    env: &BTreeMap<String, String>,
+    command: &str,
+    stdin: Option<&[u8]>,
+) -> Result<Vec<u8>> {
     let mut child = crate::engine::shell::sh(objtree, command)?
         .envs(env)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,7 +50,10 @@ pub fn sh_filter(objtree: &Path, env: &BTreeMap<String, String>, command: &str, 
     });
     let out = child.wait_with_output().context("running sh")?;
     if let Some(feeder) = feeder {
-        feeder.join().expect("stdin writer").context("writing to sh")?;
+        feeder
+            .join()
+            .expect("stdin writer")
+            .context("writing to sh")?;
     }
     if !out.status.success() {
         bail!(
@@ -64,4 +76,3 @@ pub fn artifacts(objtree: &Path, arch: crate::target::Arch) -> Vec<PathBuf> {
     list.retain(|p| objtree.join(p).exists());
     list
 }
-

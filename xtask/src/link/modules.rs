@@ -10,7 +10,10 @@ use crate::kbuild::cmd_file;
 /// The modules of this build, from `modules.order` (`lib/test_module.o`).
 pub fn list(objtree: &Path) -> Vec<String> {
     let text = fs::read_to_string(objtree.join("modules.order")).unwrap_or_default();
-    text.lines().filter(|l| l.ends_with(".o")).map(String::from).collect()
+    text.lines()
+        .filter(|l| l.ends_with(".o"))
+        .map(String::from)
+        .collect()
 }
 
 /// One `.ko` link: its output, command and inputs.
@@ -29,7 +32,12 @@ impl KoLink {
             .find(|p| objtree.join(p).exists())
             .context("no module linker script (scripts/module.lds)")?;
         let ko = module.replace(".o", ".ko");
-        let inputs = vec![module.to_string(), module.replace(".o", ".mod.o"), ".module-common.o".to_string(), lds.to_string()];
+        let inputs = vec![
+            module.to_string(),
+            module.replace(".o", ".mod.o"),
+            ".module-common.o".to_string(),
+            lds.to_string(),
+        ];
         let command = format!(
             "{} -r {} {} {} -T {lds} -o {ko} {} {} {}",
             var("LD"),
@@ -40,12 +48,19 @@ impl KoLink {
             inputs[1],
             inputs[2]
         );
-        Ok(KoLink { ko, command, inputs })
+        Ok(KoLink {
+            ko,
+            command,
+            inputs,
+        })
     }
 
     pub fn run(&self, objtree: &Path, env: &BTreeMap<String, String>) -> Result<()> {
         super::sh(objtree, env, &self.command)?;
-        fs::write(objtree.join(cmd_file::path(&self.ko)), format!("savedcmd_{} := {}\n", self.ko, self.command))?;
+        fs::write(
+            objtree.join(cmd_file::path(&self.ko)),
+            format!("savedcmd_{} := {}\n", self.ko, self.command),
+        )?;
         Ok(())
     }
 }

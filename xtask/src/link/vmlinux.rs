@@ -34,7 +34,10 @@ impl VmlinuxLink<'_> {
         let (mut objs, libs) = if lto_or_ibt {
             ("vmlinux.o".to_string(), String::new())
         } else {
-            ("vmlinux.a".to_string(), self.var("KBUILD_VMLINUX_LIBS").to_string())
+            (
+                "vmlinux.a".to_string(),
+                self.var("KBUILD_VMLINUX_LIBS").to_string(),
+            )
         };
         if self.enabled("MODULES") {
             objs += " .vmlinux.export.o";
@@ -86,20 +89,46 @@ impl VmlinuxLink<'_> {
     /// must never converge on an empty symbol list.
     fn mksysmap(&self, input: &str, output: &str) -> Result<()> {
         let symbols = self.symbols(input)?;
-        let map = sh_filter(self.objtree, self.env, &format!("sed -f {}/scripts/mksysmap", self.var("srctree")), Some(&symbols))?;
+        let map = sh_filter(
+            self.objtree,
+            self.env,
+            &format!("sed -f {}/scripts/mksysmap", self.var("srctree")),
+            Some(&symbols),
+        )?;
         fs::write(self.objtree.join(output), map)?;
         Ok(())
     }
 
     /// Kbuild variables and Kconfig symbols the link reads: the native step's command.
     const VARS: &'static [&'static str] = &[
-        "LD", "KBUILD_LDFLAGS", "XTASK_LDFLAGS_vmlinux", "KBUILD_LDS", "KBUILD_VMLINUX_LIBS", "objtree", "srctree",
-        "CC", "NOSTDINC_FLAGS", "LINUXINCLUDE", "KBUILD_CPPFLAGS", "KBUILD_AFLAGS", "KBUILD_AFLAGS_KERNEL",
-        "NM", "OBJCOPY", "SRCARCH",
+        "LD",
+        "KBUILD_LDFLAGS",
+        "XTASK_LDFLAGS_vmlinux",
+        "KBUILD_LDS",
+        "KBUILD_VMLINUX_LIBS",
+        "objtree",
+        "srctree",
+        "CC",
+        "NOSTDINC_FLAGS",
+        "LINUXINCLUDE",
+        "KBUILD_CPPFLAGS",
+        "KBUILD_AFLAGS",
+        "KBUILD_AFLAGS_KERNEL",
+        "NM",
+        "OBJCOPY",
+        "SRCARCH",
     ];
     const SYMBOLS: &'static [&'static str] = &[
-        "LTO_CLANG", "X86_KERNEL_IBT", "MODULES", "VMLINUX_MAP", "KALLSYMS", "KALLSYMS_ALL",
-        "KALLSYMS_ABSOLUTE_PERCPU", "DEBUG_INFO_BTF", "BUILDTIME_TABLE_SORT", "X86_NEED_RELOCS",
+        "LTO_CLANG",
+        "X86_KERNEL_IBT",
+        "MODULES",
+        "VMLINUX_MAP",
+        "KALLSYMS",
+        "KALLSYMS_ALL",
+        "KALLSYMS_ABSOLUTE_PERCPU",
+        "DEBUG_INFO_BTF",
+        "BUILDTIME_TABLE_SORT",
+        "X86_NEED_RELOCS",
     ];
 
     /// What decides this link besides its input files, for the cache key.
@@ -116,13 +145,28 @@ impl VmlinuxLink<'_> {
 
     /// Every file the link reads.
     pub fn inputs(&self) -> Vec<String> {
-        let mut inputs = vec!["vmlinux.o".to_string(), "vmlinux.a".to_string(), "init/version-timestamp.o".to_string()];
-        inputs.extend(self.var("KBUILD_VMLINUX_LIBS").split_whitespace().map(String::from));
+        let mut inputs = vec![
+            "vmlinux.o".to_string(),
+            "vmlinux.a".to_string(),
+            "init/version-timestamp.o".to_string(),
+        ];
+        inputs.extend(
+            self.var("KBUILD_VMLINUX_LIBS")
+                .split_whitespace()
+                .map(String::from),
+        );
         if self.enabled("MODULES") {
             inputs.push(".vmlinux.export.o".into());
         }
         inputs.push(self.var("KBUILD_LDS").to_string());
-        inputs.extend(["scripts/kallsyms", "scripts/sorttable", "arch/x86/tools/relocs"].map(String::from));
+        inputs.extend(
+            [
+                "scripts/kallsyms",
+                "scripts/sorttable",
+                "arch/x86/tools/relocs",
+            ]
+            .map(String::from),
+        );
         inputs.push(format!("{}/scripts/mksysmap", self.var("srctree")));
         inputs
     }
@@ -136,7 +180,8 @@ impl VmlinuxLink<'_> {
         let mut sysmap = String::new();
         if self.enabled("KALLSYMS") {
             fs::write(self.objtree.join(".tmp_vmlinux.kallsyms0.syms"), "")?;
-            kallsymso = Some(self.kallsyms(".tmp_vmlinux.kallsyms0.syms", ".tmp_vmlinux0.kallsyms")?);
+            kallsymso =
+                Some(self.kallsyms(".tmp_vmlinux.kallsyms0.syms", ".tmp_vmlinux0.kallsyms")?);
             let mut previous_size = None;
             for pass in 1..=3 {
                 let tmp = format!(".tmp_vmlinux{pass}");
@@ -148,7 +193,8 @@ impl VmlinuxLink<'_> {
                 let size = fs::metadata(self.objtree.join(&current))?.len();
                 let same = pass >= 2
                     && previous_size == Some(size)
-                    && self.symbols(previous.as_deref().unwrap_or(""))? == self.symbols(&current)?;
+                    && self.symbols(previous.as_deref().unwrap_or(""))?
+                        == self.symbols(&current)?;
                 previous_size = Some(size);
                 kallsymso = Some(current);
                 if same {
@@ -161,7 +207,10 @@ impl VmlinuxLink<'_> {
         self.link("vmlinux", kallsymso.as_deref(), false)?;
         self.mksysmap("vmlinux", "System.map")?;
         if self.enabled("BUILDTIME_TABLE_SORT") {
-            self.sh(&format!("{} -S vmlinux > .tmp_vmlinux.nm-sort", self.var("NM")))?;
+            self.sh(&format!(
+                "{} -S vmlinux > .tmp_vmlinux.nm-sort",
+                self.var("NM")
+            ))?;
             self.sh("scripts/sorttable -s .tmp_vmlinux.nm-sort vmlinux")?;
         }
         if self.enabled("KALLSYMS")
@@ -176,16 +225,23 @@ impl VmlinuxLink<'_> {
                 self.var("OBJCOPY")
             ))?;
         }
-        fs::write(self.objtree.join(".vmlinux.d"), "vmlinux: scripts/link-vmlinux.sh\n")?;
+        fs::write(
+            self.objtree.join(".vmlinux.d"),
+            "vmlinux: scripts/link-vmlinux.sh\n",
+        )?;
         Ok(())
     }
 
     fn symbols(&self, object: &str) -> Result<Vec<u8>> {
-        let symbols = sh_filter(self.objtree, self.env, &format!("{} -n {object}", self.var("NM")), None)?;
+        let symbols = sh_filter(
+            self.objtree,
+            self.env,
+            &format!("{} -n {object}", self.var("NM")),
+            None,
+        )?;
         if symbols.is_empty() {
             bail!("{} -n {object} printed no symbols", self.var("NM"));
         }
         Ok(symbols)
     }
 }
-

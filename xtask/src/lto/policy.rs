@@ -32,7 +32,11 @@ impl ObjectKind {
     fn of(step: &Step) -> ObjectKind {
         if step.kind == StepKind::CompileAsm {
             ObjectKind::Assembly
-        } else if step.command.contains(&format!(" -r -o {} {}", tmp_target(&step.output), step.output)) {
+        } else if step.command.contains(&format!(
+            " -r -o {} {}",
+            tmp_target(&step.output),
+            step.output
+        )) {
             ObjectKind::SelfLinkedModule
         } else {
             ObjectKind::C
@@ -67,7 +71,10 @@ const DEFAULT_SOURCE: &str = "default";
 /// fixdep records in the `.cmd` file, so Kbuild's state tells the truth.
 pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Vec<Decision> {
     let mut decisions = Vec::new();
-    for step in steps.iter_mut().filter(|s| s.is_compile() && s.output.ends_with(".o")) {
+    for step in steps
+        .iter_mut()
+        .filter(|s| s.is_compile() && s.output.ends_with(".o"))
+    {
         let rule = policy.rule_for(&step.output);
         let decision = match (lto_flags, rule) {
             (None, Some(rule)) => Decision {
@@ -78,13 +85,22 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
                 source: origin(&rule.origin),
                 reason: format!("{} (LTO is off for the whole build)", rule.reason),
             },
-            (None, None) => decision(step, false, DEFAULT_SOURCE, "LTO is off for the whole build"),
-            (Some(_), None) if ObjectKind::of(step) == ObjectKind::Assembly => {
-                decision(step, false, DEFAULT_SOURCE, "assembly is always native code")
-            }
+            (None, None) => decision(
+                step,
+                false,
+                DEFAULT_SOURCE,
+                "LTO is off for the whole build",
+            ),
+            (Some(_), None) if ObjectKind::of(step) == ObjectKind::Assembly => decision(
+                step,
+                false,
+                DEFAULT_SOURCE,
+                "assembly is always native code",
+            ),
             (Some(flags), rule) => {
                 let block = format!(" {flags}");
-                let kbuild_lto = step.command.contains(&block) && ObjectKind::of(step) != ObjectKind::Assembly;
+                let kbuild_lto =
+                    step.command.contains(&block) && ObjectKind::of(step) != ObjectKind::Assembly;
                 match rule {
                     Some(rule) => {
                         let source = if kbuild_lto {
@@ -94,10 +110,27 @@ pub fn apply(steps: &mut [Step], policy: &Policy, lto_flags: Option<&str>) -> Ve
                             format!("{}+{KBUILD_SOURCE}", origin(&rule.origin))
                         };
                         let kind = ObjectKind::of(step);
-                        Decision { object: step.output.clone(), kind, lto: false, bitcode: false, source, reason: rule.reason.clone() }
+                        Decision {
+                            object: step.output.clone(),
+                            kind,
+                            lto: false,
+                            bitcode: false,
+                            source,
+                            reason: rule.reason.clone(),
+                        }
                     }
-                    None if kbuild_lto => decision(step, true, DEFAULT_SOURCE, "LTO'd like the rest of the kernel"),
-                    None => decision(step, false, KBUILD_SOURCE, "Kbuild's Makefile filters $(CC_FLAGS_LTO) here"),
+                    None if kbuild_lto => decision(
+                        step,
+                        true,
+                        DEFAULT_SOURCE,
+                        "LTO'd like the rest of the kernel",
+                    ),
+                    None => decision(
+                        step,
+                        false,
+                        KBUILD_SOURCE,
+                        "Kbuild's Makefile filters $(CC_FLAGS_LTO) here",
+                    ),
                 }
             }
         };
@@ -122,7 +155,14 @@ pub const AUTOCONF_SIZE: &str = "size:include/generated/autoconf.h";
 fn decision(step: &Step, lto: bool, source: &str, reason: &str) -> Decision {
     let kind = ObjectKind::of(step);
     let bitcode = lto && kind == ObjectKind::C;
-    Decision { object: step.output.clone(), kind, lto, bitcode, source: source.into(), reason: reason.into() }
+    Decision {
+        object: step.output.clone(),
+        kind,
+        lto,
+        bitcode,
+        source: source.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Kbuild's `$(tmp-target)`: `dir/.tmp_name`.
@@ -153,7 +193,9 @@ pub enum Format {
 
 pub fn format_of(path: &Path) -> Format {
     let mut magic = [0u8; 4];
-    let Ok(mut file) = File::open(path) else { return Format::Missing };
+    let Ok(mut file) = File::open(path) else {
+        return Format::Missing;
+    };
     if file.read_exact(&mut magic).is_err() {
         return Format::Other;
     }
@@ -185,11 +227,22 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
     let mut wrong = Vec::new();
     for d in decisions {
         let format = format_of(&objtree.join(&d.object));
-        let expected = if d.bitcode { Format::Bitcode } else { Format::Elf };
+        let expected = if d.bitcode {
+            Format::Bitcode
+        } else {
+            Format::Elf
+        };
         if format != expected {
-            wrong.push(format!("{}: expected {expected:?} ({}), found {format:?}", d.object, d.source));
+            wrong.push(format!(
+                "{}: expected {expected:?} ({}), found {format:?}",
+                d.object, d.source
+            ));
         }
-        let unit = d.object.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
+        let unit = d
+            .object
+            .rsplit_once('/')
+            .map_or("", |(dir, _)| dir)
+            .to_string();
         by_unit.entry(unit).or_default().push((d, format));
     }
     let units = by_unit
@@ -197,9 +250,16 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
         .map(|(path, objs)| {
             // The unit's verdict is its C objects' majority; the rest are exceptions.
             let lto_on = objs.iter().filter(|(d, _)| d.lto).count();
-            let c_objs: Vec<_> = objs.iter().filter(|(d, _)| d.kind != ObjectKind::Assembly).collect();
+            let c_objs: Vec<_> = objs
+                .iter()
+                .filter(|(d, _)| d.kind != ObjectKind::Assembly)
+                .collect();
             let on = lto_on * 2 > c_objs.len() && lto_on > 0;
-            let representative = c_objs.iter().find(|(d, _)| d.lto == on).or(c_objs.first()).map(|(d, _)| *d);
+            let representative = c_objs
+                .iter()
+                .find(|(d, _)| d.lto == on)
+                .or(c_objs.first())
+                .map(|(d, _)| *d);
             let representative = representative.unwrap_or(objs[0].0);
             let exceptions = c_objs
                 .iter()
@@ -223,11 +283,19 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
 
 /// Directories that hold at least one compiled kernel object, for validating rules.
 pub fn built_units(steps: &[Step]) -> BTreeSet<String> {
-    steps.iter().filter(|s| s.is_compile()).map(|s| s.dir().to_string()).collect()
+    steps
+        .iter()
+        .filter(|s| s.is_compile())
+        .map(|s| s.dir().to_string())
+        .collect()
 }
 
 /// The policy for a build: the shipped manifest plus the user's overrides.
-pub fn load(arch: kernel_manifest::Arch, lto_off: &[String], overlays: &[std::path::PathBuf]) -> Result<Policy> {
+pub fn load(
+    arch: kernel_manifest::Arch,
+    lto_off: &[String],
+    overlays: &[std::path::PathBuf],
+) -> Result<Policy> {
     let mut policy = Policy::upstream(arch);
     for overlay in overlays {
         policy.add_overlay(overlay)?;
@@ -247,7 +315,11 @@ mod tests {
     const LTO: &str = "-flto=thin -fsplit-lto-unit -fvisibility=hidden";
 
     fn compile(output: &str, lto: bool) -> Step {
-        let flags = if lto { format!("-fno-lto {LTO} -falign-functions=16") } else { "-fno-lto -falign-functions=16".into() };
+        let flags = if lto {
+            format!("-fno-lto {LTO} -falign-functions=16")
+        } else {
+            "-fno-lto -falign-functions=16".into()
+        };
         let cc = format!("clang -Os {flags} -c -o {output} src.c");
         Step::new("CC", false, output, &format!("set -e; echo '  CC      {output}'; {cc} ; scripts/basic/fixdep d {output} '{cc}' > x.cmd"))
     }
@@ -256,26 +328,71 @@ mod tests {
     fn opt_outs_strip_exactly_the_lto_flags_from_command_and_record() {
         let mut policy = Policy::upstream(kernel_manifest::Arch::X86_64);
         policy.add_command_line("kernel/time").unwrap();
-        let mut steps = vec![compile("kernel/time/ntp.o", true), compile("kernel/fork.o", true), compile("arch/x86/entry/vdso/vgetcpu.o", false)];
+        let mut steps = vec![
+            compile("kernel/time/ntp.o", true),
+            compile("kernel/fork.o", true),
+            compile("arch/x86/entry/vdso/vgetcpu.o", false),
+        ];
         let decisions = apply(&mut steps, &policy, Some(LTO));
-        assert!(!steps[0].command.contains("-flto=thin"), "{}", steps[0].command);
-        assert_eq!(steps[0].command.matches("-fno-lto -falign-functions=16").count(), 2, "command and fixdep record both rewritten");
+        assert!(
+            !steps[0].command.contains("-flto=thin"),
+            "{}",
+            steps[0].command
+        );
+        assert_eq!(
+            steps[0]
+                .command
+                .matches("-fno-lto -falign-functions=16")
+                .count(),
+            2,
+            "command and fixdep record both rewritten"
+        );
         assert!(steps[1].command.contains(LTO));
         let by_object = |o: &str| decisions.iter().find(|d| d.object == o).unwrap();
-        assert_eq!((by_object("kernel/time/ntp.o").lto, by_object("kernel/time/ntp.o").source.as_str()), (false, "--lto-off"));
-        assert_eq!((by_object("kernel/fork.o").lto, by_object("kernel/fork.o").source.as_str()), (true, "default"));
-        assert_eq!(by_object("arch/x86/entry/vdso/vgetcpu.o").source, "manifest+kbuild-makefile");
+        assert_eq!(
+            (
+                by_object("kernel/time/ntp.o").lto,
+                by_object("kernel/time/ntp.o").source.as_str()
+            ),
+            (false, "--lto-off")
+        );
+        assert_eq!(
+            (
+                by_object("kernel/fork.o").lto,
+                by_object("kernel/fork.o").source.as_str()
+            ),
+            (true, "default")
+        );
+        assert_eq!(
+            by_object("arch/x86/entry/vdso/vgetcpu.o").source,
+            "manifest+kbuild-makefile"
+        );
     }
 
     #[test]
     fn an_objects_kind_is_a_field_assembly_and_self_linked_modules_are_native() {
         let policy = Policy::upstream(kernel_manifest::Arch::X86_64);
-        let asm = Step::new("AS", false, "kernel/entry.o", "set -e; clang -D__ASSEMBLY__ -c -o kernel/entry.o entry.S");
+        let asm = Step::new(
+            "AS",
+            false,
+            "kernel/entry.o",
+            "set -e; clang -D__ASSEMBLY__ -c -o kernel/entry.o entry.S",
+        );
         let module = Step::new("CC", true, "lib/test_module.o", &format!("set -e; clang {LTO} -c -o lib/test_module.o x.c; ld.lld -r -o lib/.tmp_test_module.o lib/test_module.o"));
         let mut steps = vec![asm, module, compile("kernel/fork.o", true)];
         let decisions = apply(&mut steps, &policy, Some(LTO));
-        let kinds: Vec<(ObjectKind, bool, bool)> = decisions.iter().map(|d| (d.kind, d.lto, d.bitcode)).collect();
-        assert_eq!(kinds, [(ObjectKind::Assembly, false, false), (ObjectKind::SelfLinkedModule, true, false), (ObjectKind::C, true, true)]);
+        let kinds: Vec<(ObjectKind, bool, bool)> = decisions
+            .iter()
+            .map(|d| (d.kind, d.lto, d.bitcode))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (ObjectKind::Assembly, false, false),
+                (ObjectKind::SelfLinkedModule, true, false),
+                (ObjectKind::C, true, true)
+            ]
+        );
     }
 
     #[test]
@@ -286,7 +403,9 @@ mod tests {
         let decisions = apply(&mut steps, &policy, None);
         assert_eq!(steps[0].command, before);
         assert_eq!(decisions[0].source, "manifest");
-        assert!(decisions[0].reason.contains("LTO is off for the whole build"));
+        assert!(decisions[0]
+            .reason
+            .contains("LTO is off for the whole build"));
     }
 
     /// Real objects from the real compiler: `-flto=thin` and `-flto` give
@@ -305,14 +424,22 @@ mod tests {
                 .args(flags)
                 .arg(&source)
                 .status()
-                .unwrap_or_else(|e| panic!("{clang}: {e}; install it with: apt-get install clang-19"));
+                .unwrap_or_else(|e| {
+                    panic!("{clang}: {e}; install it with: apt-get install clang-19")
+                });
             assert!(status.success());
             out
         };
-        assert_eq!(format_of(&object("thin.o", &["-flto=thin"])), Format::Bitcode);
+        assert_eq!(
+            format_of(&object("thin.o", &["-flto=thin"])),
+            Format::Bitcode
+        );
         assert_eq!(format_of(&object("full.o", &["-flto"])), Format::Bitcode);
         assert_eq!(format_of(&object("native.o", &["-fno-lto"])), Format::Elf);
-        assert_eq!(format_of(&object("off.o", &["-fno-lto", "-flto=thin", "-fno-lto"])), Format::Elf);
+        assert_eq!(
+            format_of(&object("off.o", &["-fno-lto", "-flto=thin", "-fno-lto"])),
+            Format::Elf
+        );
         std::fs::write(dir.path().join("archive.a"), b"!<arch>\n").unwrap();
         assert_eq!(format_of(&dir.path().join("archive.a")), Format::Other);
         assert_eq!(format_of(&dir.path().join("missing.o")), Format::Missing);

@@ -58,19 +58,32 @@ impl KbuildLink {
         let link = commands
             .iter()
             .filter_map(|c| shlex::split(c))
-            .find(|argv| argv.first().is_some_and(|a| a == ld) && argv.windows(2).any(|w| w[0] == "-o" && w[1] == "vmlinux.o"))
+            .find(|argv| {
+                argv.first().is_some_and(|a| a == ld)
+                    && argv.windows(2).any(|w| w[0] == "-o" && w[1] == "vmlinux.o")
+            })
             .with_context(|| format!("no `{ld} ... -o vmlinux.o` in Kbuild's vmlinux.o recipe"))?;
-        let objtool = commands.iter().map(|c| c.trim()).find(|c| c.contains("objtool") && c.ends_with("vmlinux.o")).map(String::from);
+        let objtool = commands
+            .iter()
+            .map(|c| c.trim())
+            .find(|c| c.contains("objtool") && c.ends_with("vmlinux.o"))
+            .map(String::from);
         let mut inputs = Vec::new();
         let mut args = link[1..].iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
-                "--whole-archive" => inputs.push(Input::Whole(take_until(&mut args, "--no-whole-archive"))),
+                "--whole-archive" => {
+                    inputs.push(Input::Whole(take_until(&mut args, "--no-whole-archive")))
+                }
                 "--start-group" => inputs.push(Input::Group(take_until(&mut args, "--end-group"))),
                 _ => inputs.push(Input::Flag(arg.clone())),
             }
         }
-        Ok(KbuildLink { ld: link[0].clone(), inputs, objtool })
+        Ok(KbuildLink {
+            ld: link[0].clone(),
+            inputs,
+            objtool,
+        })
     }
 
     /// Every archive the link reads.
@@ -86,13 +99,22 @@ impl KbuildLink {
 
     /// The link line with `vmlinux.o` replaced by `output`, each archive by
     /// `member(archive)`'s words, and `extra` appended.
-    fn render(&self, output: &str, members: &mut dyn FnMut(&str, bool) -> Vec<String>, extra: &[&str]) -> Vec<String> {
+    fn render(
+        &self,
+        output: &str,
+        members: &mut dyn FnMut(&str, bool) -> Vec<String>,
+        extra: &[&str],
+    ) -> Vec<String> {
         let mut argv = vec![self.ld.clone()];
         let mut previous_was_o = false;
         for input in &self.inputs {
             match input {
                 Input::Flag(flag) if previous_was_o => {
-                    argv.push(if flag == "vmlinux.o" { output.to_string() } else { flag.clone() });
+                    argv.push(if flag == "vmlinux.o" {
+                        output.to_string()
+                    } else {
+                        flag.clone()
+                    });
                     previous_was_o = false;
                 }
                 Input::Flag(flag) => {
@@ -124,11 +146,23 @@ fn take_until(args: &mut std::slice::Iter<String>, end: &str) -> Vec<String> {
 
 /// The members of a thin archive, as paths in the object tree.
 pub fn members(objtree: &Path, ar: &Path, archive: &str) -> Result<Vec<String>> {
-    let out = Command::new(ar).arg("t").arg(archive).current_dir(objtree).output().with_context(|| format!("running {}", ar.display()))?;
+    let out = Command::new(ar)
+        .arg("t")
+        .arg(archive)
+        .current_dir(objtree)
+        .output()
+        .with_context(|| format!("running {}", ar.display()))?;
     if !out.status.success() {
-        bail!("{} t {archive} failed: {}", ar.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{} t {archive} failed: {}",
+            ar.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect())
 }
 
 /// The archives' members, resolved once per plan.
@@ -175,18 +209,29 @@ pub fn thin_link(link: &KbuildLink, members: &Members) -> Step {
             &format!("--thinlto-prefix-replace=;{DIR}/"),
         ],
     );
-    Step::new("THINLINK", false, INDEX_LIST, &format!("set -e; mkdir -p {DIR}; {}", join(&argv)))
+    Step::new(
+        "THINLINK",
+        false,
+        INDEX_LIST,
+        &format!("set -e; mkdir -p {DIR}; {}", join(&argv)),
+    )
 }
 
 /// The bitcode objects the thin link indexed, from its list.
 pub fn indexed(objtree: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(objtree.join(INDEX_LIST)).with_context(|| format!("reading {INDEX_LIST}"))?;
+    let text = std::fs::read_to_string(objtree.join(INDEX_LIST))
+        .with_context(|| format!("reading {INDEX_LIST}"))?;
     let prefix = format!("{DIR}/");
-    Ok(text.lines().filter_map(|l| l.strip_prefix(&prefix)).map(String::from).collect())
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(String::from)
+        .collect())
 }
 
-/// Step 2: one backend per indexed object, with the flags it was compiled with.
-pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str, llvm_dis: &str) -> Result<Vec<Step>> {
+/// Step 2: one backend per indexed object, with the flags it was compiled
+/// with. What it read is recorded by `record_reads` once it ran.
+pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str) -> Result<Vec<Step>> {
     let lto: HashSet<&str> = lto_flags.split_whitespace().collect();
     indexed
         .iter()
@@ -194,34 +239,61 @@ pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str, llvm_dis: &
             let compile = CmdFile::read(objtree, object)
                 .and_then(|f| f.command)
                 .with_context(|| format!("no compile command for {object} in its .cmd file"))?;
-            let argv = backend_argv(&compile, object, &lto).with_context(|| format!("cannot take apart the compile command of {object}: {compile}"))?;
-            let output = native(object);
-            let record = crate::kbuild::cmd_file::path(&output);
-            let (sums, because) = (format!("{output}.sums"), format!("{output}.because"));
-            // What the backend read: its object, its shard, the objects it
-            // imports, and the `.incbin` files of its inline assembly.
-            let deps = format!(
-                "deps=\"{object} {shard} $(cat {imports}) $({llvm_dis} -o - {object} | sed -n {incbin})\"",
-                shard = shard(object),
-                imports = imports(object),
-                incbin = shlex::try_quote(r#"s/^module asm ".*\.incbin \\22\([^\\]*\)\\22.*/\1/p"#).expect("no NUL"),
-            );
-            // Which of them changed since the backend last ran (for the report),
-            // then their sums for next time.
-            let why = format!(
-                "if test -f {sums}; then sha256sum --quiet -c {sums} 2>/dev/null | sed -n 's/: FAILED.*//p'; else echo '{FIRST_RUN}'; fi > {because}; sha256sum $deps > {sums}"
-            );
-            // The same list in fixdep's form, so the cache keys the backend by content.
-            let record = format!(
-                "{{ printf 'savedcmd_%s := %s\\n\\ndeps_%s := \\\\\\n' {output} backend {output}; \
-                 for f in $deps; do printf '  %s \\\\\\n' \"$f\"; done; printf '\\n'; }} > {record}"
-            );
-            let deps = format!("{deps}; {why}; {record}");
-            let mut step = Step::new("BACKEND", false, &output, &format!("set -e; {}; {deps}", join(&argv)));
+            let argv = backend_argv(&compile, object, &lto).with_context(|| {
+                format!("cannot take apart the compile command of {object}: {compile}")
+            })?;
+            let mut step = Step::new("BACKEND", false, &native(object), &join(&argv));
             step.needs.push(INDEX_LIST.into());
             Ok(step)
         })
         .collect()
+}
+
+/// After a backend ran: what it read (its object, its shard, the objects
+/// it imports, the `.incbin` files of its inline assembly), recorded in
+/// fixdep's form in its `.cmd` file so the cache keys it by their content.
+/// Beside it, their hashes (`.sums`) and which of them changed since it
+/// last ran (`.because`, for the report). `hash` is the cache's file hash.
+/// Done here rather than in the step's shell: an `llvm-dis` and two
+/// `sha256sum`s per backend cost a third of the backends' time.
+pub fn record_reads(objtree: &Path, output: &str, hash: &dyn Fn(&str) -> String) -> Result<()> {
+    let object = output
+        .strip_prefix(&format!("{DIR}/"))
+        .with_context(|| format!("{output} is not a backend's output"))?;
+    let imports = std::fs::read_to_string(objtree.join(imports(object)))
+        .with_context(|| format!("reading {}", imports(object)))?;
+    let mut reads = vec![object.to_string(), shard(object)];
+    reads.extend(imports.split_whitespace().map(String::from));
+    reads.extend(crate::lto::bitcode::incbins(&objtree.join(object))?);
+    let sums: String = reads
+        .iter()
+        .map(|file| format!("{}  {file}\n", hash(file)))
+        .collect();
+    let (sums_path, because_path) = (
+        objtree.join(format!("{output}.sums")),
+        objtree.join(format!("{output}.because")),
+    );
+    let because = match std::fs::read_to_string(&sums_path) {
+        Ok(old) => {
+            let old: HashSet<&str> = old.lines().collect();
+            sums.lines()
+                .filter(|line| !old.contains(line))
+                .filter_map(|line| line.split_once("  "))
+                .map(|(_, file)| format!("{file}\n"))
+                .collect()
+        }
+        Err(_) => format!("{FIRST_RUN}\n"),
+    };
+    let deps: String = reads.iter().map(|file| format!("  {file} \\\n")).collect();
+    let record = format!("savedcmd_{output} := backend\n\ndeps_{output} := \\\n{deps}\n");
+    for (path, text) in [
+        (because_path, because),
+        (sums_path, sums),
+        (objtree.join(crate::kbuild::cmd_file::path(output)), record),
+    ] {
+        crate::fs_atomic::write(&path, text.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// A compile command turned into its backend: no preprocessing, no LTO
@@ -280,15 +352,24 @@ pub fn why(objtree: &Path, ran: &[String]) -> Vec<BackendRun> {
         .filter(|o| o.ends_with(".o"))
         .filter_map(|native| {
             let object = native.strip_prefix(&prefix)?.to_string();
-            let because = std::fs::read_to_string(objtree.join(format!("{native}.because"))).unwrap_or_default();
-            Some(BackendRun { object, because: because.lines().map(String::from).collect() })
+            let because = std::fs::read_to_string(objtree.join(format!("{native}.because")))
+                .unwrap_or_default();
+            Some(BackendRun {
+                object,
+                because: because.lines().map(String::from).collect(),
+            })
         })
         .collect()
 }
 
 /// Step 3: the native objects and the ELF members linked as Kbuild would,
 /// then objtool; the `.cmd` record names the link that really ran.
-pub fn final_link(objtree: &Path, link: &KbuildLink, members: &Members, indexed: &[String]) -> Result<Step> {
+pub fn final_link(
+    objtree: &Path,
+    link: &KbuildLink,
+    members: &Members,
+    indexed: &[String],
+) -> Result<Step> {
     let indexed: HashSet<&str> = indexed.iter().map(String::as_str).collect();
     let mut missing = Vec::new();
     let argv = link.render(
@@ -316,10 +397,17 @@ pub fn final_link(objtree: &Path, link: &KbuildLink, members: &Members, indexed:
         &[],
     );
     if !missing.is_empty() {
-        bail!("the thin link did not index these objects of the kernel: {}", missing.join(" "));
+        bail!(
+            "the thin link did not index these objects of the kernel: {}",
+            missing.join(" ")
+        );
     }
     let ld = join(&argv);
-    let objtool = link.objtool.clone().map(|o| format!("; {o}")).unwrap_or_default();
+    let objtool = link
+        .objtool
+        .clone()
+        .map(|o| format!("; {o}"))
+        .unwrap_or_default();
     let saved = format!("{ld}{objtool}").replace('\'', r"'\''");
     Ok(Step::new("LD", false, "vmlinux.o", &format!("set -e; {ld}{objtool}; printf '%s\\n' 'savedcmd_vmlinux.o := {saved}' > .vmlinux.o.cmd")))
 }
@@ -334,7 +422,10 @@ mod tests {
     fn members() -> Members {
         Members(
             [
-                ("vmlinux.a", vec!["init/main.o", "arch/x86/kernel/head_64.o"]),
+                (
+                    "vmlinux.a",
+                    vec!["init/main.o", "arch/x86/kernel/head_64.o"],
+                ),
                 ("lib/lib.a", vec!["lib/sort.o", "lib/unused.o"]),
                 ("arch/x86/lib/lib.a", vec!["arch/x86/lib/memcpy_64.o"]),
             ]
@@ -346,8 +437,12 @@ mod tests {
 
     #[test]
     fn the_thin_link_is_kbuilds_line_with_members_and_index_flags() {
-        let link = KbuildLink::parse(&Step::new("LD", false, "vmlinux.o", KBUILD), "ld.lld").unwrap();
-        assert_eq!(link.archives(), ["vmlinux.a", "lib/lib.a", "arch/x86/lib/lib.a"]);
+        let link =
+            KbuildLink::parse(&Step::new("LD", false, "vmlinux.o", KBUILD), "ld.lld").unwrap();
+        assert_eq!(
+            link.archives(),
+            ["vmlinux.a", "lib/lib.a", "arch/x86/lib/lib.a"]
+        );
         assert_eq!(link.objtool.as_deref(), Some("./tools/objtool/objtool --hacks=jump_label --hacks=noinstr --static-call --uaccess --link vmlinux.o"));
         let step = thin_link(&link, &members());
         assert_eq!(step.output, INDEX_LIST);
@@ -389,47 +484,86 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
         };
         write("data/blob.gz", "BLOB-ONE");
         write("a.c", "asm(\".section .rodata\\n.globl blob\\nblob:\\n.incbin \\\"data/blob.gz\\\"\\n.previous\");\nextern const char blob[];\nconst char *a(void) { return blob; }\n");
-        write("b.c", "const char *a(void);\nconst char *b(void) { return a(); }\n");
+        write(
+            "b.c",
+            "const char *a(void);\nconst char *b(void) { return a(); }\n",
+        );
         let mut env = BTreeMap::new();
         env.insert("PATH".to_string(), format!("{LLVM}:/usr/bin:/bin"));
         let sh = |command: &str| {
-            let out = std::process::Command::new("sh").arg("-c").arg(command).current_dir(tree).env_clear().envs(&env).output().unwrap();
-            assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .current_dir(tree)
+                .env_clear()
+                .envs(&env)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{command}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         for name in ["a", "b"] {
-            let compile = format!("clang --target=x86_64-linux-gnu -O2 -flto=thin -c -o {name}.o {name}.c");
+            let compile =
+                format!("clang --target=x86_64-linux-gnu -O2 -flto=thin -c -o {name}.o {name}.c");
             sh(&compile);
-            write(&format!(".{name}.o.cmd"), &format!("savedcmd_{name}.o := {compile}\n"));
+            write(
+                &format!(".{name}.o.cmd"),
+                &format!("savedcmd_{name}.o := {compile}\n"),
+            );
         }
         sh("llvm-ar cDPrST vmlinux.a a.o b.o");
-        let kbuild = Step::new("LD", false, "vmlinux.o", "ld.lld -m elf_x86_64 -r -o vmlinux.o --whole-archive vmlinux.a --no-whole-archive");
+        let kbuild = Step::new(
+            "LD",
+            false,
+            "vmlinux.o",
+            "ld.lld -m elf_x86_64 -r -o vmlinux.o --whole-archive vmlinux.a --no-whole-archive",
+        );
         let link = KbuildLink::parse(&kbuild, "ld.lld").unwrap();
         let members = Members::read(tree, Path::new(&format!("{LLVM}/llvm-ar")), &link).unwrap();
 
         let build = || -> Vec<String> {
             let cache = Cache::open(tree).unwrap();
             let run = |steps: Vec<Step>| {
-                let runner = Runner { objtree: tree, env: &env, jobs: 2, cache: &cache, label: "test", launcher: None, shared: None };
+                let runner = Runner {
+                    objtree: tree,
+                    env: &env,
+                    jobs: 2,
+                    cache: &cache,
+                    label: "test",
+                    launcher: None,
+                    shared: None,
+                };
                 runner.run(&steps, &Graph::new(&steps)).unwrap();
             };
             run(vec![thin_link(&link, &members)]);
             let indexed = indexed(tree).unwrap();
             assert_eq!(indexed, ["a.o", "b.o"]);
-            run(backends(tree, &indexed, "-flto=thin", "llvm-dis").unwrap());
+            run(backends(tree, &indexed, "-flto=thin").unwrap());
             run(vec![final_link(tree, &link, &members, &indexed).unwrap()]);
             cache.ran()
         };
-        let linked = || String::from_utf8_lossy(&std::fs::read(tree.join("vmlinux.o")).unwrap()).into_owned();
+        let linked = || {
+            String::from_utf8_lossy(&std::fs::read(tree.join("vmlinux.o")).unwrap()).into_owned()
+        };
         build();
         assert!(linked().contains("BLOB-ONE"));
         let deps = CmdFile::read(tree, ".xtask/thin/a.o").unwrap().deps;
-        assert!(deps.contains(&crate::kbuild::cmd_file::Dep::File("data/blob.gz".into())), "{deps:?}");
+        assert!(
+            deps.contains(&crate::kbuild::cmd_file::Dep::File("data/blob.gz".into())),
+            "{deps:?}"
+        );
 
         write("data/blob.gz", "BLOB-TWO");
         let ran = build();
         assert!(ran.contains(&".xtask/thin/a.o".to_string()), "{ran:?}");
         assert!(!ran.contains(&".xtask/thin/b.o".to_string()), "{ran:?}");
-        assert!(linked().contains("BLOB-TWO"), "the linked object kept the old blob");
+        assert!(
+            linked().contains("BLOB-TWO"),
+            "the linked object kept the old blob"
+        );
         let why = why(tree, &ran);
         assert_eq!(why.len(), 1);
         assert_eq!(why[0].because, ["data/blob.gz"]);

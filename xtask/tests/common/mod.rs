@@ -34,7 +34,10 @@ impl Xtask {
 
     /// A subcommand with no arguments added.
     pub fn bare(command: &str) -> Xtask {
-        Xtask { args: vec![command.to_string()], env: Vec::new() }
+        Xtask {
+            args: vec![command.to_string()],
+            env: Vec::new(),
+        }
     }
 
     pub fn arg(mut self, arg: &str) -> Xtask {
@@ -70,7 +73,11 @@ impl Xtask {
     }
 
     fn output(&self) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask")).args(&self.args).envs(self.env.iter().cloned()).output().expect("run xtask")
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&self.args)
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("run xtask")
     }
 
     /// Runs and insists on success; stdout and stderr are shown otherwise.
@@ -90,8 +97,15 @@ impl Xtask {
     /// Runs and insists on failure: the exit code and stderr.
     pub fn fails(self) -> (i32, String) {
         let out = self.output();
-        assert!(!out.status.success(), "xtask {} should fail", self.args.join(" "));
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+        assert!(
+            !out.status.success(),
+            "xtask {} should fail",
+            self.args.join(" ")
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -99,7 +113,9 @@ impl Xtask {
 /// test binary, which holds it until it exits.
 fn private() -> &'static PrivateSource {
     static SOURCE: OnceLock<PrivateSource> = OnceLock::new();
-    SOURCE.get_or_init(|| PrivateSource::open().unwrap_or_else(|e| panic!("the private kernel source: {e:#}")))
+    SOURCE.get_or_init(|| {
+        PrivateSource::open().unwrap_or_else(|e| panic!("the private kernel source: {e:#}"))
+    })
 }
 
 /// The private source tree every end-to-end test builds.
@@ -134,16 +150,28 @@ pub struct Edit(private_source::Edit);
 impl Edit {
     /// Appends `text` to `relative` (a path in the kernel tree).
     pub fn append(relative: &str, text: &str) -> Edit {
-        Edit(private().append(relative, text).unwrap_or_else(|e| panic!("editing {relative}: {e:#}")))
+        Edit(
+            private()
+                .append(relative, text)
+                .unwrap_or_else(|e| panic!("editing {relative}: {e:#}")),
+        )
     }
 
     /// Replaces the one occurrence of `from` in `relative` with `to`.
     pub fn replace(relative: &str, from: &str, to: &str) -> Edit {
-        Edit(private().replace(relative, from, to).unwrap_or_else(|e| panic!("editing {relative}: {e:#}")))
+        Edit(
+            private()
+                .replace(relative, from, to)
+                .unwrap_or_else(|e| panic!("editing {relative}: {e:#}")),
+        )
     }
 
     /// Creates `relative`, a file the kernel tree does not have.
     pub fn create(relative: &str, text: &str) -> Edit {
-        Edit(private().create(relative, text).unwrap_or_else(|e| panic!("creating {relative}: {e:#}")))
+        Edit(
+            private()
+                .create(relative, text)
+                .unwrap_or_else(|e| panic!("creating {relative}: {e:#}")),
+        )
     }
 }

@@ -35,7 +35,10 @@ pub struct ActionResult {
 
 impl Digest {
     pub fn of(bytes: &[u8]) -> Digest {
-        Digest { hash: sha256(bytes), size_bytes: bytes.len() as i64 }
+        Digest {
+            hash: sha256(bytes),
+            size_bytes: bytes.len() as i64,
+        }
     }
 
     /// The blob is what the digest names: anything else is a corrupt entry.
@@ -46,7 +49,10 @@ impl Digest {
 
 pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -56,14 +62,30 @@ mod tests {
     #[test]
     fn encodes_as_the_proto_does() {
         let result = ActionResult {
-            output_files: vec![OutputFile { path: "a.o".into(), digest: Some(Digest { hash: "ab".into(), size_bytes: 3 }), is_executable: false }],
+            output_files: vec![OutputFile {
+                path: "a.o".into(),
+                digest: Some(Digest {
+                    hash: "ab".into(),
+                    size_bytes: 3,
+                }),
+                is_executable: false,
+            }],
             exit_code: 0,
         };
         // field 2 (len 11): { field 1 "a.o", field 2 (len 6): { field 1 "ab", field 2 varint 3 } }
-        assert_eq!(result.encode_to_vec(), b"\x12\x0d\x0a\x03a.o\x12\x06\x0a\x02ab\x10\x03");
-        assert_eq!(ActionResult::decode(result.encode_to_vec().as_slice()).unwrap(), result);
+        assert_eq!(
+            result.encode_to_vec(),
+            b"\x12\x0d\x0a\x03a.o\x12\x06\x0a\x02ab\x10\x03"
+        );
+        assert_eq!(
+            ActionResult::decode(result.encode_to_vec().as_slice()).unwrap(),
+            result
+        );
         assert!(Digest::of(b"abc").matches(b"abc"));
         assert!(!Digest::of(b"abc").matches(b"abd"));
-        assert_eq!(Digest::of(b"abc").hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            Digest::of(b"abc").hash,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

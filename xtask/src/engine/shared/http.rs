@@ -16,8 +16,14 @@ pub struct HttpStore {
 
 impl HttpStore {
     pub fn new(base: &str) -> HttpStore {
-        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(Duration::from_secs(20)).build();
-        HttpStore { base: base.trim_end_matches('/').to_string(), agent }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(2))
+            .timeout(Duration::from_secs(20))
+            .build();
+        HttpStore {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
     }
 
     fn url(&self, space: Space, key: &str) -> String {
@@ -31,7 +37,10 @@ impl Store for HttpStore {
         match self.agent.get(&url).call() {
             Ok(response) => {
                 let mut bytes = Vec::new();
-                response.into_reader().read_to_end(&mut bytes).map_err(|e| anyhow!("GET {url}: {e}"))?;
+                response
+                    .into_reader()
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| anyhow!("GET {url}: {e}"))?;
                 Ok(Some(bytes))
             }
             Err(ureq::Error::Status(404, _)) => Ok(None),
@@ -41,7 +50,11 @@ impl Store for HttpStore {
 
     fn put(&self, space: Space, key: &str, bytes: &[u8]) -> Result<()> {
         let url = self.url(space, key);
-        self.agent.put(&url).send_bytes(bytes).map(drop).map_err(|e| anyhow!("PUT {url}: {e}"))
+        self.agent
+            .put(&url)
+            .send_bytes(bytes)
+            .map(drop)
+            .map_err(|e| anyhow!("PUT {url}: {e}"))
     }
 
     /// The protocol has no delete: the rebuilt step's `PUT` replaces it.

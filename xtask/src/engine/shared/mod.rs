@@ -100,9 +100,18 @@ const DEFAULT_SIZE: &str = "5G";
 
 impl SharedCache {
     /// The cache `--cache` (else `$XTASK_CACHE`) names, if any.
-    pub fn from_args(location: Option<&str>, size: Option<&str>, salt: &str) -> Result<Option<SharedCache>> {
+    pub fn from_args(
+        location: Option<&str>,
+        size: Option<&str>,
+        salt: &str,
+    ) -> Result<Option<SharedCache>> {
         let from_env = std::env::var(ENV).ok();
-        let Some(location) = location.or(from_env.as_deref()).filter(|s| !s.trim().is_empty()) else { return Ok(None) };
+        let Some(location) = location
+            .or(from_env.as_deref())
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return Ok(None);
+        };
         let size_env = std::env::var(ENV_SIZE).ok();
         let max_bytes = store::parse_size(size.or(size_env.as_deref()).unwrap_or(DEFAULT_SIZE))?;
         SharedCache::open(location, max_bytes, salt).map(Some)
@@ -111,11 +120,12 @@ impl SharedCache {
     /// `location` is a directory, or an `http://` URL of a Bazel remote cache.
     /// `salt` names the toolchain, whose binaries no command hashes.
     pub fn open(location: &str, max_bytes: u64, salt: &str) -> Result<SharedCache> {
-        let store: Box<dyn Store> = if location.starts_with("http://") || location.starts_with("https://") {
-            Box::new(http::HttpStore::new(location))
-        } else {
-            Box::new(DirStore::open(Path::new(location), max_bytes)?)
-        };
+        let store: Box<dyn Store> =
+            if location.starts_with("http://") || location.starts_with("https://") {
+                Box::new(http::HttpStore::new(location))
+            } else {
+                Box::new(DirStore::open(Path::new(location), max_bytes)?)
+            };
         Ok(SharedCache {
             location: location.into(),
             store,
@@ -133,7 +143,10 @@ impl SharedCache {
     /// Compiles and ThinLTO backends: steps whose only products are their
     /// output and its records, so restoring those is running them.
     pub fn shares(step: &Step) -> bool {
-        matches!(step.kind, StepKind::CompileC | StepKind::CompileAsm | StepKind::Backend)
+        matches!(
+            step.kind,
+            StepKind::CompileC | StepKind::CompileAsm | StepKind::Backend
+        )
     }
 
     /// The files a shared step leaves behind: its output, its `.cmd`
@@ -153,22 +166,38 @@ impl SharedCache {
             let seens = self.manifest(step)?;
             for seen in &seens {
                 let key = key_of(seen);
-                let Some(result) = self.action(&self.salted(&key))? else { continue };
+                let Some(result) = self.action(&self.salted(&key))? else {
+                    continue;
+                };
                 if self.write_back(objtree, &result)? {
-                    return Ok(Lookup::Restored { seen: seen.clone(), key });
+                    return Ok(Lookup::Restored {
+                        seen: seen.clone(),
+                        key,
+                    });
                 }
             }
             Ok(Lookup::Missed(seens))
         });
         let lookup = found.unwrap_or(Lookup::Missed(Vec::new()));
-        let counter = if matches!(lookup, Lookup::Restored { .. }) { &self.hits } else { &self.misses };
+        let counter = if matches!(lookup, Lookup::Restored { .. }) {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         lookup
     }
 
     /// Stores a step that ran: its files, its result under `key`, and `seen`
     /// added to `seens`, the manifest its lookup found.
-    pub fn publish(&self, objtree: &Path, step: &Step, mut seens: Vec<Seen>, seen: Seen, key: &str) {
+    pub fn publish(
+        &self,
+        objtree: &Path,
+        step: &Step,
+        mut seens: Vec<Seen>,
+        seen: Seen,
+        key: &str,
+    ) {
         self.attempt(|| {
             let mut result = ActionResult::default();
             for path in Self::products(step) {
@@ -178,17 +207,33 @@ impl SharedCache {
                 };
                 let digest = Digest::of(&bytes);
                 self.store.put(Space::Cas, &digest.hash, &bytes)?;
-                result.output_files.push(OutputFile { path, digest: Some(digest), is_executable: false });
+                result.output_files.push(OutputFile {
+                    path,
+                    digest: Some(digest),
+                    is_executable: false,
+                });
             }
-            self.store.put(Space::Ac, &self.salted(key), &result.encode_to_vec())?;
+            self.store
+                .put(Space::Ac, &self.salted(key), &result.encode_to_vec())?;
             seens.retain(|s| *s != seen);
             seens.insert(0, seen);
             seens.truncate(MANIFEST_ENTRIES);
             let bytes = serde_json::to_vec(&seens)?;
             let digest = Digest::of(&bytes);
             self.store.put(Space::Cas, &digest.hash, &bytes)?;
-            let manifest = ActionResult { output_files: vec![OutputFile { path: MANIFEST_FILE.into(), digest: Some(digest), is_executable: false }], exit_code: 0 };
-            self.store.put(Space::Ac, &self.manifest_key(step), &manifest.encode_to_vec())?;
+            let manifest = ActionResult {
+                output_files: vec![OutputFile {
+                    path: MANIFEST_FILE.into(),
+                    digest: Some(digest),
+                    is_executable: false,
+                }],
+                exit_code: 0,
+            };
+            self.store.put(
+                Space::Ac,
+                &self.manifest_key(step),
+                &manifest.encode_to_vec(),
+            )?;
             self.uploads.fetch_add(1, Ordering::Relaxed);
             Ok(())
         });
@@ -219,7 +264,10 @@ impl SharedCache {
             Err(e) => {
                 self.broken.store(true, Ordering::Relaxed);
                 self.warned.call_once(|| {
-                    eprintln!("warning: shared cache {}: {e:#}; building locally from here on", self.location);
+                    eprintln!(
+                        "warning: shared cache {}: {e:#}; building locally from here on",
+                        self.location
+                    );
                     *self.error.lock().unwrap() = Some(format!("{e:#}"));
                 });
                 None
@@ -237,15 +285,23 @@ impl SharedCache {
 
     /// The input sets the step was seen to read, newest first.
     fn manifest(&self, step: &Step) -> Result<Vec<Seen>> {
-        let Some(result) = self.action(&self.manifest_key(step))? else { return Ok(Vec::new()) };
-        let Some(file) = result.output_files.iter().find(|f| f.path == MANIFEST_FILE) else { return Ok(Vec::new()) };
-        let Some(bytes) = self.blob(file)? else { return Ok(Vec::new()) };
+        let Some(result) = self.action(&self.manifest_key(step))? else {
+            return Ok(Vec::new());
+        };
+        let Some(file) = result.output_files.iter().find(|f| f.path == MANIFEST_FILE) else {
+            return Ok(Vec::new());
+        };
+        let Some(bytes) = self.blob(file)? else {
+            return Ok(Vec::new());
+        };
         Ok(serde_json::from_slice(&bytes).unwrap_or_default())
     }
 
     /// The action result stored under an `ac` key, if any and readable.
     fn action(&self, ac_key: &str) -> Result<Option<ActionResult>> {
-        let Some(bytes) = self.store.get(Space::Ac, ac_key)? else { return Ok(None) };
+        let Some(bytes) = self.store.get(Space::Ac, ac_key)? else {
+            return Ok(None);
+        };
         match ActionResult::decode(bytes.as_slice()) {
             Ok(result) => Ok(Some(result)),
             Err(_) => {
@@ -258,8 +314,12 @@ impl SharedCache {
 
     /// The blob a file names, if stored and intact.
     fn blob(&self, file: &OutputFile) -> Result<Option<Vec<u8>>> {
-        let Some(digest) = &file.digest else { return Ok(None) };
-        let Some(bytes) = self.store.get(Space::Cas, &digest.hash)? else { return Ok(None) };
+        let Some(digest) = &file.digest else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.store.get(Space::Cas, &digest.hash)? else {
+            return Ok(None);
+        };
         if digest.matches(&bytes) {
             return Ok(Some(bytes));
         }
@@ -273,14 +333,17 @@ impl SharedCache {
     fn write_back(&self, objtree: &Path, result: &ActionResult) -> Result<bool> {
         let mut files = Vec::new();
         for file in &result.output_files {
-            let Some(bytes) = self.blob(file)? else { return Ok(false) };
+            let Some(bytes) = self.blob(file)? else {
+                return Ok(false);
+            };
             files.push((objtree.join(&file.path), bytes));
         }
         for (path, bytes) in files {
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir)?;
             }
-            crate::fs_atomic::write(&path, &bytes).with_context(|| format!("restoring {}", path.display()))?;
+            crate::fs_atomic::write(&path, &bytes)
+                .with_context(|| format!("restoring {}", path.display()))?;
         }
         Ok(!result.output_files.is_empty())
     }

@@ -59,13 +59,20 @@ pub struct DirStore {
 impl DirStore {
     pub fn open(root: &Path, max_bytes: u64) -> Result<DirStore> {
         for space in [Space::Ac, Space::Cas] {
-            fs::create_dir_all(root.join(space.name())).with_context(|| format!("creating the shared cache {}", root.display()))?;
+            fs::create_dir_all(root.join(space.name()))
+                .with_context(|| format!("creating the shared cache {}", root.display()))?;
         }
-        Ok(DirStore { root: root.into(), max_bytes })
+        Ok(DirStore {
+            root: root.into(),
+            max_bytes,
+        })
     }
 
     fn path(&self, space: Space, key: &str) -> PathBuf {
-        self.root.join(space.name()).join(key.get(..2).unwrap_or("__")).join(key)
+        self.root
+            .join(space.name())
+            .join(key.get(..2).unwrap_or("__"))
+            .join(key)
     }
 }
 
@@ -75,7 +82,10 @@ impl Store for DirStore {
         match fs::read(&path) {
             Ok(bytes) => {
                 // Recently used; a failure only makes it an earlier victim.
-                let _ = fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+                let _ = fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(SystemTime::now()));
                 Ok(Some(bytes))
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
@@ -88,7 +98,11 @@ impl Store for DirStore {
         let path = self.path(space, key);
         let dir = path.parent().expect("entries are in a shard directory");
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let temporary = dir.join(format!(".{key}.{}.{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed)));
+        let temporary = dir.join(format!(
+            ".{key}.{}.{}",
+            std::process::id(),
+            UNIQUE.fetch_add(1, Ordering::Relaxed)
+        ));
         fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
         fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))
     }
@@ -132,16 +146,23 @@ impl Store for DirStore {
 /// `5G`, `500M`, `64K` or bytes, as ccache's `max_size`.
 pub fn parse_size(text: &str) -> Result<u64> {
     let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
         "T" | "TB" | "TIB" => 1 << 40,
-        _ => anyhow::bail!("cache size `{text}`: expected a number with an optional K, M, G or T, as `5G`"),
+        _ => anyhow::bail!(
+            "cache size `{text}`: expected a number with an optional K, M, G or T, as `5G`"
+        ),
     };
-    let number: u64 = digits.parse().with_context(|| format!("cache size `{text}`: expected a number, as `5G`"))?;
+    let number: u64 = digits
+        .parse()
+        .with_context(|| format!("cache size `{text}`: expected a number, as `5G`"))?;
     Ok(number * scale)
 }
 
@@ -154,7 +175,10 @@ mod tests {
         assert_eq!(parse_size("5G").unwrap(), 5 << 30);
         assert_eq!(parse_size("500M").unwrap(), 500 << 20);
         assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("5X").unwrap_err().to_string().contains("as `5G`"));
+        assert!(parse_size("5X")
+            .unwrap_err()
+            .to_string()
+            .contains("as `5G`"));
         assert!(parse_size("G").is_err());
     }
 
@@ -167,12 +191,22 @@ mod tests {
         }
         let old = SystemTime::now() - std::time::Duration::from_secs(3600);
         for (i, key) in ["aa01", "aa02", "aa03"].iter().enumerate() {
-            let f = fs::File::options().write(true).open(store.path(Space::Cas, key)).unwrap();
-            f.set_modified(old + std::time::Duration::from_secs(i as u64)).unwrap();
+            let f = fs::File::options()
+                .write(true)
+                .open(store.path(Space::Cas, key))
+                .unwrap();
+            f.set_modified(old + std::time::Duration::from_secs(i as u64))
+                .unwrap();
         }
         // Reading the oldest makes it the newest.
         assert!(store.get(Space::Cas, "aa01").unwrap().is_some());
-        assert_eq!(store.trim().unwrap(), Trimmed { files: 2, bytes: 200 });
+        assert_eq!(
+            store.trim().unwrap(),
+            Trimmed {
+                files: 2,
+                bytes: 200
+            }
+        );
         assert!(store.get(Space::Cas, "aa01").unwrap().is_some());
         assert_eq!(store.get(Space::Cas, "aa02").unwrap(), None);
         assert_eq!(store.get(Space::Cas, "aa03").unwrap(), None);

@@ -36,8 +36,14 @@ struct Build {
 
 impl Tree {
     fn new() -> Tree {
-        let env = BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]);
-        Tree { dir: tempfile::tempdir().unwrap(), env }
+        let env = BTreeMap::from([(
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        )]);
+        Tree {
+            dir: tempfile::tempdir().unwrap(),
+            env,
+        }
     }
 
     fn path(&self) -> &Path {
@@ -58,7 +64,10 @@ impl Tree {
     /// (paths under the tree, written absolute as Kbuild does; `config:FOO` for a symbol).
     fn cmd_file(&self, output: &str, command: &str, source: &str, deps: &[&str]) {
         let abs = |file: &str| self.path().join(file).display().to_string();
-        let mut text = format!("savedcmd_{output} := {command}\n\nsource_{output} := {}\n\ndeps_{output} := \\\n", abs(source));
+        let mut text = format!(
+            "savedcmd_{output} := {command}\n\nsource_{output} := {}\n\ndeps_{output} := \\\n",
+            abs(source)
+        );
         for dep in deps {
             match dep.strip_prefix("config:") {
                 Some(symbol) => text += &format!("    $(wildcard include/config/{symbol}) \\\n"),
@@ -70,7 +79,15 @@ impl Tree {
     }
 
     fn runner<'a>(&'a self, cache: &'a Cache, jobs: usize) -> Runner<'a> {
-        Runner { objtree: self.path(), env: &self.env, jobs, cache, label: "test", launcher: None, shared: None }
+        Runner {
+            objtree: self.path(),
+            env: &self.env,
+            jobs,
+            cache,
+            label: "test",
+            launcher: None,
+            shared: None,
+        }
     }
 
     /// Creates the steps' directories, as Kbuild's `prepare` does.
@@ -112,7 +129,12 @@ fn two_chains(tree: &Tree) -> Vec<Step> {
         step("LD", "c/a.out", "cat a/a.o > c/a.out"),
         step("LD", "d/b.out", "cat b/b.o > d/b.out"),
     ];
-    tree.cmd_file("a/a.o", &steps[0].command, "src/a.c", &["config:FOO", "src/a.h"]);
+    tree.cmd_file(
+        "a/a.o",
+        &steps[0].command,
+        "src/a.c",
+        &["config:FOO", "src/a.h"],
+    );
     tree.cmd_file("b/b.o", &steps[1].command, "src/b.c", &[]);
     steps
 }
@@ -122,10 +144,24 @@ fn a_second_build_runs_nothing() {
     let tree = Tree::new();
     let steps = two_chains(&tree);
     let first = tree.build(&steps);
-    assert_eq!((first.counts.planned, first.counts.executed, first.counts.cached), (4, 4, 0));
+    assert_eq!(
+        (
+            first.counts.planned,
+            first.counts.executed,
+            first.counts.cached
+        ),
+        (4, 4, 0)
+    );
     assert_eq!(tree.read("c/a.out"), "int a;\n#define A 1\n");
     let second = tree.build(&steps);
-    assert_eq!((second.counts.planned, second.counts.executed, second.counts.cached), (4, 0, 4));
+    assert_eq!(
+        (
+            second.counts.planned,
+            second.counts.executed,
+            second.counts.cached
+        ),
+        (4, 0, 4)
+    );
     assert!(second.ran.is_empty(), "{second:?}");
 }
 
@@ -184,7 +220,10 @@ fn the_journal_is_replayed_after_a_crash_before_the_snapshot() {
     // Crash: the record reached the journal, but no snapshot was written.
     fs::remove_file(tree.path().join(".xtask/steps.json")).unwrap();
     let cache = Cache::open(tree.path()).unwrap();
-    assert!(cache.record("a/a.o").is_none(), "no snapshot and an empty journal");
+    assert!(
+        cache.record("a/a.o").is_none(),
+        "no snapshot and an empty journal"
+    );
     cache.store(record).unwrap();
     drop(cache);
     assert!(!tree.read(".xtask/steps.journal").is_empty());
@@ -218,7 +257,11 @@ fn an_output_changed_by_hand_reruns_its_step() {
 fn a_failing_step_names_its_unit_command_and_output_and_its_dependents_do_not_run() {
     let tree = Tree::new();
     let steps = vec![
-        step("CC", "drivers/bad/x.o", "echo compiling x.c; echo 'x.c:1: error: oops' >&2; exit 1"),
+        step(
+            "CC",
+            "drivers/bad/x.o",
+            "echo compiling x.c; echo 'x.c:1: error: oops' >&2; exit 1",
+        ),
         step("LD", "top/y", "cat drivers/bad/x.o > top/y"),
     ];
     let error = tree.build_with(&steps, &Graph::new(&steps), 2).unwrap_err();
@@ -227,10 +270,15 @@ fn a_failing_step_names_its_unit_command_and_output_and_its_dependents_do_not_ru
     assert_eq!(failed.output, "drivers/bad/x.o");
     assert_eq!(failed.command, steps[0].command);
     assert_eq!(failed.log, "compiling x.c\nx.c:1: error: oops\n");
-    assert!(error.to_string().starts_with("building drivers/bad/x.o failed in unit drivers/bad\n"));
+    assert!(error
+        .to_string()
+        .starts_with("building drivers/bad/x.o failed in unit drivers/bad\n"));
     assert!(!tree.path().join("top/y").exists());
     // Nothing was recorded, so the next build tries again.
-    assert!(Cache::open(tree.path()).unwrap().record("drivers/bad/x.o").is_none());
+    assert!(Cache::open(tree.path())
+        .unwrap()
+        .record("drivers/bad/x.o")
+        .is_none());
 }
 
 #[test]
@@ -243,11 +291,23 @@ fn a_cycle_is_an_error_not_a_hang() {
             step("GEN", "b/one", "echo > b/one"),
             step("GEN", "c/two", "echo > c/two"),
         ];
-        let graph = Graph { deps: vec![vec![], vec![2], vec![1]], rdeps: vec![vec![], vec![2], vec![1]], priority: vec![1; 3] };
-        let _ = sender.send(tree.build_with(&steps, &graph, 2).map_err(|e| e.to_string()));
+        let graph = Graph {
+            deps: vec![vec![], vec![2], vec![1]],
+            rdeps: vec![vec![], vec![2], vec![1]],
+            priority: vec![1; 3],
+        };
+        let _ = sender.send(
+            tree.build_with(&steps, &graph, 2)
+                .map_err(|e| e.to_string()),
+        );
     });
-    let result = receiver.recv_timeout(Duration::from_secs(3)).expect("run returns within 3 s");
-    assert_eq!(result.unwrap_err(), "2 of 3 steps never became ready: the graph has a cycle");
+    let result = receiver
+        .recv_timeout(Duration::from_secs(3))
+        .expect("run returns within 3 s");
+    assert_eq!(
+        result.unwrap_err(),
+        "2 of 3 steps never became ready: the graph has a cycle"
+    );
 }
 
 #[test]
@@ -256,10 +316,18 @@ fn with_one_job_the_step_heading_the_longer_chain_starts_first() {
     let steps = vec![
         step("CC", "short/s.o", "echo short >> log; echo s > short/s.o"),
         step("CC", "long/l.o", "echo long >> log; echo l > long/l.o"),
-        step("LD", "link/l.ko", "echo link >> log; cat long/l.o > link/l.ko"),
+        step(
+            "LD",
+            "link/l.ko",
+            "echo link >> log; cat long/l.o > link/l.ko",
+        ),
     ];
     let graph = Graph::new(&steps);
-    assert_eq!(graph.deps, [vec![], vec![], vec![1]], "two independent ready steps");
+    assert_eq!(
+        graph.deps,
+        [vec![], vec![], vec![1]],
+        "two independent ready steps"
+    );
     assert!(graph.priority[1] > graph.priority[0]);
     tree.build_with(&steps, &graph, 1).unwrap();
     assert_eq!(tree.read("log"), "long\nshort\nlink\n");
@@ -268,7 +336,11 @@ fn with_one_job_the_step_heading_the_longer_chain_starts_first() {
 #[test]
 fn events_carry_a_steps_stderr_to_the_reporter() {
     let tree = Tree::new();
-    let steps = vec![step("CC", "a/a.o", "echo 'warning: unused' >&2; echo a > a/a.o")];
+    let steps = vec![step(
+        "CC",
+        "a/a.o",
+        "echo 'warning: unused' >&2; echo a > a/a.o",
+    )];
     tree.mkdirs(&steps);
     let graph = Graph::new(&steps);
     let events = |tree: &Tree| {
@@ -282,10 +354,15 @@ fn events_carry_a_steps_stderr_to_the_reporter() {
                 Event::Failed { step } => format!("failed {}", step.output),
             })
         };
-        tree.runner(&cache, 1).run_with(&steps, &graph, &mut reporter).unwrap();
+        tree.runner(&cache, 1)
+            .run_with(&steps, &graph, &mut reporter)
+            .unwrap();
         seen
     };
-    assert_eq!(events(&tree), ["started a/a.o", "ran a/a.o: warning: unused\n"]);
+    assert_eq!(
+        events(&tree),
+        ["started a/a.o", "ran a/a.o: warning: unused\n"]
+    );
     assert_eq!(events(&tree), ["started a/a.o", "cached a/a.o"]);
 }
 
@@ -295,15 +372,26 @@ fn generator_and_compile(tree: &Tree, value: &str, deps: &[&str]) -> Vec<Step> {
     tree.write("src/a.c", "int a;\n");
     let compile = "cat src/a.c > a/a.o";
     tree.cmd_file("a/a.o", compile, "src/a.c", deps);
-    vec![step("GEN", "a/gen.h", &format!("echo {value} > a/gen.h")), step("CC", "a/a.o", compile)]
+    vec![
+        step("GEN", "a/gen.h", &format!("echo {value} > a/gen.h")),
+        step("CC", "a/a.o", compile),
+    ]
 }
 
 #[test]
 fn a_compile_that_lists_what_it_read_ignores_a_generator_it_did_not_read() {
     let tree = Tree::new();
-    assert_eq!(tree.build(&generator_and_compile(&tree, "1", &["src/a.c"])).ran, ["a/a.o", "a/gen.h"]);
+    assert_eq!(
+        tree.build(&generator_and_compile(&tree, "1", &["src/a.c"]))
+            .ran,
+        ["a/a.o", "a/gen.h"]
+    );
     let again = tree.build(&generator_and_compile(&tree, "2", &["src/a.c"]));
-    assert_eq!(again.ran, ["a/gen.h"], "the directory barrier only orders the compile");
+    assert_eq!(
+        again.ran,
+        ["a/gen.h"],
+        "the directory barrier only orders the compile"
+    );
 }
 
 #[test]
@@ -321,7 +409,11 @@ fn an_input_a_step_declares_later_makes_it_run_once() {
     let mut steps = vec![step("GEN", "a/x", "echo x > a/x")];
     tree.build(&steps);
     steps[0].inputs.push("size:size.h".into());
-    assert_eq!(tree.build(&steps).ran, ["a/x"], "a record of an older xtask lacks the input");
+    assert_eq!(
+        tree.build(&steps).ran,
+        ["a/x"],
+        "a record of an older xtask lacks the input"
+    );
     assert!(tree.build(&steps).ran.is_empty());
     tree.write("size.h", "54321");
     assert!(tree.build(&steps).ran.is_empty(), "the same size: same key");
@@ -338,7 +430,11 @@ fn all_of_the_above_is_fast() {
     for _ in 0..5 {
         tree.build(&steps);
     }
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// `--launcher` for real: ccache (`apt-get install ccache`) in front of clang
@@ -363,18 +459,36 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
     let build = |tree: &Tree, launcher: Option<&crate::launcher::Launcher>| {
         tree.mkdirs(&compile);
         let cache = Cache::open(tree.path()).unwrap();
-        let runner = Runner { launcher, ..tree.runner(&cache, 1) };
+        let runner = Runner {
+            launcher,
+            ..tree.runner(&cache, 1)
+        };
         runner.run(&compile, &Graph::new(&compile)).unwrap()
     };
     let (first, second) = (tree(1), tree(2));
     let before = stats();
     assert_eq!(build(&first, Some(&launcher)).executed, 1);
-    assert_eq!(stats().since(before), crate::launcher::Stats { hits: 0, misses: 1 });
+    assert_eq!(
+        stats().since(before),
+        crate::launcher::Stats { hits: 0, misses: 1 }
+    );
     assert_eq!(build(&second, Some(&launcher)).executed, 1);
-    assert_eq!(stats().since(before), crate::launcher::Stats { hits: 1, misses: 1 });
+    assert_eq!(
+        stats().since(before),
+        crate::launcher::Stats { hits: 1, misses: 1 }
+    );
     assert_eq!(first.read("a/a.o").len(), second.read("a/a.o").len());
-    assert!(first.read("a/.a.o.cmd").starts_with("savedcmd_a/a.o := clang -c"), "the .cmd file names the launcher");
-    assert_eq!(build(&first, None).executed, 0, "switching the launcher off rebuilt");
+    assert!(
+        first
+            .read("a/.a.o.cmd")
+            .starts_with("savedcmd_a/a.o := clang -c"),
+        "the .cmd file names the launcher"
+    );
+    assert_eq!(
+        build(&first, None).executed,
+        0,
+        "switching the launcher off rebuilt"
+    );
 }
 
 mod shared;

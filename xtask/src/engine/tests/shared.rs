@@ -23,7 +23,10 @@ impl Source {
     fn new() -> Source {
         let source = Source(tempfile::tempdir().unwrap());
         source.write("a.h", "#define ANSWER 42\n");
-        source.write("a.c", "#include \"a.h\"\nint answer(void) { return ANSWER; }\n");
+        source.write(
+            "a.c",
+            "#include \"a.h\"\nint answer(void) { return ANSWER; }\n",
+        );
         source
     }
 
@@ -38,7 +41,11 @@ impl Source {
         let record = format!(
             "savedcmd_a/a.o := clang -c -o a/a.o {src}/a.c\\n\\nsource_a/a.o := {src}/a.c\\n\\ndeps_a/a.o := \\\\\\n  {src}/a.c \\\\\\n  {src}/a.h \\\\\\n\\na/a.o: $(deps_a/a.o)\\n\\n$(deps_a/a.o):\\n"
         );
-        vec![step("CC", "a/a.o", &format!("set -e; clang -c -o a/a.o {src}/a.c; printf '{record}' > a/.a.o.cmd"))]
+        vec![step(
+            "CC",
+            "a/a.o",
+            &format!("set -e; clang -c -o a/a.o {src}/a.c; printf '{record}' > a/.a.o.cmd"),
+        )]
     }
 }
 
@@ -52,7 +59,10 @@ fn tree() -> Tree {
 fn build(tree: &Tree, steps: &[Step], shared: Option<&SharedCache>) -> Counts {
     tree.mkdirs(steps);
     let cache = Cache::open(tree.path()).unwrap();
-    let runner = Runner { shared, ..tree.runner(&cache, 1) };
+    let runner = Runner {
+        shared,
+        ..tree.runner(&cache, 1)
+    };
     runner.run(steps, &Graph::new(steps)).unwrap()
 }
 
@@ -74,18 +84,32 @@ fn a_second_tree_restores_what_the_first_compiled() {
     assert_eq!((report.misses, report.uploads), (1, 1));
 
     let cache = open();
-    assert_eq!(did(build(&b, &compile, Some(&cache))), (0, 1), "the second tree compiled");
+    assert_eq!(
+        did(build(&b, &compile, Some(&cache))),
+        (0, 1),
+        "the second tree compiled"
+    );
     assert_eq!(cache.finish().hits, 1);
-    assert_eq!(fs::read(b.path().join("a/a.o")).unwrap(), fs::read(a.path().join("a/a.o")).unwrap());
+    assert_eq!(
+        fs::read(b.path().join("a/a.o")).unwrap(),
+        fs::read(a.path().join("a/a.o")).unwrap()
+    );
     assert_eq!(b.read("a/.a.o.cmd"), a.read("a/.a.o.cmd"));
-    assert_eq!(did(build(&b, &compile, None)), (0, 0), "a restored step is up to date locally");
+    assert_eq!(
+        did(build(&b, &compile, None)),
+        (0, 0),
+        "a restored step is up to date locally"
+    );
 
     // A header the compile read changes: the stored input set no longer
     // matches, so the step runs, and the first tree then restores its result.
     source.write("a.h", "#define ANSWER 43\n");
     assert_eq!(did(build(&b, &compile, Some(&open()))), (1, 0));
     assert_eq!(did(build(&a, &compile, Some(&open()))), (0, 1));
-    assert_eq!(fs::read(b.path().join("a/a.o")).unwrap(), fs::read(a.path().join("a/a.o")).unwrap());
+    assert_eq!(
+        fs::read(b.path().join("a/a.o")).unwrap(),
+        fs::read(a.path().join("a/a.o")).unwrap()
+    );
 
     // Another toolchain shares nothing.
     let other = SharedCache::open(dir.path().to_str().unwrap(), 1 << 30, "clang 20").unwrap();
@@ -101,23 +125,40 @@ fn a_corrupt_entry_is_rebuilt_and_replaced() {
     build(&a, &compile, Some(&open()));
     let object = fs::read(a.path().join("a/a.o")).unwrap();
     // Same length, other bytes: only the digest can tell.
-    let blob = dir.path().join("cas").join(&shared::action_result::sha256(&object)[..2]).join(shared::action_result::sha256(&object));
+    let blob = dir
+        .path()
+        .join("cas")
+        .join(&shared::action_result::sha256(&object)[..2])
+        .join(shared::action_result::sha256(&object));
     let mut bytes = fs::read(&blob).unwrap();
     bytes[100] ^= 0xff;
     fs::write(&blob, bytes).unwrap();
 
     let (b, cache) = (tree(), open());
-    assert_eq!(did(build(&b, &compile, Some(&cache))), (1, 0), "a corrupt object was restored");
+    assert_eq!(
+        did(build(&b, &compile, Some(&cache))),
+        (1, 0),
+        "a corrupt object was restored"
+    );
     assert_eq!(cache.finish().corrupt, 1);
     assert_eq!(fs::read(b.path().join("a/a.o")).unwrap(), object);
-    assert_eq!(did(build(&tree(), &compile, Some(&open()))), (0, 1), "the rebuilt step replaced the entry");
+    assert_eq!(
+        did(build(&tree(), &compile, Some(&open()))),
+        (0, 1),
+        "the rebuilt step replaced the entry"
+    );
 }
 
 #[test]
 fn a_cache_that_is_down_costs_a_warning_not_the_build() {
     // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cache = SharedCache::open(&format!("http://127.0.0.1:{port}/cache"), 0, "clang 19").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cache =
+        SharedCache::open(&format!("http://127.0.0.1:{port}/cache"), 0, "clang 19").unwrap();
     let (source, a) = (Source::new(), tree());
     assert_eq!(did(build(&a, &source.compile(), Some(&cache))), (1, 0));
     let report = cache.finish();
@@ -137,12 +178,24 @@ fn an_http_cache_serves_a_second_tree() {
     let open = || SharedCache::open(&url, 0, "clang 19").unwrap();
     assert_eq!(did(build(&a, &compile, Some(&open()))), (1, 0));
     let cache = open();
-    assert_eq!(did(build(&b, &compile, Some(&cache))), (0, 1), "the second tree compiled");
+    assert_eq!(
+        did(build(&b, &compile, Some(&cache))),
+        (0, 1),
+        "the second tree compiled"
+    );
     assert_eq!(cache.finish().error, None);
-    assert_eq!(fs::read(b.path().join("a/a.o")).unwrap(), fs::read(a.path().join("a/a.o")).unwrap());
+    assert_eq!(
+        fs::read(b.path().join("a/a.o")).unwrap(),
+        fs::read(a.path().join("a/a.o")).unwrap()
+    );
     let requests = server.requests();
     for expected in ["PUT /cache/cas/", "PUT /cache/ac/", "GET /cache/ac/"] {
-        assert!(requests.iter().any(|r| r.starts_with(expected) && !r.ends_with(" 404")), "no {expected}: {requests:?}");
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with(expected) && !r.ends_with(" 404")),
+            "no {expected}: {requests:?}"
+        );
     }
 
     server.stop();
