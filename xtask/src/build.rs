@@ -26,6 +26,7 @@ use crate::{
         scheduler::{Counts, Runner},
     },
     kbuild::{
+        bundle::Bundle,
         plan::{self, Cached, Plan, StagePlans},
         stage::{self, Stage},
         Kbuild, Step,
@@ -83,6 +84,8 @@ struct Planned {
     policy: kernel_manifest::Policy,
     warnings: Vec<kernel_manifest::Warning>,
     lto_flags: Option<String>,
+    shared: Option<SharedCache>,
+    plan_from: report::PlanFrom,
 }
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
@@ -117,13 +120,30 @@ fn planned(
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     phases.push(timer.lap("source"));
 
+    let salt = format!("{}\n{}\n{}", toolchain.clang, toolchain.lld, toolchain.llvm);
+    let shared = SharedCache::from_args(
+        options.cache.as_deref(),
+        options.cache_size.as_deref(),
+        &salt,
+    )?;
     let key = plan_key(target, &source, &toolchain, &kbuild, &recipe)?;
     let cached = Plan::cached(&objtree, &key, |compile| {
         makefiles_hash(&source.root, &objtree, compile)
     });
-    let plan = match cached {
-        Cached::Valid(plan) => *plan,
-        cached => {
+    let restored = match (&cached, &shared) {
+        (Cached::Missing, Some(shared)) => restore_plans(shared, &key, &kbuild, options.jobs)?,
+        _ => None,
+    };
+    let mut plan_from = report::PlanFrom::Tree;
+    let plan = match (cached, restored) {
+        (Cached::Valid(plan), _) => *plan,
+        (_, Some(plan)) => {
+            plan_from = report::PlanFrom::SharedCache;
+            phases.push(timer.lap("configure"));
+            plan
+        }
+        (cached, None) => {
+            plan_from = report::PlanFrom::Planned;
             // The plan comes from a tree of its own (`kbuild::plan_tree`), so a
             // new configuration keeps every object: what it did not change stays cached.
             match cached {
@@ -186,7 +206,43 @@ fn planned(
         policy,
         warnings,
         lto_flags,
+        shared,
+        plan_from,
     })
+}
+
+/// A fresh tree of a recipe some tree planned before: its configuration and
+/// plans from the shared cache (`kbuild::bundle`), if this source's
+/// Makefiles and Kconfig files are the ones they were made from.
+fn restore_plans(
+    shared: &SharedCache,
+    key: &str,
+    kbuild: &Kbuild,
+    jobs: usize,
+) -> Result<Option<Plan>> {
+    let Some(bundle) = shared
+        .document(key)
+        .and_then(|bytes| Bundle::from_bytes(&bytes))
+    else {
+        return Ok(None);
+    };
+    let objtree = &kbuild.objtree;
+    eprintln!("configuring {} from the shared cache", objtree.display());
+    bundle.write_config(objtree)?;
+    // Kconfig's outputs and its list of Kconfig files, which the check reads.
+    kbuild.run("syncconfig", jobs)?;
+    bundle.write_plans(objtree)?;
+    match Plan::cached(objtree, key, |compile| {
+        makefiles_hash(&kbuild.srctree, objtree, compile)
+    }) {
+        Cached::Valid(plan) => Ok(Some(*plan)),
+        _ => {
+            eprintln!(
+                "the shared plan was made from other Makefiles or Kconfig files: planning here"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// A tree configured and planned as its build would be, held locked, for
@@ -336,18 +392,14 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         policy,
         warnings,
         lto_flags,
+        shared,
+        plan_from,
     } = planned(target, options, &mut phases, &mut timer)?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
     let env = &plan.env;
     let cache = Cache::open(&objtree)?;
-    let salt = format!("{}\n{}\n{}", toolchain.clang, toolchain.lld, toolchain.llvm);
-    let shared = SharedCache::from_args(
-        options.cache.as_deref(),
-        options.cache_size.as_deref(),
-        &salt,
-    )?;
     let stages = StagePlans::open(&objtree)?;
     let mut pipeline = Pipeline {
         objtree: &objtree,
@@ -445,6 +497,10 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         }
     }
     phases.push(timer.lap("image"));
+    // Every stage is planned now: a tree that planned shares its plans.
+    if let (Some(shared), report::PlanFrom::Planned) = (&shared, plan_from) {
+        shared.store_document(&plan.key, &Bundle::collect(&objtree)?.to_bytes()?);
+    }
 
     let Pipeline {
         decisions,
@@ -477,6 +533,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         seconds: started.elapsed().as_secs_f64(),
         artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,
         policy_warnings: warnings.iter().map(|w| w.to_string()).collect(),
+        plan_from,
         vmlinux_o_command: report::saved_command(&objtree, "vmlinux.o"),
         launcher: launcher.as_ref().map(|l| crate::launcher::Report {
             command: l.line(),

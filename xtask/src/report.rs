@@ -70,6 +70,20 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_cache: Option<crate::engine::shared::Report>,
     pub vmlinux_o_command: String,
+    /// Where the configuration and the plans came from.
+    pub plan_from: PlanFrom,
+}
+
+/// Where a build's configuration and plans came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanFrom {
+    /// The tree's own, still valid.
+    Tree,
+    /// Another tree's, from the shared cache (`--cache`).
+    SharedCache,
+    /// Configured and planned in this build.
+    Planned,
 }
 
 impl Report {

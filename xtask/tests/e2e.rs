@@ -878,6 +878,28 @@ fn t14_incremental_builds_equal_a_clean_build() {
         .iter()
         .any(|r| r.starts_with("GET /cache/cas/") && r.ends_with(" 200")));
     fs::remove_dir_all(&second).unwrap();
+
+    // The first tree, removed and built again with the cache, takes its
+    // configuration and every plan from the bundle its clean build stored:
+    // no configure, no dry run; the same kernel.
+    fs::remove_dir_all(&tree).unwrap();
+    Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .args(&["--fragment", &fragment, "--cache", &server.url()])
+        .run();
+    let again = read_json(&tree.join("build-report.json"));
+    assert_eq!(again["plan_from"], "shared-cache", "{}", again["phases"]);
+    assert_eq!(
+        again["shared_cache"]["misses"].as_u64(),
+        Some(0),
+        "{}",
+        again["shared_cache"]
+    );
+    assert_eq!(
+        artifacts(&tree),
+        incremental,
+        "a tree configured from the shared cache differs from a clean build"
+    );
 }
 
 /// A fragment with `CONFIG_IKCONFIG=y`. t14 ends with it applied, and t15

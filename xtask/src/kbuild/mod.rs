@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{target::Arch, toolchain::Toolchain};
 
+pub mod bundle;
 pub mod cmd_file;
 pub mod dry_run;
 pub mod metadata;

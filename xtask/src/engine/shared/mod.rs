@@ -44,8 +44,9 @@ use crate::kbuild::{cmd_file, Step, StepKind};
 /// How many input sets a manifest keeps, newest first.
 const MANIFEST_ENTRIES: usize = 8;
 
-/// The file a manifest's action result names.
-const MANIFEST_FILE: &str = "xtask-manifest.json";
+/// The one file the action result of a document (a manifest, a plan
+/// bundle) names.
+const DOCUMENT_FILE: &str = "xtask-document.json";
 
 /// One input set a step was seen to read: what its local record holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,25 +219,47 @@ impl SharedCache {
             seens.retain(|s| *s != seen);
             seens.insert(0, seen);
             seens.truncate(MANIFEST_ENTRIES);
-            let bytes = serde_json::to_vec(&seens)?;
-            let digest = Digest::of(&bytes);
-            self.store.put(Space::Cas, &digest.hash, &bytes)?;
-            let manifest = ActionResult {
-                output_files: vec![OutputFile {
-                    path: MANIFEST_FILE.into(),
-                    digest: Some(digest),
-                    is_executable: false,
-                }],
-                exit_code: 0,
-            };
-            self.store.put(
-                Space::Ac,
-                &self.manifest_key(step),
-                &manifest.encode_to_vec(),
-            )?;
+            self.put_document(&self.manifest_key(step), &serde_json::to_vec(&seens)?)?;
             self.uploads.fetch_add(1, Ordering::Relaxed);
             Ok(())
         });
+    }
+
+    /// The document stored under `name` (a recipe's configuration and
+    /// plans: `kbuild::plan::Bundle`), if any and intact.
+    pub fn document(&self, name: &str) -> Option<Vec<u8>> {
+        self.attempt(|| self.get_document(&self.salted(&format!("document\0{name}"))))
+            .flatten()
+    }
+
+    /// Stores a document under `name`; a failure turns the cache off as any.
+    pub fn store_document(&self, name: &str, bytes: &[u8]) {
+        self.attempt(|| self.put_document(&self.salted(&format!("document\0{name}")), bytes));
+    }
+
+    /// A document is one blob, named by an action result under `ac_key`.
+    fn put_document(&self, ac_key: &str, bytes: &[u8]) -> Result<()> {
+        let digest = Digest::of(bytes);
+        self.store.put(Space::Cas, &digest.hash, bytes)?;
+        let result = ActionResult {
+            output_files: vec![OutputFile {
+                path: DOCUMENT_FILE.into(),
+                digest: Some(digest),
+                is_executable: false,
+            }],
+            exit_code: 0,
+        };
+        self.store.put(Space::Ac, ac_key, &result.encode_to_vec())
+    }
+
+    fn get_document(&self, ac_key: &str) -> Result<Option<Vec<u8>>> {
+        let Some(result) = self.action(ac_key)? else {
+            return Ok(None);
+        };
+        match result.output_files.iter().find(|f| f.path == DOCUMENT_FILE) {
+            Some(file) => self.blob(file),
+            None => Ok(None),
+        }
     }
 
     /// Evicts what exceeds the size limit, and says what happened.
@@ -285,16 +308,10 @@ impl SharedCache {
 
     /// The input sets the step was seen to read, newest first.
     fn manifest(&self, step: &Step) -> Result<Vec<Seen>> {
-        let Some(result) = self.action(&self.manifest_key(step))? else {
-            return Ok(Vec::new());
-        };
-        let Some(file) = result.output_files.iter().find(|f| f.path == MANIFEST_FILE) else {
-            return Ok(Vec::new());
-        };
-        let Some(bytes) = self.blob(file)? else {
-            return Ok(Vec::new());
-        };
-        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+        let bytes = self.get_document(&self.manifest_key(step))?;
+        Ok(bytes
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default())
     }
 
     /// The action result stored under an `ac` key, if any and readable.
