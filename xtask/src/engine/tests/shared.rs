@@ -203,3 +203,39 @@ fn an_http_cache_serves_a_second_tree() {
     assert_eq!(did(build(&tree(), &compile, Some(&cache))), (1, 0));
     assert!(cache.finish().error.is_some());
 }
+
+#[test]
+fn a_document_comes_back_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || SharedCache::open(dir.path().to_str().unwrap(), 1 << 30, "clang 19").unwrap();
+    let plans = b"{\"format\": \"a bundle of plans\"}".repeat(100);
+    open().store_document("recipe key", &plans);
+    assert_eq!(
+        open().document("recipe key").as_deref(),
+        Some(plans.as_slice())
+    );
+    assert_eq!(open().document("another recipe"), None);
+    assert_eq!(
+        SharedCache::open(dir.path().to_str().unwrap(), 1 << 30, "clang 20")
+            .unwrap()
+            .document("recipe key"),
+        None,
+        "another toolchain"
+    );
+
+    let blob = dir
+        .path()
+        .join("cas")
+        .join(&shared::action_result::sha256(&plans)[..2])
+        .join(shared::action_result::sha256(&plans));
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[7] ^= 0xff;
+    fs::write(&blob, bytes).unwrap();
+    let cache = open();
+    assert_eq!(
+        cache.document("recipe key"),
+        None,
+        "a corrupt document was read"
+    );
+    assert_eq!(cache.finish().corrupt, 1);
+}
