@@ -430,7 +430,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         )?;
     }
     let steps = stages.get(Stage::VmlinuxO, &plan.key, || {
-        stage::plan_vmlinux_o(&kbuild, &pipeline.steps)
+        stage::plan_vmlinux_o(&kbuild, env, &pipeline.steps)
     })?;
     let mut thin_backends = None;
     match (target.lto, pipeline.lto_flags) {
@@ -459,7 +459,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let config = DotConfig::read(&objtree.join("include/config/auto.conf"))?;
     let modules = config.get("MODULES") == Some("y");
     let steps = stages.get(Stage::Modpost, &plan.key, || {
-        stage::plan_modpost(&kbuild, &pipeline.steps, modules)
+        stage::plan_modpost(&kbuild, env, &pipeline.steps, modules)
     })?;
     pipeline.run(Stage::Modpost, steps)?;
     if modules {

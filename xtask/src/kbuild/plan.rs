@@ -18,7 +18,7 @@ use crate::fs_atomic;
 pub const FORMAT: &str = "xtask-plan-v7";
 /// Bumped whenever the shape or the planning of a later stage changes (only
 /// those stages are planned again).
-const STAGE_FORMAT: &str = "xtask-stage-v4";
+const STAGE_FORMAT: &str = "xtask-stage-v5";
 
 /// What configure and the compile dry run produced.
 #[derive(Clone, Serialize, Deserialize)]

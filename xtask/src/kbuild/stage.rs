@@ -113,27 +113,35 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
 }
 
 /// `vmlinux_o` once the archives exist: the LTO link with objtool.
-pub fn plan_vmlinux_o(kbuild: &Kbuild, earlier: &[Step]) -> Result<Vec<Step>> {
+pub fn plan_vmlinux_o(kbuild: &Kbuild, env: &Env, earlier: &[Step]) -> Result<Vec<Step>> {
     remove(kbuild, VMLINUX_O_OUTPUTS);
-    let steps = dry_run::parse(&kbuild.dry_run(&["vmlinux_o"])?);
+    // The top Makefile's `vmlinux_o` is this sub-make; asked directly, with
+    // the environment the top Makefile exports, make skips re-reading the
+    // top Makefile and its hundred compiler probes (seconds per stage).
+    let steps =
+        dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.vmlinux_o", &[])?);
     link_steps(steps, earlier, "vmlinux.o")
 }
 
 /// modpost (Makefile.modpost looks for `vmlinux.o` when it is read) and
-/// `init/version-timestamp.o`, once `vmlinux.o` exists.
-pub fn plan_modpost(kbuild: &Kbuild, earlier: &[Step], modules: bool) -> Result<Vec<Step>> {
+/// `init/version-timestamp.o`, once `vmlinux.o` exists: the sub-makes the top
+/// Makefile's `modpost` and `link-vmlinux.sh` run.
+pub fn plan_modpost(
+    kbuild: &Kbuild,
+    env: &Env,
+    earlier: &[Step],
+    modules: bool,
+) -> Result<Vec<Step>> {
     remove(kbuild, MODPOST_OUTPUTS);
     // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
-    let modpost: &[&str] = if modules {
-        &["modpost", "KBUILD_MODULES=1"]
-    } else {
-        &["modpost"]
-    };
-    // The single-object goal cannot share a make invocation with modpost.
-    let mut steps = dry_run::parse(&kbuild.dry_run(modpost)?);
-    steps.extend(dry_run::parse(
-        &kbuild.dry_run(&["init/version-timestamp.o"])?,
-    ));
+    let modpost: &[&str] = if modules { &["KBUILD_MODULES=1"] } else { &[] };
+    let mut steps =
+        dry_run::parse(&kbuild.dry_run_in_objtree(env, "scripts/Makefile.modpost", modpost)?);
+    steps.extend(dry_run::parse(&kbuild.dry_run_in_objtree(
+        env,
+        "scripts/Makefile.build",
+        &["obj=init", "init/version-timestamp.o"],
+    )?));
     link_steps(steps, earlier, "init/version-timestamp.o")
 }
 
