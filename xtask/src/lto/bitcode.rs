@@ -5,7 +5,7 @@
 //!
 //! A reader of the bitstream container (LLVM's `BitCodeFormat.rst`) that
 //! decodes the module block's own records and skips its sub-blocks (types,
-//! constants, metadata, function bodies) by their length. Written here: the
+//! constants, metadata, function bodies, BLOCKINFO) by their length. Written here: the
 //! `llvm-bitcode` crate rejects the zero-width operands LLVM 19 writes, and
 //! `llvm-dis` of every object costs each backend a process and the whole
 //! module's text.
@@ -14,12 +14,9 @@ use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
 
-/// `MODULE_BLOCK_ID`, `BLOCKINFO_BLOCK_ID` and `MODULE_CODE_ASM` in LLVM's
-/// `LLVMBitCodes.h`; `BLOCKINFO_CODE_SETBID` in `BitCodeEnums.h`.
+/// `MODULE_BLOCK_ID` and `MODULE_CODE_ASM` in LLVM's `LLVMBitCodes.h`.
 const MODULE_BLOCK: u64 = 8;
-const BLOCKINFO_BLOCK: u64 = 0;
 const MODULE_CODE_ASM: u64 = 4;
-const SETBID: u64 = 1;
 
 /// The files named by `.incbin` in the module asm of a bitcode object, in
 /// order of appearance, as written (relative to the object tree for Kbuild).
@@ -46,7 +43,7 @@ fn module_asm(bytes: &[u8]) -> Result<String> {
                     continue;
                 }
                 let mut asm = Vec::new();
-                read_block(&mut bits, width, &mut Vec::new(), &mut |code, ops| {
+                read_block(&mut bits, width, &mut |code, ops| {
                     if code == MODULE_CODE_ASM {
                         asm.extend(ops.iter().map(|&c| c as u8));
                     }
@@ -98,14 +95,11 @@ enum Op {
 }
 
 /// Reads one block's records to its end, handing each (code, operands) to
-/// `record`; sub-blocks are skipped, a BLOCKINFO block read for the
-/// abbreviations it gives this block.
-fn read_block(
-    bits: &mut Bits,
-    width: usize,
-    abbrevs: &mut Vec<Vec<Op>>,
-    record: &mut dyn FnMut(u64, &[u64]),
-) -> Result<()> {
+/// `record`; sub-blocks are skipped. A BLOCKINFO block inside it is skipped
+/// too: its abbreviations apply to blocks entered after it (LLVM adds them
+/// on entering a block), never to the block that holds it.
+fn read_block(bits: &mut Bits, width: usize, record: &mut dyn FnMut(u64, &[u64])) -> Result<()> {
+    let mut abbrevs: Vec<Vec<Op>> = Vec::new();
     loop {
         match bits.fixed(width)? {
             END_BLOCK => {
@@ -113,20 +107,8 @@ fn read_block(
                 return Ok(());
             }
             ENTER_SUBBLOCK => {
-                let (id, inner, end) = bits.enter()?;
-                if id == BLOCKINFO_BLOCK {
-                    let mut target = None;
-                    let mut defined = Vec::new();
-                    read_block_info(bits, inner, &mut target, &mut defined)?;
-                    abbrevs.extend(
-                        defined
-                            .into_iter()
-                            .filter(|(bid, _)| *bid == MODULE_BLOCK)
-                            .map(|(_, ops)| ops),
-                    );
-                } else {
-                    bits.at = end;
-                }
+                let (_, _, end) = bits.enter()?;
+                bits.at = end;
             }
             DEFINE_ABBREV => abbrevs.push(bits.define_abbrev()?),
             UNABBREV_RECORD => {
@@ -138,51 +120,12 @@ fn read_block(
             id => {
                 let abbrev = abbrevs
                     .get(id as usize - 4)
-                    .with_context(|| format!("undefined abbreviation {id}"))?
-                    .clone();
-                let mut values = bits.abbreviated(&abbrev)?;
+                    .with_context(|| format!("undefined abbreviation {id}"))?;
+                let mut values = bits.abbreviated(abbrev)?;
                 ensure!(!values.is_empty(), "a record without a code");
                 let code = values.remove(0);
                 record(code, &values);
             }
-        }
-    }
-}
-
-/// BLOCKINFO: `SETBID` records name the block the abbreviations that
-/// follow belong to.
-fn read_block_info(
-    bits: &mut Bits,
-    width: usize,
-    target: &mut Option<u64>,
-    defined: &mut Vec<(u64, Vec<Op>)>,
-) -> Result<()> {
-    loop {
-        match bits.fixed(width)? {
-            END_BLOCK => {
-                bits.align32();
-                return Ok(());
-            }
-            ENTER_SUBBLOCK => {
-                let (_, _, end) = bits.enter()?;
-                bits.at = end;
-            }
-            DEFINE_ABBREV => {
-                let ops = bits.define_abbrev()?;
-                defined.push((
-                    target.context("an abbreviation before SETBID in BLOCKINFO")?,
-                    ops,
-                ));
-            }
-            UNABBREV_RECORD => {
-                let code = bits.vbr(6)?;
-                let n = bits.vbr(6)?;
-                let ops = (0..n).map(|_| bits.vbr(6)).collect::<Result<Vec<_>>>()?;
-                if code == SETBID {
-                    *target = ops.first().copied();
-                }
-            }
-            id => bail!("abbreviation {id} in BLOCKINFO"),
         }
     }
 }

@@ -228,13 +228,13 @@ impl SharedCache {
     /// The document stored under `name` (a recipe's configuration and
     /// plans: `kbuild::plan::Bundle`), if any and intact.
     pub fn document(&self, name: &str) -> Option<Vec<u8>> {
-        self.attempt(|| self.get_document(&self.salted(&format!("document\0{name}"))))
+        self.attempt(|| self.get_document(&self.document_key(name)))
             .flatten()
     }
 
     /// Stores a document under `name`; a failure turns the cache off as any.
     pub fn store_document(&self, name: &str, bytes: &[u8]) {
-        self.attempt(|| self.put_document(&self.salted(&format!("document\0{name}")), bytes));
+        self.attempt(|| self.put_document(&self.document_key(name), bytes));
     }
 
     /// A document is one blob, named by an action result under `ac_key`.
@@ -300,6 +300,10 @@ impl SharedCache {
 
     fn salted(&self, key: &str) -> String {
         sha256(format!("xtask shared cache v1\0{}\0{key}", self.salt).as_bytes())
+    }
+
+    fn document_key(&self, name: &str) -> String {
+        self.salted(&format!("document\0{name}"))
     }
 
     fn manifest_key(&self, step: &Step) -> String {
