@@ -2,7 +2,7 @@
 //! restores what the first compiled, byte for byte, and runs no compiler; a
 //! corrupt entry is rebuilt; a cache that is down costs a warning, not the build.
 
-use std::fs;
+use std::{fs, path::Path};
 
 use super::{step, Tree};
 use crate::{
@@ -116,6 +116,16 @@ fn a_second_tree_restores_what_the_first_compiled() {
     assert_eq!(did(build(&tree(), &compile, Some(&other))), (1, 0));
 }
 
+/// Corrupts the stored blob of `content` in a directory cache: same length,
+/// byte `at` flipped, so only the digest can tell.
+fn flip_byte_of_blob(cache: &Path, content: &[u8], at: usize) {
+    let sha = shared::action_result::sha256(content);
+    let blob = cache.join("cas").join(&sha[..2]).join(&sha);
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[at] ^= 0xff;
+    fs::write(&blob, bytes).unwrap();
+}
+
 #[test]
 fn a_corrupt_entry_is_rebuilt_and_replaced() {
     let (source, dir) = (Source::new(), tempfile::tempdir().unwrap());
@@ -125,14 +135,7 @@ fn a_corrupt_entry_is_rebuilt_and_replaced() {
     build(&a, &compile, Some(&open()));
     let object = fs::read(a.path().join("a/a.o")).unwrap();
     // Same length, other bytes: only the digest can tell.
-    let blob = dir
-        .path()
-        .join("cas")
-        .join(&shared::action_result::sha256(&object)[..2])
-        .join(shared::action_result::sha256(&object));
-    let mut bytes = fs::read(&blob).unwrap();
-    bytes[100] ^= 0xff;
-    fs::write(&blob, bytes).unwrap();
+    flip_byte_of_blob(dir.path(), &object, 100);
 
     let (b, cache) = (tree(), open());
     assert_eq!(
@@ -223,14 +226,7 @@ fn a_document_comes_back_whole_or_not_at_all() {
         "another toolchain"
     );
 
-    let blob = dir
-        .path()
-        .join("cas")
-        .join(&shared::action_result::sha256(&plans)[..2])
-        .join(shared::action_result::sha256(&plans));
-    let mut bytes = fs::read(&blob).unwrap();
-    bytes[7] ^= 0xff;
-    fs::write(&blob, bytes).unwrap();
+    flip_byte_of_blob(dir.path(), &plans, 7);
     let cache = open();
     assert_eq!(
         cache.document("recipe key"),
