@@ -159,8 +159,6 @@ fn planned(
             }
             eprintln!("configuring {target} in {}", objtree.display());
             configure::configure(&kbuild, &recipe, options.jobs)?;
-            // What a build's first make would do: the Kconfig outputs the plan and the cache read.
-            kbuild.run("syncconfig", options.jobs)?;
             phases.push(timer.lap("configure"));
             let env = step_env(&kbuild, &toolchain)?;
             let compile = stage::plan_compile(&kbuild)?;

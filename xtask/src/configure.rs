@@ -19,7 +19,7 @@ use crate::{
 
 /// Where the configuration starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Base {
+pub enum Base {
     /// `make NAME`, checked against the targets the source tree offers.
     Kbuild(String),
     /// A `.config` copied into the tree.
@@ -88,6 +88,22 @@ impl Recipe {
             lto: lto_fragment(target),
             base_inputs,
         })
+    }
+
+    pub fn base(&self) -> &Base {
+        &self.base
+    }
+
+    /// What is appended to the base's `.config` before `olddefconfig`: the
+    /// fragments, then the tree's edits, then the LTO choice.
+    pub fn overlay(&self) -> Result<String> {
+        let mut text = String::new();
+        for fragment in self.fragments.iter().chain(&self.edits) {
+            text += &fs::read_to_string(fragment)
+                .with_context(|| format!("reading {}", fragment.display()))?;
+            text.push('\n');
+        }
+        Ok(text + &self.lto)
     }
 
     /// Everything configure reads but the Kconfig files, for the plan's key.
@@ -275,9 +291,6 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     fs::create_dir_all(&state)?;
     let lto_fragment_path = state.join("lto.config");
     fs::write(&lto_fragment_path, &recipe.lto)?;
-    let mut all = recipe.fragments.clone();
-    all.extend(recipe.edits.clone());
-    all.push(lto_fragment_path.clone());
 
     let dot_config = kbuild.objtree.join(".config");
     match &recipe.base {
@@ -288,13 +301,13 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
             })?;
         }
     }
-    let mut config = fs::read_to_string(&dot_config)?;
-    for fragment in &all {
-        config += &fs::read_to_string(fragment)
-            .with_context(|| format!("reading {}", fragment.display()))?;
-        config.push('\n');
-    }
+    let config = fs::read_to_string(&dot_config)? + &recipe.overlay()?;
     fs::write(&dot_config, config)?;
+    // Kconfig writes its outputs (`auto.conf`, `autoconf.h`, ...) only where
+    // there are none or when asked to sync; the base's run left stale ones.
+    // Without them, `olddefconfig` writes them fresh, and no `syncconfig`
+    // (another Kconfig run with its hundred compiler probes) is needed.
+    crate::fs_atomic::remove_file(&kbuild.objtree.join("include/config/auto.conf"))?;
     kbuild.run("olddefconfig", jobs)?;
 
     let mut requests = recipe.requests.clone();

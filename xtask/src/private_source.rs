@@ -208,10 +208,8 @@ fn undo(pristine: &Path, root: &Path, relative: &Path) -> Result<()> {
         fs::hard_link(pristine.join(relative), &temporary)
             .with_context(|| format!("linking {}", relative.display()))?;
         fs::rename(&temporary, &path).with_context(|| format!("restoring {}", path.display()))?;
-    } else if let Err(error) = fs::remove_file(&path) {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            return Err(error).with_context(|| format!("removing {}", path.display()));
-        }
+    } else {
+        crate::fs_atomic::remove_file(&path)?;
     }
     let rest: Vec<PathBuf> = read_log(root)?
         .into_iter()
@@ -239,10 +237,7 @@ fn read_log(root: &Path) -> Result<Vec<PathBuf>> {
 
 fn write_log(root: &Path, log: &[PathBuf]) -> Result<()> {
     if log.is_empty() {
-        return match fs::remove_file(log_path(root)) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-            _ => Ok(()),
-        };
+        return crate::fs_atomic::remove_file(&log_path(root));
     }
     let text: String = log.iter().map(|l| format!("{}\n", l.display())).collect();
     crate::fs_atomic::write(&log_path(root), text.as_bytes())

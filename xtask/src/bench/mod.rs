@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::{
     cache_server::CacheServer,
+    configure::{Base, Recipe},
     engine::lock::TreeLock,
     kbuild::Kbuild,
     kconfig::DotConfig,
@@ -183,7 +184,7 @@ impl Bench {
 
     /// Both trees built from the unchanged source, so that the timed builds
     /// see only the scenario's change. Before `cold` only the xtask's: its
-    /// `.config` is what Kbuild's cold run starts from.
+    /// `.config` is what Kbuild's cold run must arrive at.
     fn settle(&self, scenario: Scenario) -> Result<()> {
         measure::run(&mut self.xtask_build()?, &self.log("settle", Tool::Xtask))?;
         if let Some(cache) = self.cache_of(scenario)? {
@@ -231,11 +232,7 @@ impl Bench {
                 Scenario::Cold | Scenario::Cached | Scenario::CachedHttp | Scenario::Ccache,
                 Tool::Kbuild,
             ) => {
-                self.fresh_kbuild_tree()?;
-                let config = measure::run(
-                    &mut self.kbuild.reference_config(),
-                    &self.log(&format!("{name}-olddefconfig"), tool),
-                )?;
+                let config = self.configure_kbuild_from_nothing(name)?;
                 let mut build = self.kbuild_build()?;
                 if scenario == Scenario::Ccache {
                     build
@@ -255,7 +252,7 @@ impl Bench {
                 text += scenario::CONFIG_FLIP;
                 fs::write(&dot_config, text)?;
                 let config = measure::run(
-                    &mut self.kbuild.reference_config(),
+                    &mut self.kbuild.reference_config("olddefconfig"),
                     &self.log(&format!("{name}-olddefconfig"), tool),
                 )?;
                 Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
@@ -342,7 +339,7 @@ impl Bench {
             self.fresh_kbuild_tree()?;
         }
         measure::run(
-            &mut self.kbuild.reference_config(),
+            &mut self.kbuild.reference_config("olddefconfig"),
             &self.log("olddefconfig", Tool::Kbuild),
         )?;
         if DotConfig::read(&self.kbuild.objtree.join(".config"))? != ours {
@@ -353,6 +350,43 @@ impl Bench {
             );
         }
         Ok(())
+    }
+
+    /// A new Kbuild tree configured as Kbuild's user would make the xtask's
+    /// configuration: the recipe's base (`make tinyconfig` for a preset, or
+    /// the user's file), the same fragments appended, `make olddefconfig`.
+    /// Timed, as the xtask's cold build makes its `.config` too.
+    fn configure_kbuild_from_nothing(&self, name: &str) -> Result<Sample> {
+        let recipe = Recipe::resolve(&self.target, self.source.root(), &self.xtask_tree, &[])?;
+        let tree = &self.kbuild.objtree;
+        remove_dir(tree)?;
+        fs::create_dir_all(tree)?;
+        let dot_config = tree.join(".config");
+        let base = match recipe.base() {
+            Base::Kbuild(target) => measure::run(
+                &mut self.kbuild.reference_config(target),
+                &self.log(&format!("{name}-{target}"), Tool::Kbuild),
+            )?,
+            Base::File(path) => {
+                fs::copy(path, &dot_config)
+                    .with_context(|| format!("copying {}", path.display()))?;
+                Sample::default()
+            }
+        };
+        let text = fs::read_to_string(&dot_config)? + &recipe.overlay()?;
+        fs::write(&dot_config, text)?;
+        let olddefconfig = measure::run(
+            &mut self.kbuild.reference_config("olddefconfig"),
+            &self.log(&format!("{name}-olddefconfig"), Tool::Kbuild),
+        )?;
+        if DotConfig::read(&dot_config)? != DotConfig::read(&self.xtask_tree.join(".config"))? {
+            bail!(
+                "Kbuild made another .config than the xtask from the same recipe ({} against {}): the two builds would differ",
+                dot_config.display(),
+                self.xtask_tree.join(".config").display()
+            );
+        }
+        Ok(base.then(olddefconfig))
     }
 
     /// An empty Kbuild tree holding a copy of the xtask's `.config`.

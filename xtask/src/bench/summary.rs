@@ -141,8 +141,9 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
     }
     if scenarios.iter().any(|s| s.scenario == Scenario::Cold) {
         notes.push(
-            "cold: Kbuild from a copy of the xtask's .config (olddefconfig, then the build); the xtask from nothing, \
-             its configure included (the base, fragments, olddefconfig, checks), as a user of its --profile or --config runs it"
+            "cold: both from nothing, configure included: Kbuild as its user makes the xtask's configuration (the base \
+             target such as tinyconfig, the same fragments appended, olddefconfig; checked equal), then the build; \
+             the xtask as a user of its --profile or --config runs it"
                 .to_string(),
         );
     }
@@ -319,7 +320,7 @@ noop        wall                             13.0 s     0.60 s         0.046
         let table = table(&target, 2, 2, &[cold, noop]);
         assert!(table.starts_with(expected), "{table}");
         assert!(
-            table.contains("  cold: Kbuild from a copy of the xtask's .config"),
+            table.contains("  cold: both from nothing, configure included"),
             "{table}"
         );
         assert!(

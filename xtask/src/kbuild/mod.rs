@@ -212,10 +212,11 @@ impl Kbuild {
     // Kbuild building on its own, for comparison only: `cargo xtask bench`
     // times these against the xtask in a tree of their own. No build calls them.
 
-    /// `make olddefconfig` in a reference tree holding a copy of our `.config`.
+    /// `make TARGET` (`olddefconfig`, `tinyconfig`, ...) in a reference tree.
     /// Returned unstarted, so the bench can measure it.
-    pub fn reference_config(&self) -> Command {
-        self.make(&["olddefconfig"])
+    pub fn reference_config(&self, target: &str) -> Command {
+        assert!(target.ends_with("config"), "{target} is no config target");
+        self.make(&[target])
     }
 
     /// `make -jN GOALS` in a reference tree, as a user builds. Returned
