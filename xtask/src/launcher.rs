@@ -11,6 +11,8 @@ use serde::Serialize;
 /// `XTASK_LAUNCHER=ccache` means `--launcher ccache`.
 pub const ENV: &str = "XTASK_LAUNCHER";
 
+const NO_REWRITE_CROSS: &str = "DISTCC_NO_REWRITE_CROSS";
+
 /// The launchers whose statistics the report reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,9 +69,15 @@ impl Launcher {
             bail!("--launcher {spec}: `{}` is not on PATH{install}", argv[0]);
         }
         const SETTINGS: [&str; 5] = ["CCACHE_", "SCCACHE_", "DISTCC_", "ICECC_", "HOME"];
-        let env = std::env::vars()
+        let mut env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| SETTINGS.iter().any(|p| k.starts_with(p)))
             .collect();
+        // distcc gives a clang without `-target` one for the machine it runs
+        // on, but Kbuild's is `--target=`, which distcc does not see: an arm64
+        // kernel would get x86 objects, an x86 one another triple.
+        if kind == Kind::Distcc && !env.iter().any(|(k, _)| k == NO_REWRITE_CROSS) {
+            env.push((NO_REWRITE_CROSS.into(), "1".into()));
+        }
         Ok(Launcher { argv, kind, env })
     }
 
@@ -102,16 +110,30 @@ impl Launcher {
                 before.is_empty() || before.ends_with(';') || before.ends_with("&&");
             let whole_word = at == 0 || command[..at].ends_with(char::is_whitespace);
             if starts_statement && whole_word {
+                let (compiler, rest) = command[at..].split_at(cc.len());
                 return Some(format!(
-                    "{}{} {}",
+                    "{}{} {compiler}{}{rest}",
                     &command[..at],
                     self.line(),
-                    &command[at..]
+                    self.compiler_args(),
                 ));
             }
             from = at + needle.len();
         }
         None
+    }
+
+    /// What the compiler needs to be run by this launcher. distcc and icecc
+    /// preprocess here and compile the `.i` there, where preprocessor flags
+    /// (`-fmacro-prefix-map`) go unused: Kbuild's
+    /// `-Werror=unused-command-line-argument` fails that compile, and the
+    /// launcher quietly compiles here instead. `-Qunused-arguments` turns off
+    /// only that check, wherever it stands; the code is the same.
+    fn compiler_args(&self) -> &'static str {
+        match self.kind {
+            Kind::Distcc | Kind::Icecc => " -Qunused-arguments",
+            _ => "",
+        }
     }
 
     /// The launcher's own settings, for the steps it runs in.

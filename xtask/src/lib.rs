@@ -15,6 +15,7 @@ pub mod cache_server;
 pub mod cli;
 pub mod config_edit;
 pub mod configure;
+pub mod distcc_server;
 pub mod editor;
 pub mod engine;
 pub mod error;

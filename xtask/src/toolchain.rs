@@ -34,6 +34,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "ovmf",
     "qemu-efi-aarch64",
     "ccache",
+    "nginx",
+    "distcc",
 ];
 
 /// Host commands Kbuild's `prepare` and our own steps invoke.
@@ -194,6 +196,8 @@ const BOOT_NEEDS: &[(&str, &str)] = &[
     ("/usr/bin/ccache", "ccache"),
     // The shared-cache tests serve Bazel's HTTP protocol with nginx.
     (crate::cache_server::NGINX, "nginx"),
+    // The distributed-compile tests run distccd on loopback.
+    (crate::distcc_server::DISTCCD, "distcc"),
 ];
 
 /// Installs the boot-test tools when missing (as root on Debian), else names them.

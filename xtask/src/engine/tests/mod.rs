@@ -491,4 +491,112 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
     );
 }
 
+/// `--launcher distcc` for real: Debian's distccd on loopback compiles, from
+/// the `.i` distcc sends it, C with the flags of Kbuild's that fail a remote
+/// compile (`-fmacro-prefix-map` unused there, under
+/// `-Werror=unused-command-line-argument`) and a `--target=` for another
+/// arch than this machine's. Every compile is counted in distccd's log (no
+/// quiet local fallback), and each object is the local compile's: an ELF
+/// object byte for byte; a ThinLTO bitcode one for the same target.
+#[test]
+fn distcc_compiles_kbuild_commands_remotely_to_the_objects_of_a_local_compile() {
+    let llvm = format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap());
+    let server = crate::distcc_server::DistccServer::start(&llvm).unwrap_or_else(|e| panic!("{e}"));
+    // Read by `resolve` into the launcher's settings; no other test uses them.
+    for (key, value) in server.client_env() {
+        std::env::set_var(key, value);
+    }
+    let launcher = crate::launcher::Launcher::resolve("distcc").unwrap_or_else(|e| panic!("{e}"));
+    let mut tree = Tree::new();
+    tree.env.insert("PATH".into(), llvm);
+    tree.env.insert("CC".into(), "clang".into());
+    tree.write(
+        "src/a.c",
+        "static const char *where = __FILE__;\n\
+         int answer(int x) { asm volatile(\"nop\"); return x * 42 + (where != 0); }\n",
+    );
+    let flags = format!(
+        "--target=aarch64-linux-gnu -fmacro-prefix-map={}/= -Werror=unused-command-line-argument -O2",
+        tree.path().display()
+    );
+    let source = tree.path().join("src/a.c");
+    let compile = |output: &str, extra: &str| {
+        let command = format!("clang {flags} {extra} -c -o {output} {}", source.display());
+        let cmd = cmd_file::path(output);
+        let mut step = step(
+            "CC",
+            output,
+            &format!("set -e; {command}; printf 'savedcmd_{output} := %s\\n' '{command}' > {cmd}"),
+        );
+        step.kind = crate::kbuild::StepKind::CompileC;
+        step
+    };
+    let steps = [compile("elf/a.o", ""), compile("bitcode/a.o", "-flto=thin")];
+    tree.mkdirs(&steps);
+    let cache = Cache::open(tree.path()).unwrap();
+    let runner = Runner {
+        launcher: Some(&launcher),
+        ..tree.runner(&cache, 2)
+    };
+    let counts = runner
+        .run(&steps, &Graph::new(&steps))
+        .unwrap_or_else(|e| panic!("{e:#}\ndistccd's log:\n{}", server.log()));
+    assert_eq!(counts.executed, 2);
+    assert_eq!(server.compiled(), 2, "distccd's log:\n{}", server.log());
+
+    let local = |output: &str, extra: &str| -> Vec<u8> {
+        let out = std::process::Command::new("/usr/lib/llvm-19/bin/clang")
+            .args(shlex::split(&format!("{flags} {extra} -c -o {output}")).unwrap())
+            .arg(&source)
+            .current_dir(tree.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::read(tree.path().join(output)).unwrap()
+    };
+    let remote = |output: &str| fs::read(tree.path().join(output)).unwrap();
+    assert!(
+        remote("elf/a.o") == local("a-local.o", ""),
+        "the object distccd compiled differs from the local compile's"
+    );
+    // Its inline asm's `!srcloc` is an offset into the text compiled: the
+    // `.i` there, the `.c` and its includes here. So bitcode differs in that
+    // and in the module hash; the target must not.
+    let triple = |object: &str| -> String {
+        let out = std::process::Command::new("/usr/lib/llvm-19/bin/llvm-dis")
+            .args([object, "-o", "-"])
+            .current_dir(tree.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("target triple"))
+            .unwrap_or_else(|| panic!("{object} is not bitcode:\n{text}"))
+            .to_string()
+    };
+    local("bitcode-local.o", "-flto=thin");
+    assert_eq!(triple("bitcode/a.o"), triple("bitcode-local.o"));
+    assert!(triple("bitcode/a.o").contains("aarch64"));
+    assert!(
+        tree.read(&cmd_file::path("elf/a.o"))
+            .starts_with("savedcmd_elf/a.o := clang --target"),
+        "the .cmd file names the launcher"
+    );
+    assert_eq!(
+        Runner {
+            launcher: None,
+            ..tree.runner(&Cache::open(tree.path()).unwrap(), 2)
+        }
+        .run(&steps, &Graph::new(&steps))
+        .unwrap()
+        .executed,
+        0,
+        "switching the launcher off rebuilt"
+    );
+}
+
 mod shared;
