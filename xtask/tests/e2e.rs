@@ -484,7 +484,7 @@ fn kbuild_build(ours: &Path, kbuild: &Path) {
     let _ = fs::remove_dir_all(kbuild);
     fs::create_dir_all(kbuild).unwrap();
     fs::copy(ours.join(".config"), kbuild.join(".config")).unwrap();
-    run_make(reference(kbuild).reference_config());
+    run_make(reference(kbuild).reference_config("olddefconfig"));
     run_make(reference(kbuild).reference_build(&["bzImage"], 2));
 }
 
