@@ -577,6 +577,7 @@ fn add(total: &mut Counts, phase: Counts) {
     total.executed += phase.executed;
     total.cached += phase.cached;
     total.restored += phase.restored;
+    total.launched += phase.launched;
 }
 
 /// The environment every step runs in: what the top Makefile exports, with

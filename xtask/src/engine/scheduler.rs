@@ -41,6 +41,8 @@ pub struct Counts {
     pub cached: usize,
     /// Restored from the shared cache instead of run.
     pub restored: usize,
+    /// Of those executed, the compiles run through `--launcher`.
+    pub launched: usize,
 }
 
 /// A step that failed: the unit, the command and what it printed.
@@ -97,7 +99,7 @@ struct State {
 enum Outcome {
     Cached,
     Restored,
-    Ran { stderr: String },
+    Ran { stderr: String, launched: bool },
 }
 
 impl Runner<'_> {
@@ -208,8 +210,9 @@ impl Runner<'_> {
                             state.counts.restored += 1;
                             send(Event::Cached { step });
                         }
-                        Outcome::Ran { stderr } => {
+                        Outcome::Ran { stderr, launched } => {
                             state.counts.executed += 1;
+                            state.counts.launched += usize::from(launched);
                             send(Event::Ran { step, stderr });
                         }
                     }
@@ -276,7 +279,7 @@ impl Runner<'_> {
                 Lookup::Missed(seens) => manifest = Some((shared, seens)),
             }
         }
-        let (stderr, record) = self.execute(step, &upstream)?;
+        let (stderr, record, launched) = self.execute(step, &upstream)?;
         if let Some((shared, seens)) = manifest {
             shared.publish(
                 self.objtree,
@@ -289,7 +292,7 @@ impl Runner<'_> {
                 &record.key,
             );
         }
-        Ok(Outcome::Ran { stderr })
+        Ok(Outcome::Ran { stderr, launched })
     }
 
     fn failed(&self, step: &Step, log: String) -> StepFailed {
@@ -301,9 +304,13 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs the step's command and records its result; returns its stderr
-    /// and the record.
-    fn execute(&self, step: &Step, upstream: &Upstream) -> Result<(String, Record), StepFailed> {
+    /// Runs the step's command and records its result; returns its stderr,
+    /// the record, and whether the launcher ran it.
+    fn execute(
+        &self,
+        step: &Step,
+        upstream: &Upstream,
+    ) -> Result<(String, Record, bool), StepFailed> {
         let failed = |log: String| self.failed(step, log);
         // The key stays the plain command: the launcher is transparent.
         let cc = self.env.get("CC").map_or("clang", String::as_str);
@@ -344,7 +351,7 @@ impl Runner<'_> {
         self.cache
             .store(record.clone())
             .map_err(|e| failed(format!("recording the result: {e}")))?;
-        Ok((stderr, record))
+        Ok((stderr, record, wrapped.is_some()))
     }
 }
 
