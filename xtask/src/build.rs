@@ -160,8 +160,18 @@ fn planned(
             eprintln!("configuring {target} in {}", objtree.display());
             configure::configure(&kbuild, &recipe, options.jobs)?;
             phases.push(timer.lap("configure"));
-            let env = step_env(&kbuild, &toolchain)?;
-            let compile = stage::plan_compile(&kbuild)?;
+            // The first file Kbuild's prepare writes, which the top Makefile
+            // exports as KERNELRELEASE: captured now, a cold tree's
+            // environment is the one a warm tree would give.
+            write_kernel_release(&kbuild)?;
+            // Two single-threaded makes that read the configuration and write
+            // nothing the other reads (the dry run works in the plan tree).
+            let (env, compile) = std::thread::scope(|scope| {
+                let env = scope.spawn(|| step_env(&kbuild, &toolchain));
+                let compile = stage::plan_compile(&kbuild);
+                (env.join().expect("capturing the environment panicked"), compile)
+            });
+            let (env, compile) = (env?, compile?);
             let plan = Plan {
                 format: plan::FORMAT.into(),
                 key,
@@ -578,6 +588,15 @@ fn add(total: &mut Counts, phase: Counts) {
     total.cached += phase.cached;
     total.restored += phase.restored;
     total.launched += phase.launched;
+}
+
+fn write_kernel_release(kbuild: &Kbuild) -> Result<()> {
+    let path = kbuild.objtree.join("include/config/kernel.release");
+    let release = format!("{}\n", kbuild.kernel_release()?);
+    if fs::read_to_string(&path).ok().as_deref() != Some(release.as_str()) {
+        crate::fs_atomic::write(&path, release.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The environment every step runs in: what the top Makefile exports, with

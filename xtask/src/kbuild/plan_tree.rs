@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::{dry_run, Kbuild, Step};
 
@@ -22,7 +22,13 @@ const CONFIG_FILES: &[&str] = &[
     "include/config/auto.conf.cmd",
     "include/generated/autoconf.h",
     "include/generated/rustc_cfg",
+    // `KERNELRELEASE` is read from it whenever a recipe is expanded
+    // (`utsrelease.h`); a dry run must not print it empty. The build writes
+    // it before planning.
+    KERNEL_RELEASE,
 ];
+
+const KERNEL_RELEASE: &str = "include/config/kernel.release";
 
 /// Directories the tools build (objtool) insists exist when its Makefiles are
 /// read; Kbuild's recipes would create them, but a dry run runs no recipe.
@@ -51,13 +57,12 @@ impl PlanTree {
             fs::create_dir_all(to.parent().unwrap())?;
             copy_with_time(&from, &to)?;
         }
-        // `KERNELRELEASE` is read from this file whenever a recipe is expanded
-        // (`utsrelease.h`); a dry run must not print it empty.
-        let release = real.kernel_release()?;
-        fs::write(
-            dir.join("include/config/kernel.release"),
-            format!("{release}\n"),
-        )?;
+        if !dir.join(KERNEL_RELEASE).exists() {
+            bail!(
+                "no {KERNEL_RELEASE} in {}: it is written before planning",
+                real.objtree.display()
+            );
+        }
         for tools in TOOLS_DIRS {
             fs::create_dir_all(dir.join(tools))?;
         }
