@@ -6,7 +6,7 @@
 //! when the build reaches it, after the stages it reads from have run;
 //! planning itself never runs a step. Native stages are the xtask's own work.
 
-use std::{collections::HashSet, fs};
+use std::{collections::HashSet, fs, path::PathBuf};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -62,8 +62,7 @@ impl Stage {
     }
 }
 
-/// Outputs of the link stages, removed before a re-plan so that every dry
-/// run sees them missing and prints their full recipe.
+/// Outputs of the link stages, moved aside while their stage is planned.
 const VMLINUX_O_OUTPUTS: &[&str] = &["vmlinux.o", "modules.builtin.modinfo", "modules.builtin"];
 const MODPOST_OUTPUTS: &[&str] = &[
     "vmlinux.symvers",
@@ -114,7 +113,7 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
 
 /// `vmlinux_o` once the archives exist: the LTO link with objtool.
 pub fn plan_vmlinux_o(kbuild: &Kbuild, env: &Env, earlier: &[Step]) -> Result<Vec<Step>> {
-    remove(kbuild, VMLINUX_O_OUTPUTS);
+    let _aside = Aside::new(kbuild, VMLINUX_O_OUTPUTS);
     // The top Makefile's `vmlinux_o` is this sub-make; asked directly, with
     // the environment the top Makefile exports, make skips re-reading the
     // top Makefile and its hundred compiler probes (seconds per stage).
@@ -132,7 +131,7 @@ pub fn plan_modpost(
     earlier: &[Step],
     modules: bool,
 ) -> Result<Vec<Step>> {
-    remove(kbuild, MODPOST_OUTPUTS);
+    let _aside = Aside::new(kbuild, MODPOST_OUTPUTS);
     // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
     let modpost: &[&str] = if modules { &["KBUILD_MODULES=1"] } else { &[] };
     let mut steps =
@@ -188,9 +187,37 @@ pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Vec<Step>> {
 
 type Env = std::collections::BTreeMap<String, String>;
 
-fn remove(kbuild: &Kbuild, outputs: &[&str]) {
-    for output in outputs {
-        let _ = fs::remove_file(kbuild.objtree.join(output));
+/// Outputs moved aside while a dry run plans the steps that make them: make
+/// prints the recipe of a target it finds missing. Put back when dropped, so
+/// that the cache finds them as their steps left them and a re-plan reruns
+/// nothing; after a crash in between they are missing, and their steps rerun.
+struct Aside {
+    moved: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Aside {
+    fn new(kbuild: &Kbuild, outputs: &[&str]) -> Aside {
+        let moved = outputs
+            .iter()
+            .map(|output| {
+                let path = kbuild.objtree.join(output);
+                let aside = path.with_file_name(format!(
+                    ".{}.xtask-aside",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+                (path, aside)
+            })
+            .filter(|(path, aside)| fs::rename(path, aside).is_ok())
+            .collect();
+        Aside { moved }
+    }
+}
+
+impl Drop for Aside {
+    fn drop(&mut self) {
+        for (path, aside) in &self.moved {
+            let _ = fs::rename(aside, path);
+        }
     }
 }
 
