@@ -169,7 +169,10 @@ fn planned(
             let (env, compile) = std::thread::scope(|scope| {
                 let env = scope.spawn(|| step_env(&kbuild, &toolchain));
                 let compile = stage::plan_compile(&kbuild);
-                (env.join().expect("capturing the environment panicked"), compile)
+                (
+                    env.join().expect("capturing the environment panicked"),
+                    compile,
+                )
             });
             let (env, compile) = (env?, compile?);
             let plan = Plan {

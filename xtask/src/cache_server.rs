@@ -4,13 +4,13 @@
 
 use std::{
     fs,
-    net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+
+use crate::loopback;
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 
@@ -26,8 +26,7 @@ impl CacheServer {
             bail!("no {NGINX}: `apt-get install nginx` (the HTTP cache tests serve the cache with it)");
         }
         let dir = tempfile::tempdir()?;
-        // Free now; nginx binds it a moment later.
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = loopback::free_port()?;
         fs::create_dir_all(dir.path().join("data"))?;
         fs::write(dir.path().join("nginx.conf"), config(dir.path(), port))?;
         let nginx = Command::new(NGINX)
@@ -42,19 +41,9 @@ impl CacheServer {
             .spawn()
             .context("starting nginx")?;
         let mut server = CacheServer { dir, port, nginx };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.nginx.try_wait()? {
-                bail!(
-                    "nginx exited ({status}): {}",
-                    fs::read_to_string(server.dir.path().join("stderr.log")).unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("nginx did not listen on 127.0.0.1:{port} within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let stderr_log = server.dir.path().join("stderr.log");
+        // Dropped on an error, and so stopped.
+        loopback::wait_listening(&mut server.nginx, "nginx", port, &stderr_log)?;
         Ok(server)
     }
 

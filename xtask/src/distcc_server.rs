@@ -5,14 +5,14 @@
 
 use std::{
     fs,
-    net::{TcpListener, TcpStream},
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::Path,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
+
+use crate::loopback;
 
 pub const DISTCCD: &str = "/usr/bin/distccd";
 
@@ -32,7 +32,7 @@ impl DistccServer {
         // distccd drops root for `nobody`, who must be able to write its log.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777))?;
         fs::create_dir(dir.path().join("client"))?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = loopback::free_port()?;
         let mut command = Command::new(DISTCCD);
         command
             .args(["--no-detach", "--daemon", "--listen", "127.0.0.1"])
@@ -57,19 +57,9 @@ impl DistccServer {
         }
         let distccd = command.spawn().context("starting distccd")?;
         let mut server = DistccServer { dir, port, distccd };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.distccd.try_wait()? {
-                bail!(
-                    "distccd exited ({status}): {}",
-                    fs::read_to_string(server.dir.path().join("stderr.log")).unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("distccd did not listen on 127.0.0.1:{port} within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let stderr_log = server.dir.path().join("stderr.log");
+        // Dropped on an error, and so stopped.
+        loopback::wait_listening(&mut server.distccd, "distccd", port, &stderr_log)?;
         Ok(server)
     }
 

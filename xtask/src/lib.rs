@@ -24,6 +24,7 @@ pub mod kbuild;
 pub mod kconfig;
 pub mod launcher;
 pub mod link;
+mod loopback;
 pub mod lto;
 pub mod paths;
 pub mod private_source;
