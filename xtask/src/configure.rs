@@ -94,16 +94,18 @@ impl Recipe {
         &self.base
     }
 
-    /// What is appended to the base's `.config` before `olddefconfig`: the
-    /// fragments, then the tree's edits, then the LTO choice.
-    pub fn overlay(&self) -> Result<String> {
-        let mut text = String::new();
+    /// Appends to the base's `.config` what goes on it before
+    /// `olddefconfig`: the fragments, then the tree's edits, then the LTO choice.
+    pub fn append_overlay(&self, dot_config: &Path) -> Result<()> {
+        let mut text = fs::read_to_string(dot_config)
+            .with_context(|| format!("reading {}", dot_config.display()))?;
         for fragment in self.fragments.iter().chain(&self.edits) {
             text += &fs::read_to_string(fragment)
                 .with_context(|| format!("reading {}", fragment.display()))?;
             text.push('\n');
         }
-        Ok(text + &self.lto)
+        fs::write(dot_config, text + &self.lto)
+            .with_context(|| format!("writing {}", dot_config.display()))
     }
 
     /// Everything configure reads but the Kconfig files, for the plan's key.
@@ -301,8 +303,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
             })?;
         }
     }
-    let config = fs::read_to_string(&dot_config)? + &recipe.overlay()?;
-    fs::write(&dot_config, config)?;
+    recipe.append_overlay(&dot_config)?;
     // Kconfig writes its outputs (`auto.conf`, `autoconf.h`, ...) only where
     // there are none or when asked to sync; the base's run left stale ones.
     // Without them, `olddefconfig` writes them fresh, and no `syncconfig`

@@ -373,8 +373,7 @@ impl Bench {
                 Sample::default()
             }
         };
-        let text = fs::read_to_string(&dot_config)? + &recipe.overlay()?;
-        fs::write(&dot_config, text)?;
+        recipe.append_overlay(&dot_config)?;
         let olddefconfig = measure::run(
             &mut self.kbuild.reference_config("olddefconfig"),
             &self.log(&format!("{name}-olddefconfig"), Tool::Kbuild),
