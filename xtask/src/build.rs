@@ -479,12 +479,13 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         })?;
         pipeline.run(Stage::Export, steps)?;
     }
-    let link = VmlinuxLink {
-        objtree: &objtree,
-        env,
-        config: &config,
-    };
-    pipeline.native("vmlinux", &link.command(), &link.inputs(), || link.run())?;
+    let steps = stages.get(Stage::Vmlinux, &plan.key, || {
+        stage::plan_vmlinux(&kbuild, env)
+    })?;
+    let link = VmlinuxLink::new(&objtree, env, &steps)?;
+    pipeline.native("vmlinux", &link.key_command(), &link.inputs(), || {
+        link.run()
+    })?;
     if modules {
         let list = link::modules::list(&objtree);
         let key = plan::key(&[("plan", &plan.key), ("modules", &list.join("\n"))]);

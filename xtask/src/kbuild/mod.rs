@@ -145,6 +145,53 @@ impl Kbuild {
         self.sub_make_dry_run(env, makefile, goals, false)
     }
 
+    /// The command the recipe of `target` in `<srctree>/<makefile>` would run,
+    /// where the recipe is `$(cmd_<name>)` of `target: prerequisite` and
+    /// `vars` are given on the command line. Make runs no recipe: it expands
+    /// the variable for a rule of its own and prints it. For recipes marked
+    /// `+` or naming `$(MAKE)`, which even `make -n` would run.
+    pub fn recipe_command(
+        &self,
+        env: &BTreeMap<String, String>,
+        makefile: &str,
+        vars: &[String],
+        name: &str,
+        target: &str,
+        prerequisite: &str,
+    ) -> Result<String> {
+        let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
+        // `$@` of the stand-in rule is its own name, which becomes `target`.
+        let rule = format!(
+            "--eval=xtask-expand: {prerequisite} ; @:$(info {RECIPE_MARK}$(subst xtask-expand,{target},$(cmd_{name})))"
+        );
+        let out = make_command()
+            .args([
+                "-s",
+                "--no-print-directory",
+                "-f",
+                &format!("{srctree}/{makefile}"),
+            ])
+            .args(vars)
+            .args([rule.as_str(), "xtask-expand"])
+            .current_dir(&self.objtree)
+            .env_clear()
+            .envs(env)
+            .env("LC_ALL", "C")
+            .output()
+            .context("running make")?;
+        check(&out, &format!("make -f {makefile} (expanding cmd_{name})"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let command = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(RECIPE_MARK))
+            .with_context(|| format!("make printed no cmd_{name} from {makefile}"))?
+            .trim();
+        if command.is_empty() {
+            bail!("{makefile} defines no cmd_{name}");
+        }
+        Ok(command.to_string())
+    }
+
     /// Like [`Kbuild::dry_run_in_objtree`] with `-B`: every recipe, out of
     /// date or not, in make's order. Only for sub-makes, never the top
     /// Makefile (whose `.config` rule `-B` would re-run).
@@ -234,6 +281,9 @@ fn make_command() -> Command {
     cmd
 }
 
+/// Printed before the recipe [`Kbuild::recipe_command`] expands.
+const RECIPE_MARK: &str = "XTASK_RECIPE ";
+
 /// Printed just before `env -0`, so that nothing make prints first is taken
 /// for a variable, and no value is cut at a newline.
 const ENV_MARK: &str = "XTASK_ENV_BEGIN";
@@ -287,6 +337,8 @@ fn check(out: &Output, what: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
@@ -298,6 +350,66 @@ mod tests {
         assert_eq!(env["XTASK_LDFLAGS_vmlinux"], "--emit-relocs");
         assert!(!env.contains_key("MAKEFLAGS"));
         assert_eq!(env.len(), 3);
+    }
+
+    /// A recipe marked `+` that names `$(MAKE)`, as Makefile.vmlinux's link:
+    /// its command comes back expanded for its own target, and nothing runs.
+    #[test]
+    fn a_recursive_recipe_is_expanded_for_its_target_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, obj) = (dir.path().join("src"), dir.path().join("obj"));
+        fs::create_dir_all(src.join("scripts")).unwrap();
+        fs::create_dir_all(&obj).unwrap();
+        fs::write(src.join("scripts/link.sh"), "touch ran\n").unwrap();
+        fs::write(
+            src.join("scripts/Makefile.link"),
+            "cmd_link = $< \"$(LD)\" \"$(LDFLAGS_out)\"; \\\n\t$(MAKE) -f post $@\n\
+             out: scripts/link.sh FORCE\n\t+$(cmd_link)\nFORCE:\n",
+        )
+        .unwrap();
+        let kbuild = Kbuild {
+            srctree: src.clone(),
+            objtree: obj.clone(),
+            arch: Arch::X86_64,
+            path: std::env::var_os("PATH").unwrap(),
+            metadata: Vec::new(),
+        };
+        let env = BTreeMap::from([
+            ("srctree".to_string(), src.display().to_string()),
+            ("VPATH".to_string(), src.display().to_string()),
+            ("LD".to_string(), "ld.lld".to_string()),
+            ("PATH".to_string(), std::env::var("PATH").unwrap()),
+        ]);
+        let command = kbuild
+            .recipe_command(
+                &env,
+                "scripts/Makefile.link",
+                &["LDFLAGS_out=--gc-sections".to_string()],
+                "link",
+                "out",
+                "scripts/link.sh",
+            )
+            .unwrap();
+        assert_eq!(
+            command,
+            format!(
+                "{}/scripts/link.sh \"ld.lld\" \"--gc-sections\"; make -f post out",
+                src.display()
+            )
+        );
+        assert!(!obj.join("ran").exists());
+        let missing = kbuild.recipe_command(
+            &env,
+            "scripts/Makefile.link",
+            &[],
+            "nothing",
+            "out",
+            "scripts/link.sh",
+        );
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("defines no cmd_nothing"));
     }
 
     #[test]

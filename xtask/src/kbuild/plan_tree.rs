@@ -115,7 +115,10 @@ impl PlanTree {
         let to = real.display().to_string();
         let srctree = format!("{}/", self.kbuild.srctree.display());
         let mut kept = Vec::new();
-        let mut tools: Option<Step> = None;
+        // Before 6.3 the recursive make into tools/ sets its own MAKEFLAGS,
+        // so `-n` does not reach it: it prints no steps under tools/ at all
+        // (it built them, here). Its `make -C` line is the step either way.
+        let tools = tools_step(dry_run, &self.kbuild.srctree, &from, &to);
         for mut step in dry_run::parse(dry_run) {
             step.output = rebase(&step.output, &from, &to);
             step.command = step.command.replace(&from, &to);
@@ -126,8 +129,10 @@ impl PlanTree {
             }
             if step.output.starts_with(TOOLS) {
                 if tools.is_none() {
-                    let step = tools_step(dry_run, &self.kbuild.srctree, &from, &to);
-                    tools = Some(step.with_context(|| format!("the dry run planned {} but printed no `make -C <srctree>/{TOOLS}` line", TOOLS))?);
+                    bail!(
+                        "the dry run planned {} but printed no `make -C <srctree>/{TOOLS}` line",
+                        step.output
+                    );
                 }
                 continue;
             }
@@ -260,6 +265,25 @@ set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o /src/kernel
             steps[1].command.ends_with("-I /o/t/include"),
             "{}",
             steps[1].command
+        );
+    }
+
+    /// Linux 6.1 gives the tools make its own MAKEFLAGS: `-n` is lost, it
+    /// builds objtool instead of printing its steps, and echoes its recipes.
+    #[test]
+    fn a_tools_make_that_ignored_the_dry_run_is_still_the_tools_step() {
+        let dry_run = "\
+mkdir -p ./tools
+make LDFLAGS= MAKEFLAGS=\" \" O=/o/t.plan subdir=tools -C /src/tools/ objtool
+echo	       '  DESCEND 'objtool; mkdir -p /o/t.plan/tools/objtool && make O=/o/t.plan subdir=tools/objtool --no-print-directory -C objtool
+set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o /src/kernel/fork.c
+";
+        let steps = tree().into_real(dry_run, Path::new("/o/t")).unwrap();
+        let outputs: Vec<&str> = steps.iter().map(|s| s.output.as_str()).collect();
+        assert_eq!(outputs, ["tools/objtool/objtool", "kernel/fork.o"]);
+        assert_eq!(
+            steps[0].command,
+            "mkdir -p tools && make LDFLAGS= MAKEFLAGS=\" \" O=/o/t subdir=tools -C /src/tools/ objtool"
         );
     }
 

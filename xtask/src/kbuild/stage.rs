@@ -35,7 +35,8 @@ pub enum Stage {
     Modpost,
     /// `.vmlinux.export.o`, compiled from what modpost wrote.
     Export,
-    /// Native: link-vmlinux.sh (kallsyms passes, final link, System.map, sorttable).
+    /// The tree's own link-vmlinux.sh and postlink pass (kallsyms passes,
+    /// final link, System.map, sorttable, relocations), as one native step.
     Vmlinux,
     /// Makefile.modfinal: each module's `.mod.o` and `.module-common.o`.
     Modfinal,
@@ -152,6 +153,26 @@ pub fn plan_export(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
         "scripts/Makefile.vmlinux",
         &[".vmlinux.export.o"],
     )?))
+}
+
+/// The final link as the tree itself does it: Makefile.vmlinux's
+/// `cmd_link_vmlinux`, which runs the tree's `scripts/link-vmlinux.sh` (the
+/// kallsyms passes, System.map, sorttable; BTF) and then the arch's
+/// postlink pass (x86's relocation table). Each kernel version brings its
+/// own script and helpers, so nothing here follows a version. The recipe is
+/// marked `+`, so make is asked for the command rather than a dry run.
+pub fn plan_vmlinux(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
+    // Kbuild exports LDFLAGS_vmlinux to this sub-make only.
+    let ldflags = env.get("XTASK_LDFLAGS_vmlinux").map_or("", String::as_str);
+    let command = kbuild.recipe_command(
+        env,
+        "scripts/Makefile.vmlinux",
+        &[format!("LDFLAGS_vmlinux={ldflags}")],
+        "link_vmlinux",
+        "vmlinux",
+        "scripts/link-vmlinux.sh",
+    )?;
+    Ok(vec![Step::new("LD", false, "vmlinux", &command)])
 }
 
 /// Makefile.modfinal's compiles for the modules in `modules.order`.
