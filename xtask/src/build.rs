@@ -38,7 +38,7 @@ use crate::{
         policy::{self, Decision},
         thin,
     },
-    report::{self, Phase, Report},
+    report::{self, Phase, Report, Stopwatch},
     source,
     target::{Arch, Lto, Target},
     toolchain::{self, Toolchain},
@@ -318,13 +318,15 @@ impl Pipeline<'_> {
             launcher: self.launcher,
             shared: self.shared,
         };
-        let started = Instant::now();
+        let stopwatch = Stopwatch::start();
         let counts = runner.run(&steps, &Graph::new(&steps))?;
         add(&mut self.counts, counts);
+        let (seconds, cpu_seconds) = stopwatch.elapsed();
         self.stages.push(report::StageRun {
             stage,
             counts,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
+            cpu_seconds,
         });
         self.steps.extend(steps);
         Ok(())
@@ -681,19 +683,20 @@ fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-struct Timer(Instant);
+struct Timer(Stopwatch);
 
 impl Timer {
     fn new() -> Timer {
-        Timer(Instant::now())
+        Timer(Stopwatch::start())
     }
 
     fn lap(&mut self, name: &str) -> Phase {
-        let seconds = self.0.elapsed().as_secs_f64();
-        self.0 = Instant::now();
+        let (seconds, cpu_seconds) = self.0.elapsed();
+        self.0 = Stopwatch::start();
         Phase {
             name: name.into(),
             seconds,
+            cpu_seconds,
         }
     }
 }

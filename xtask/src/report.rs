@@ -22,6 +22,43 @@ use crate::{
 pub struct Phase {
     pub name: String,
     pub seconds: f64,
+    /// User and system time of the xtask and every process it waited for:
+    /// `cpu_seconds / seconds` is how many cores the phase kept busy.
+    pub cpu_seconds: f64,
+}
+
+/// Wall and CPU time since a start, for phases and stages.
+pub struct Stopwatch {
+    wall: std::time::Instant,
+    cpu: f64,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            wall: std::time::Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    /// Seconds of wall time and of CPU time since the start.
+    pub fn elapsed(&self) -> (f64, f64) {
+        (self.wall.elapsed().as_secs_f64(), cpu_seconds() - self.cpu)
+    }
+}
+
+/// CPU time of this process and of the children it has waited for.
+fn cpu_seconds() -> f64 {
+    let seconds = |who| {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return 0.0;
+        }
+        let time = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        time(usage.ru_utime) + time(usage.ru_stime)
+    };
+    seconds(libc::RUSAGE_SELF) + seconds(libc::RUSAGE_CHILDREN)
 }
 
 /// How one stage of the pipeline went.
@@ -31,6 +68,7 @@ pub struct StageRun {
     #[serde(flatten)]
     pub counts: Counts,
     pub seconds: f64,
+    pub cpu_seconds: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
