@@ -86,6 +86,15 @@ struct Planned {
     lto_flags: Option<String>,
     shared: Option<SharedCache>,
     plan_from: report::PlanFrom,
+    /// The prepare stage, when planning ran it.
+    prepared: Vec<report::StageRun>,
+}
+
+/// What LTO adds to a compile, when LTO is on.
+fn lto_flags<'a>(target: &Target, env: &'a BTreeMap<String, String>) -> Option<&'a str> {
+    env.get("CC_FLAGS_LTO")
+        .filter(|_| target.lto.is_lto())
+        .map(String::as_str)
 }
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
@@ -93,6 +102,7 @@ struct Planned {
 fn planned(
     target: &Target,
     options: &Options,
+    launcher: Option<&Launcher>,
     phases: &mut Vec<Phase>,
     timer: &mut Timer,
 ) -> Result<Planned> {
@@ -135,6 +145,7 @@ fn planned(
         _ => None,
     };
     let mut plan_from = report::PlanFrom::Tree;
+    let mut prepared = Vec::new();
     let plan = match (cached, restored) {
         (Cached::Valid(plan), _) => *plan,
         (_, Some(plan)) => {
@@ -166,15 +177,31 @@ fn planned(
             write_kernel_release(&kbuild)?;
             // Two single-threaded makes that read the configuration and write
             // nothing the other reads (the dry run works in the plan tree).
-            let (env, compile) = std::thread::scope(|scope| {
+            let (env, prepare) = std::thread::scope(|scope| {
                 let env = scope.spawn(|| step_env(&kbuild, &toolchain));
-                let compile = stage::plan_compile(&kbuild);
+                let prepare = stage::plan_prepare(&kbuild);
                 (
                     env.join().expect("capturing the environment panicked"),
-                    compile,
+                    prepare,
                 )
             });
-            let (env, compile) = (env?, compile?);
+            let (env, prepare) = (env?, prepare?);
+            phases.push(timer.lap("plan-prepare"));
+            // The rest of the plan is read from what the prepare stage makes.
+            let cache = Cache::open(&objtree)?;
+            let setup = Setup {
+                jobs: options.jobs,
+                policy: &policy,
+                lto_flags: lto_flags(target, &env),
+                launcher,
+                shared: shared.as_ref(),
+            };
+            let mut early = Pipeline::new(&objtree, &env, &cache, setup);
+            early.run(Stage::Prepare, prepare.steps.clone())?;
+            cache.save()?;
+            prepared = early.stages;
+            phases.push(timer.lap("prepare"));
+            let compile = stage::plan_descent(&kbuild, prepare)?;
             let plan = Plan {
                 format: plan::FORMAT.into(),
                 key,
@@ -195,11 +222,7 @@ fn planned(
         // Only the user's own rules deserve a warning when their unit is not built.
         .filter(|w| !(w.kind == WarningKind::NotBuilt && w.origin == Origin::Manifest))
         .collect();
-    let lto_flags = plan
-        .env
-        .get("CC_FLAGS_LTO")
-        .filter(|_| target.lto.is_lto())
-        .cloned();
+    let lto_flags = lto_flags(target, &plan.env).map(String::from);
     if target.lto.is_lto() && lto_flags.is_none() {
         bail!(
             "LTO is on, but Kbuild exported no CC_FLAGS_LTO: is CONFIG_{} set in {}?",
@@ -219,6 +242,7 @@ fn planned(
         lto_flags,
         shared,
         plan_from,
+        prepared,
     })
 }
 
@@ -264,7 +288,7 @@ pub struct Configured {
 }
 
 pub fn configured(target: &Target, options: &Options) -> Result<Configured> {
-    let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
+    let planned = planned(target, options, None, &mut Vec::new(), &mut Timer::new())?;
     Ok(Configured {
         kbuild: planned.kbuild,
         _lock: planned.lock,
@@ -276,7 +300,7 @@ pub fn units(
     target: &Target,
     options: &Options,
 ) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
-    let planned = planned(target, options, &mut Vec::new(), &mut Timer::new())?;
+    let planned = planned(target, options, None, &mut Vec::new(), &mut Timer::new())?;
     let mut steps = planned.plan.compile.clone();
     let stages = StagePlans::open(&planned.objtree)?;
     steps.extend(stages.stored()?);
@@ -292,31 +316,58 @@ pub fn units(
 struct Pipeline<'a> {
     objtree: &'a Path,
     env: &'a BTreeMap<String, String>,
-    jobs: usize,
     cache: &'a Cache,
-    policy: &'a kernel_manifest::Policy,
-    lto_flags: Option<&'a str>,
-    launcher: Option<&'a Launcher>,
-    shared: Option<&'a SharedCache>,
+    setup: Setup<'a>,
     decisions: Vec<Decision>,
     steps: Vec<Step>,
     counts: Counts,
     stages: Vec<report::StageRun>,
 }
 
-impl Pipeline<'_> {
+/// How a pipeline runs its steps, whatever tree and plan.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    jobs: usize,
+    policy: &'a kernel_manifest::Policy,
+    lto_flags: Option<&'a str>,
+    launcher: Option<&'a Launcher>,
+    shared: Option<&'a SharedCache>,
+}
+
+impl<'a> Pipeline<'a> {
+    fn new(
+        objtree: &'a Path,
+        env: &'a BTreeMap<String, String>,
+        cache: &'a Cache,
+        setup: Setup<'a>,
+    ) -> Self {
+        Pipeline {
+            objtree,
+            env,
+            cache,
+            setup,
+            decisions: Vec::new(),
+            steps: Vec::new(),
+            counts: Counts::default(),
+            stages: Vec::new(),
+        }
+    }
+
     fn run(&mut self, stage: Stage, mut steps: Vec<Step>) -> Result<()> {
-        self.decisions
-            .extend(policy::apply(&mut steps, self.policy, self.lto_flags));
+        self.decisions.extend(policy::apply(
+            &mut steps,
+            self.setup.policy,
+            self.setup.lto_flags,
+        ));
         let label = stage.file_name();
         let runner = Runner {
             objtree: self.objtree,
             env: self.env,
-            jobs: self.jobs,
+            jobs: self.setup.jobs,
             cache: self.cache,
             label: &label,
-            launcher: self.launcher,
-            shared: self.shared,
+            launcher: self.setup.launcher,
+            shared: self.setup.shared,
         };
         let stopwatch = Stopwatch::start();
         let counts = runner.run(&steps, &Graph::new(&steps))?;
@@ -407,27 +458,26 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         lto_flags,
         shared,
         plan_from,
-    } = planned(target, options, &mut phases, &mut timer)?;
+        prepared,
+    } = planned(target, options, launcher.as_ref(), &mut phases, &mut timer)?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
     let env = &plan.env;
     let cache = Cache::open(&objtree)?;
     let stages = StagePlans::open(&objtree)?;
-    let mut pipeline = Pipeline {
-        objtree: &objtree,
-        env,
+    let setup = Setup {
         jobs: options.jobs,
-        cache: &cache,
         policy: &policy,
         lto_flags: lto_flags.as_deref(),
         launcher: launcher.as_ref(),
         shared: shared.as_ref(),
-        decisions: Vec::new(),
-        steps: Vec::new(),
-        counts: Counts::default(),
-        stages: Vec::new(),
     };
+    let mut pipeline = Pipeline::new(&objtree, env, &cache, setup);
+    for early in prepared {
+        add(&mut pipeline.counts, early.counts);
+        pipeline.stages.push(early);
+    }
     pipeline.run(Stage::Compile, plan.compile.clone())?;
     phases.push(timer.lap("compile"));
 
@@ -446,7 +496,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         stage::plan_vmlinux_o(&kbuild, env, &pipeline.steps)
     })?;
     let mut thin_backends = None;
-    match (target.lto, pipeline.lto_flags) {
+    match (target.lto, pipeline.setup.lto_flags) {
         (Lto::Thin, Some(lto_flags)) => {
             let (link, rest): (Vec<Step>, Vec<Step>) =
                 steps.into_iter().partition(|s| s.output == "vmlinux.o");

@@ -34,6 +34,9 @@ pub struct Recipe {
     /// Applied in this order: the preset's, then the user's.
     fragments: Vec<PathBuf>,
     requests: Vec<Request>,
+    /// The fragments among them that the kernel ships (`kernel/configs/`,
+    /// `arch/*/configs/`): Kbuild merges those leniently, see [`configure`].
+    kernel_own: Vec<PathBuf>,
     /// The tree's own edits (`cargo xtask menuconfig`), after the fragments.
     edits: Option<PathBuf>,
     lto: String,
@@ -64,6 +67,11 @@ impl Recipe {
         for fragment in user {
             fragments.push(find(fragment, srctree, srcarch)?);
         }
+        let kernel_own = fragments
+            .iter()
+            .filter(|f| is_kernel_own(f, srctree, srcarch))
+            .cloned()
+            .collect();
         let mut requests = Vec::new();
         for fragment in &fragments {
             requests.extend(kconfig::parse_fragment(fragment)?);
@@ -84,6 +92,7 @@ impl Recipe {
             base,
             fragments,
             requests,
+            kernel_own,
             edits,
             lto: lto_fragment(target),
             base_inputs,
@@ -206,6 +215,17 @@ fn config_dirs(srctree: &Path, srcarch: &str) -> [PathBuf; 2] {
     ]
 }
 
+/// Whether `fragment` is one the kernel ships, in a directory Kbuild's
+/// `make NAME.config` reads.
+fn is_kernel_own(fragment: &Path, srctree: &Path, srcarch: &str) -> bool {
+    let Some(dir) = fragment.parent().and_then(|d| d.canonicalize().ok()) else {
+        return false;
+    };
+    config_dirs(srctree, srcarch)
+        .iter()
+        .any(|d| d.canonicalize().is_ok_and(|d| d == dir))
+}
+
 /// The files directly in `dir`, sorted; none if it cannot be read.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
@@ -315,6 +335,17 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     requests.extend(kconfig::parse_fragment(&lto_fragment_path)?);
     let result = DotConfig::read(&dot_config)?;
     let unmet = kconfig::verify(&kbuild.srctree, kbuild.arch.srcarch(), &result, &requests)?;
+    // The kernel's own fragments are written for the base they ship beside,
+    // and Kbuild's `make NAME.config` (merge_config.sh) only warns when one
+    // of their values does not land: arm64's virt.config asks for
+    // CONFIG_REGULATOR=n, which defconfig's drivers select. The user cannot
+    // fix those files, so their misses are warnings; everyone else's are errors.
+    let (kernel_own, unmet): (Vec<_>, Vec<_>) = unmet
+        .into_iter()
+        .partition(|u| recipe.kernel_own.contains(&u.request.file));
+    for miss in &kernel_own {
+        eprintln!("warning: {miss} (the kernel's own fragment: Kbuild only warns too)");
+    }
     if !unmet.is_empty() {
         return Err(UnmetRequests(unmet).into());
     }
@@ -373,6 +404,37 @@ mod tests {
             &src.join("obj"),
             &fragments,
         )
+    }
+
+    /// The kernel's fragments, by bare name or by path, are merged as Kbuild
+    /// merges them; the preset's and the user's own are held to every value.
+    #[test]
+    fn only_the_kernels_own_fragments_are_lenient() {
+        let src = srctree();
+        let mine = src.path().join("mine.config");
+        fs::write(&mine, "CONFIG_FOO=y\n").unwrap();
+        let by_path = src.path().join("arch/arm64/configs/virt.config");
+        let recipe = Recipe::resolve(
+            &target(Arch::Arm64, Config::Kbuild("defconfig".into())),
+            src.path(),
+            &src.path().join("obj"),
+            &[PathBuf::from("kvm_guest.config"), mine.clone(), by_path],
+        )
+        .unwrap();
+        let lenient: Vec<&str> = recipe
+            .kernel_own
+            .iter()
+            .map(|f| f.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(lenient, ["kvm_guest.config", "virt.config"]);
+        let preset = Recipe::resolve(
+            &target(Arch::X86_64, Config::Preset(Profile::Tiny)),
+            src.path(),
+            &src.path().join("obj"),
+            &[],
+        )
+        .unwrap();
+        assert!(preset.kernel_own.is_empty());
     }
 
     #[test]

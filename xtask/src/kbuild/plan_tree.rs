@@ -74,16 +74,23 @@ impl PlanTree {
         })
     }
 
-    /// An empty file here for each output of `steps` (as the real tree names
-    /// them): make sees them exist, and plans what needs them. Nothing reads them.
-    pub fn stand_in(&self, steps: &[Step]) -> Result<()> {
+    /// Each output of `steps` (as the real tree names them) here as `real`
+    /// has it, or empty where it has none: make sees them exist, plans what
+    /// needs them, and reads the ones its Makefiles read.
+    pub fn bring_in(&self, steps: &[Step], real: &Path) -> Result<()> {
         for step in steps.iter().filter(|s| !s.output.starts_with('/')) {
             let path = self.kbuild.objtree.join(&step.output);
-            if path.exists() {
+            if path.is_dir() {
                 continue;
             }
             fs::create_dir_all(path.parent().unwrap())?;
-            File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let from = real.join(&step.output);
+            if from.is_file() {
+                fs::copy(&from, &path)
+                    .with_context(|| format!("copying {} to {}", from.display(), path.display()))?;
+            } else if !path.exists() {
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            }
         }
         Ok(())
     }

@@ -17,6 +17,9 @@ use crate::{kconfig::DotConfig, target::Arch};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// `make -n prepare` in the plan tree, run when the tree is planned:
+    /// the rest of the plan reads what it makes.
+    Prepare,
     /// `make -n vmlinux [modules]` in the plan tree: the prepare stage, every
     /// compile and archive (planned with configure).
     Compile,
@@ -74,13 +77,30 @@ const MODPOST_OUTPUTS: &[&str] = &[
     "init/version-timestamp.o",
 ];
 
-/// `make -n vmlinux [modules]` in the plan tree: every step up to the
-/// archives, the prepare stage included (generated headers, host tools,
-/// objtool), however warm the real tree is. Without `vmlinux.a` the dry run
-/// stops at `vmlinux_o`; that matters, because Makefile.vmlinux's link recipe
-/// is marked `+` and make would run it even under `-n`.
-pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
+/// The prepare stage, planned in a fresh plan tree: generated headers, host
+/// tools, objtool. It runs before the rest is planned ([`plan_descent`]).
+pub struct PreparePlan {
+    tree: PlanTree,
+    pub steps: Vec<Step>,
+}
+
+pub fn plan_prepare(kbuild: &Kbuild) -> Result<PreparePlan> {
     let tree = PlanTree::create(kbuild)?;
+    let steps = tree.into_real(&tree.kbuild.dry_run(&["prepare"])?, &kbuild.objtree)?;
+    tree.mirror_dirs(&kbuild.objtree)?;
+    Ok(PreparePlan { tree, steps })
+}
+
+/// `make -n vmlinux [modules]` in the plan tree, once the prepare stage ran
+/// in the real tree: every compile and archive, however warm the real tree
+/// is. Without `vmlinux.a` the dry run stops at `vmlinux_o`; that matters,
+/// because Makefile.vmlinux's link recipe is marked `+` and make would run
+/// it even under `-n`. Returns the prepare stage's steps, then the rest.
+pub fn plan_descent(kbuild: &Kbuild, prepare: PreparePlan) -> Result<Vec<Step>> {
+    let PreparePlan {
+        tree,
+        steps: prepare,
+    } = prepare;
     let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
     // With modules, one descent compiles built-in and modular objects alike.
     let goals: &[&str] = if config.get("MODULES") == Some("y") {
@@ -88,13 +108,13 @@ pub fn plan_compile(kbuild: &Kbuild) -> Result<Vec<Step>> {
     } else {
         &["vmlinux"]
     };
-    // Some compiles need a file that another make invocation of the prepare
-    // stage makes (arm64's `vdso-wrap.o` needs `vdso/vdso.so`, a `.dtb.o`
-    // needs `scripts/dtc/dtc`); without it a dry run finds "no rule". So the
-    // prepare stage is planned first, its outputs stand in the plan tree as
-    // empty placeholders, and the rest is planned beside them.
-    let prepare = tree.into_real(&tree.kbuild.dry_run(&["prepare"])?, &kbuild.objtree)?;
-    tree.stand_in(&prepare)?;
+    // Some compiles need a file another make invocation of the prepare stage
+    // makes (arm64's `vdso-wrap.o` needs `vdso/vdso.so`), and some flags are
+    // read from one while make reads its Makefiles (arm64's
+    // `-mstack-protector-guard-offset=` from `asm-offsets.h`). So the
+    // prepare stage's outputs stand in the plan tree as the real tree has
+    // them, and the rest is planned beside them.
+    tree.bring_in(&prepare, &kbuild.objtree)?;
     let made: HashSet<&str> = prepare.iter().map(|s| s.output.as_str()).collect();
     let rest = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
     let rest: Vec<Step> = rest
