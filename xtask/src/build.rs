@@ -177,16 +177,18 @@ fn planned(
             write_kernel_release(&kbuild)?;
             // Two single-threaded makes that read the configuration and write
             // nothing the other reads (the dry run works in the plan tree).
-            let (env, prepare) = std::thread::scope(|scope| {
+            let (env, first) = std::thread::scope(|scope| {
                 let env = scope.spawn(|| step_env(&kbuild, &toolchain));
-                let prepare = stage::plan_prepare(&kbuild);
+                let first = stage::Planning::start(&kbuild).and_then(|mut planning| {
+                    let steps = planning.plan(&kbuild, &[stage::PREPARE_PARTS[0]])?;
+                    Ok((planning, steps))
+                });
                 (
                     env.join().expect("capturing the environment panicked"),
-                    prepare,
+                    first,
                 )
             });
-            let (env, prepare) = (env?, prepare?);
-            phases.push(timer.lap("plan-prepare"));
+            let (env, (mut planning, mut steps)) = (env?, first?);
             // The rest of the plan is read from what the prepare stage makes.
             let cache = Cache::open(&objtree)?;
             let setup = Setup {
@@ -197,11 +199,15 @@ fn planned(
                 shared: shared.as_ref(),
             };
             let mut early = Pipeline::new(&objtree, &env, &cache, setup);
-            early.run(Stage::Prepare, prepare.steps.clone())?;
+            for part in &stage::PREPARE_PARTS[1..] {
+                early.run(Stage::Prepare, steps)?;
+                steps = planning.plan(&kbuild, &[part])?;
+            }
+            early.run(Stage::Prepare, steps)?;
             cache.save()?;
             prepared = early.stages;
             phases.push(timer.lap("prepare"));
-            let compile = stage::plan_descent(&kbuild, prepare)?;
+            let compile = planning.finish(&kbuild)?;
             let plan = Plan {
                 format: plan::FORMAT.into(),
                 key,

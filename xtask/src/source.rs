@@ -1,5 +1,6 @@
 //! The kernel source tree: Debian's `linux-source-6.12` unpacked once under
 //! `target/src/`, or any tree given with `--source`. Never written to.
+//! Debian's other series unpack the same way, for the tests of other versions.
 
 use std::{
     fs,
@@ -11,8 +12,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::engine::lock::TreeLock;
 
-/// The tarball Debian's `linux-source-6.12` package installs.
-pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
+/// The Debian `linux-source-<series>` built when no `--source` is given.
+pub const DEFAULT_SERIES: &str = "6.12";
 
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -45,13 +46,21 @@ pub fn resolve(explicit: Option<&Path>) -> Result<Source> {
     Ok(Source { root, version })
 }
 
-/// The unpacked default tree; unpacks it once (into a temporary directory first,
-/// so an interrupted unpack never looks complete), one process at a time:
-/// a second build started meanwhile waits for the first one's unpack.
+/// The unpacked default tree ([`unpack_debian`] of [`DEFAULT_SERIES`]).
 pub fn unpack_default() -> Result<PathBuf> {
+    unpack_debian(DEFAULT_SERIES)
+}
+
+/// Debian's `linux-source-<series>` (`6.12`, `6.1`) unpacked under
+/// `target/src/`, installed first if missing. Unpacked once (into a
+/// temporary directory first, so an interrupted unpack never looks
+/// complete), one process at a time: a second build started meanwhile waits
+/// for the first one's unpack.
+pub fn unpack_debian(series: &str) -> Result<PathBuf> {
+    let name = format!("linux-source-{series}");
     let cache = crate::paths::target_dir().join("src");
-    let root = cache.join("linux-source-6.12");
-    let stamp = cache.join(".linux-source-6.12.unpacked");
+    let root = cache.join(&name);
+    let stamp = cache.join(format!(".{name}.unpacked"));
     if stamp.exists() && root.is_dir() {
         return Ok(root);
     }
@@ -63,17 +72,17 @@ pub fn unpack_default() -> Result<PathBuf> {
     if stamp.exists() && root.is_dir() {
         return Ok(root);
     }
-    let tarball = Path::new(DEFAULT_TARBALL);
+    let tarball = PathBuf::from(format!("/usr/src/{name}.tar.xz"));
     if !tarball.exists() {
-        crate::toolchain::install(&["linux-source-6.12"])?;
+        crate::toolchain::install(&[&name])?;
     }
-    let partial = cache.join("unpacking");
+    let partial = cache.join(format!("unpacking-{name}"));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial)?;
     eprintln!("unpacking {} into {}", tarball.display(), cache.display());
     let status = Command::new("tar")
         .arg("-xf")
-        .arg(tarball)
+        .arg(&tarball)
         .arg("-C")
         .arg(&partial)
         .status()
@@ -82,7 +91,7 @@ pub fn unpack_default() -> Result<PathBuf> {
         bail!("tar -xf {} failed", tarball.display());
     }
     let _ = fs::remove_dir_all(&root);
-    fs::rename(partial.join("linux-source-6.12"), &root)?;
+    fs::rename(partial.join(&name), &root)?;
     fs::remove_dir_all(&partial)?;
     fs::write(&stamp, tarball.display().to_string())?;
     Ok(root)

@@ -1300,3 +1300,40 @@ fn compiles_run(tree: &Path, kind: &str) -> usize {
         .collect();
     outputs.len()
 }
+
+/// Another kernel version, as a new user would build it: Debian's 6.1
+/// through `--source`. Its link runs 6.1's own link-vmlinux.sh (whose
+/// mksysmap is a shell script, not 6.12's sed script) and its tools make
+/// ignores `-n`; the kernel boots to init.
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test`"]
+fn t19_debian_6_1_builds_with_thin_lto_and_boots() {
+    let source = xtask::source::unpack_debian("6.1").unwrap();
+    let source = source.to_str().unwrap();
+    Xtask::bare("test-boot")
+        .args(&["--source", source])
+        .selection("x86_64", "thin", "tiny")
+        .args(&["--firmware", "bios", "--timeout", "240"])
+        .run();
+    let tree = {
+        use xtask::target::{Arch, Config, Lto, Profile, Target};
+        let target = Target {
+            arch: Arch::X86_64,
+            lto: Lto::Thin,
+            config: Config::Preset(Profile::Tiny),
+        };
+        target.obj_dir(Some(Path::new(source)))
+    };
+    let report = read_json(&tree.join("build-report.json"));
+    check_report(&report, "x86_64", "thin");
+    let version = report["kernel_version"].as_str().unwrap();
+    assert!(version.starts_with("6.1."), "{version}");
+    let boot = read_json(&tree.join("boot-report.json"));
+    assert_eq!(boot["outcome"], "pass", "{boot:#}");
+    let log = fs::read_to_string(boot["boots"][0]["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("Linux version 6.1."), "{}", tail(&log));
+    assert!(log.contains("Run /init as init process"), "{}", tail(&log));
+    // The tree's own script linked it: it leaves its fixdep record naming itself.
+    let record = fs::read_to_string(tree.join(".vmlinux.d")).unwrap();
+    assert!(record.contains(&format!("{source}/scripts/link-vmlinux.sh")), "{record}");
+}

@@ -77,60 +77,71 @@ const MODPOST_OUTPUTS: &[&str] = &[
     "init/version-timestamp.o",
 ];
 
-/// The prepare stage, planned in a fresh plan tree: generated headers, host
-/// tools, objtool. It runs before the rest is planned ([`plan_descent`]).
-pub struct PreparePlan {
+/// The compile plan, made in a fresh plan tree in parts: the prepare
+/// stage's parts run in the real tree before the next part is planned,
+/// because make reads some of their outputs while it reads its Makefiles
+/// (arm64's `-mstack-protector-guard-offset=` comes from `asm-offsets.h`,
+/// which `prepare0` makes, and the vDSO that `prepare` builds is compiled
+/// with it).
+pub struct Planning {
     tree: PlanTree,
-    pub steps: Vec<Step>,
+    /// Every step planned so far, in order.
+    steps: Vec<Step>,
 }
 
-pub fn plan_prepare(kbuild: &Kbuild) -> Result<PreparePlan> {
-    let tree = PlanTree::create(kbuild)?;
-    let steps = tree.into_real(&tree.kbuild.dry_run(&["prepare"])?, &kbuild.objtree)?;
-    tree.mirror_dirs(&kbuild.objtree)?;
-    Ok(PreparePlan { tree, steps })
+impl Planning {
+    pub fn start(kbuild: &Kbuild) -> Result<Planning> {
+        Ok(Planning {
+            tree: PlanTree::create(kbuild)?,
+            steps: Vec::new(),
+        })
+    }
+
+    /// Plans `goals` beside what is planned so far, whose outputs stand in
+    /// the plan tree as the real tree has them now; returns the new steps.
+    pub fn plan(&mut self, kbuild: &Kbuild, goals: &[&str]) -> Result<Vec<Step>> {
+        self.tree.bring_in(&self.steps, &kbuild.objtree)?;
+        let planned = self
+            .tree
+            .into_real(&self.tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
+        // Kbuild makes object directories while it reads its Makefiles.
+        self.tree.mirror_dirs(&kbuild.objtree)?;
+        let made: HashSet<&str> = self.steps.iter().map(|s| s.output.as_str()).collect();
+        let new: Vec<Step> = planned
+            .into_iter()
+            .filter(|s| !made.contains(s.output.as_str()))
+            .collect();
+        self.steps.extend(new.iter().cloned());
+        Ok(new)
+    }
+
+    /// `make -n vmlinux [modules]`, once the prepare stage ran: every compile
+    /// and archive, however warm the real tree is. Without `vmlinux.a` the
+    /// dry run stops at `vmlinux_o`; that matters, because Makefile.vmlinux's
+    /// link recipe is marked `+` and make would run it even under `-n`.
+    /// Returns every step planned, the prepare stage's first.
+    pub fn finish(mut self, kbuild: &Kbuild) -> Result<Vec<Step>> {
+        let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
+        // With modules, one descent compiles built-in and modular objects alike.
+        let goals: &[&str] = if config.get("MODULES") == Some("y") {
+            &["vmlinux", "modules"]
+        } else {
+            &["vmlinux"]
+        };
+        self.plan(kbuild, goals)?;
+        if self.tree.kbuild.objtree.join("vmlinux").exists() {
+            bail!("make linked vmlinux during a dry run; refusing to use this plan");
+        }
+        if !self.steps.iter().any(|s| s.output == "vmlinux.a") {
+            bail!("Kbuild's dry run of vmlinux planned no vmlinux.a");
+        }
+        Ok(self.steps)
+    }
 }
 
-/// `make -n vmlinux [modules]` in the plan tree, once the prepare stage ran
-/// in the real tree: every compile and archive, however warm the real tree
-/// is. Without `vmlinux.a` the dry run stops at `vmlinux_o`; that matters,
-/// because Makefile.vmlinux's link recipe is marked `+` and make would run
-/// it even under `-n`. Returns the prepare stage's steps, then the rest.
-pub fn plan_descent(kbuild: &Kbuild, prepare: PreparePlan) -> Result<Vec<Step>> {
-    let PreparePlan {
-        tree,
-        steps: prepare,
-    } = prepare;
-    let config = DotConfig::read(&kbuild.objtree.join(".config"))?;
-    // With modules, one descent compiles built-in and modular objects alike.
-    let goals: &[&str] = if config.get("MODULES") == Some("y") {
-        &["vmlinux", "modules"]
-    } else {
-        &["vmlinux"]
-    };
-    // Some compiles need a file another make invocation of the prepare stage
-    // makes (arm64's `vdso-wrap.o` needs `vdso/vdso.so`), and some flags are
-    // read from one while make reads its Makefiles (arm64's
-    // `-mstack-protector-guard-offset=` from `asm-offsets.h`). So the
-    // prepare stage's outputs stand in the plan tree as the real tree has
-    // them, and the rest is planned beside them.
-    tree.bring_in(&prepare, &kbuild.objtree)?;
-    let made: HashSet<&str> = prepare.iter().map(|s| s.output.as_str()).collect();
-    let rest = tree.into_real(&tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
-    let rest: Vec<Step> = rest
-        .into_iter()
-        .filter(|s| !made.contains(s.output.as_str()))
-        .collect();
-    let steps: Vec<Step> = prepare.into_iter().chain(rest).collect();
-    tree.mirror_dirs(&kbuild.objtree)?;
-    if tree.kbuild.objtree.join("vmlinux").exists() {
-        bail!("make linked vmlinux during a dry run; refusing to use this plan");
-    }
-    if !steps.iter().any(|s| s.output == "vmlinux.a") {
-        bail!("Kbuild's dry run of vmlinux planned no vmlinux.a");
-    }
-    Ok(steps)
-}
+/// The parts of the prepare stage, in order: `prepare0` makes what the
+/// arch's own `prepare` hooks read (`asm-offsets.h`, `bounds.h`).
+pub const PREPARE_PARTS: &[&str] = &["prepare0", "prepare"];
 
 /// `vmlinux_o` once the archives exist: the LTO link with objtool.
 pub fn plan_vmlinux_o(kbuild: &Kbuild, env: &Env, earlier: &[Step]) -> Result<Vec<Step>> {
