@@ -175,39 +175,16 @@ fn planned(
             // exports as KERNELRELEASE: captured now, a cold tree's
             // environment is the one a warm tree would give.
             write_kernel_release(&kbuild)?;
-            // Two single-threaded makes that read the configuration and write
-            // nothing the other reads (the dry run works in the plan tree).
-            let (env, first) = std::thread::scope(|scope| {
-                let env = scope.spawn(|| step_env(&kbuild, &toolchain));
-                let first = stage::Planning::start(&kbuild).and_then(|mut planning| {
-                    let steps = planning.plan(&kbuild, &[stage::PREPARE_PARTS[0]])?;
-                    Ok((planning, steps))
-                });
-                (
-                    env.join().expect("capturing the environment panicked"),
-                    first,
-                )
-            });
-            let (env, (mut planning, mut steps)) = (env?, first?);
-            // The rest of the plan is read from what the prepare stage makes.
-            let cache = Cache::open(&objtree)?;
             let setup = Setup {
                 jobs: options.jobs,
                 policy: &policy,
-                lto_flags: lto_flags(target, &env),
+                lto_flags: None,
                 launcher,
                 shared: shared.as_ref(),
             };
-            let mut early = Pipeline::new(&objtree, &env, &cache, setup);
-            for part in &stage::PREPARE_PARTS[1..] {
-                early.run(Stage::Prepare, steps)?;
-                steps = planning.plan(&kbuild, &[part])?;
-            }
-            early.run(Stage::Prepare, steps)?;
-            cache.save()?;
-            prepared = early.stages;
-            phases.push(timer.lap("prepare"));
-            let compile = planning.finish(&kbuild)?;
+            let (env, compile, early) =
+                plan_configured(&kbuild, &toolchain, target, setup, phases, timer)?;
+            prepared = early;
             let plan = Plan {
                 format: plan::FORMAT.into(),
                 key,
@@ -250,6 +227,50 @@ fn planned(
         plan_from,
         prepared,
     })
+}
+
+/// Plans a configured tree: the environment, and the prepare stage part by
+/// part, each run in the tree as soon as it is planned (the next part and
+/// the rest of the plan read what it made), then the rest. Returns the
+/// environment, the compile plan and the prepare stage's runs.
+fn plan_configured(
+    kbuild: &Kbuild,
+    toolchain: &Toolchain,
+    target: &Target,
+    setup: Setup<'_>,
+    phases: &mut Vec<Phase>,
+    timer: &mut Timer,
+) -> Result<(BTreeMap<String, String>, Vec<Step>, Vec<report::StageRun>)> {
+    // Two single-threaded makes that read the configuration and write
+    // nothing the other reads (the dry run works in the plan tree).
+    let (env, first) = std::thread::scope(|scope| {
+        let env = scope.spawn(|| step_env(kbuild, toolchain));
+        let first = stage::Planning::start(kbuild).and_then(|mut planning| {
+            let steps = planning.plan(kbuild, &[stage::PREPARE_PARTS[0]])?;
+            Ok((planning, steps))
+        });
+        (
+            env.join().expect("capturing the environment panicked"),
+            first,
+        )
+    });
+    let (env, (mut planning, mut steps)) = (env?, first?);
+    let cache = Cache::open(&kbuild.objtree)?;
+    let setup = Setup {
+        lto_flags: lto_flags(target, &env),
+        ..setup
+    };
+    let mut early = Pipeline::new(&kbuild.objtree, &env, &cache, setup);
+    for part in &stage::PREPARE_PARTS[1..] {
+        early.run(Stage::Prepare, steps)?;
+        steps = planning.plan(kbuild, &[part])?;
+    }
+    early.run(Stage::Prepare, steps)?;
+    cache.save()?;
+    let prepared = early.stages;
+    phases.push(timer.lap("prepare"));
+    let compile = planning.finish(kbuild)?;
+    Ok((env, compile, prepared))
 }
 
 /// A fresh tree of a recipe some tree planned before: its configuration and

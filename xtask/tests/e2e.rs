@@ -1335,5 +1335,8 @@ fn t19_debian_6_1_builds_with_thin_lto_and_boots() {
     assert!(log.contains("Run /init as init process"), "{}", tail(&log));
     // The tree's own script linked it: it leaves its fixdep record naming itself.
     let record = fs::read_to_string(tree.join(".vmlinux.d")).unwrap();
-    assert!(record.contains(&format!("{source}/scripts/link-vmlinux.sh")), "{record}");
+    assert!(
+        record.contains(&format!("{source}/scripts/link-vmlinux.sh")),
+        "{record}"
+    );
 }

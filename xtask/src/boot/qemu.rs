@@ -61,7 +61,8 @@ pub fn choose_accel(target: &Target) -> (Accel, Option<String>) {
             Some("TCG: the nVHE proof needs virtualization=on, which KVM cannot nest".into()),
         );
     }
-    if let Some(reason) = KVM_BROKEN.lock().unwrap().clone() {
+    let known = KVM_BROKEN.lock().unwrap().clone();
+    if let Some(reason) = known.or_else(|| recall_kvm_failure(&kvm_broken_file())) {
         return (
             Accel::Tcg,
             Some(format!("TCG: KVM failed earlier ({reason})")),
@@ -77,9 +78,35 @@ pub fn choose_accel(target: &Target) -> (Accel, Option<String>) {
     }
 }
 
-/// Records that KVM does not work here, for the rest of the process.
+/// Records that KVM does not work here, for the rest of the process and for
+/// later ones until the host reboots: a nested KVM can take minutes to fail.
 pub fn mark_kvm_broken(reason: &str) {
     *KVM_BROKEN.lock().unwrap() = Some(reason.to_string());
+    remember_kvm_failure(&kvm_broken_file(), reason);
+}
+
+fn remember_kvm_failure(file: &Path, reason: &str) {
+    if let Some(boot) = host_boot_id() {
+        let _ = crate::fs_atomic::write(file, format!("{boot}\n{reason}\n").as_bytes());
+    }
+}
+
+/// Where a KVM failure is remembered across processes.
+fn kvm_broken_file() -> PathBuf {
+    crate::paths::target_dir().join("kvm-broken")
+}
+
+/// This boot of the host: a remembered failure holds until it changes.
+fn host_boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string())
+}
+
+/// The reason KVM failed in an earlier process since the host booted.
+fn recall_kvm_failure(file: &Path) -> Option<String> {
+    let text = fs::read_to_string(file).ok()?;
+    let (boot, reason) = text.split_once('\n')?;
+    (Some(boot.to_string()) == host_boot_id()).then(|| reason.trim().to_string())
 }
 
 /// Everything a command line is made from.
@@ -358,6 +385,20 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kvm_failure_is_remembered_until_the_host_reboots() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kvm-broken");
+        assert_eq!(recall_kvm_failure(&file), None);
+        remember_kvm_failure(&file, "KVM internal error. Suberror: 1");
+        assert_eq!(
+            recall_kvm_failure(&file).as_deref(),
+            Some("KVM internal error. Suberror: 1")
+        );
+        fs::write(&file, "another-boot\nKVM internal error\n").unwrap();
+        assert_eq!(recall_kvm_failure(&file), None);
+    }
     use crate::target::{Config, Lto, Profile};
 
     /// The command line for an object tree holding `dot_config`, the tree
