@@ -4,7 +4,8 @@
 //! from files that earlier stages write (modpost reads `vmlinux.o`; the x86
 //! image recipes embed file sizes with `$(shell ...)`). So a stage is planned
 //! when the build reaches it, after the stages it reads from have run;
-//! planning itself never runs a step. Native stages are the xtask's own work.
+//! planning runs no step but the prepare stage's ([`Planning`]). Native
+//! stages are the xtask's own work.
 
 use std::{collections::HashSet, fs, path::PathBuf};
 
@@ -17,8 +18,8 @@ use crate::{kconfig::DotConfig, target::Arch};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
-    /// `make -n prepare` in the plan tree, run when the tree is planned:
-    /// the rest of the plan reads what it makes.
+    /// `make -n prepare0`, then `make -n prepare`, in the plan tree, each
+    /// run as soon as it is planned: what comes after reads what it makes.
     Prepare,
     /// `make -n vmlinux [modules]` in the plan tree: the prepare stage, every
     /// compile and archive (planned with configure).
@@ -98,7 +99,10 @@ impl Planning {
     }
 
     /// Plans `goals` beside what is planned so far, whose outputs stand in
-    /// the plan tree as the real tree has them now; returns the new steps.
+    /// the plan tree as the real tree has them now (some compiles need a
+    /// file another make invocation of the prepare stage makes: arm64's
+    /// `vdso-wrap.o` needs `vdso/vdso.so`, a `.dtb.o` needs `scripts/dtc/dtc`;
+    /// without it a dry run finds "no rule"); returns the new steps.
     pub fn plan(&mut self, kbuild: &Kbuild, goals: &[&str]) -> Result<Vec<Step>> {
         self.tree.bring_in(&self.steps, &kbuild.objtree)?;
         let planned = self
