@@ -88,6 +88,8 @@ struct Planned {
     plan_from: report::PlanFrom,
     /// The prepare stage, when planning ran it.
     prepared: Vec<report::StageRun>,
+    /// The outputs of the steps the prepare stage ran.
+    prepared_ran: Vec<String>,
 }
 
 /// What LTO adds to a compile, when LTO is on.
@@ -146,6 +148,7 @@ fn planned(
     };
     let mut plan_from = report::PlanFrom::Tree;
     let mut prepared = Vec::new();
+    let mut prepared_ran = Vec::new();
     let plan = match (cached, restored) {
         (Cached::Valid(plan), _) => *plan,
         (_, Some(plan)) => {
@@ -182,9 +185,10 @@ fn planned(
                 launcher,
                 shared: shared.as_ref(),
             };
-            let (env, compile, early) =
+            let (env, compile, early, ran) =
                 plan_configured(&kbuild, &toolchain, target, setup, phases, timer)?;
             prepared = early;
+            prepared_ran = ran;
             let plan = Plan {
                 format: plan::FORMAT.into(),
                 key,
@@ -226,6 +230,7 @@ fn planned(
         shared,
         plan_from,
         prepared,
+        prepared_ran,
     })
 }
 
@@ -240,7 +245,12 @@ fn plan_configured(
     setup: Setup<'_>,
     phases: &mut Vec<Phase>,
     timer: &mut Timer,
-) -> Result<(BTreeMap<String, String>, Vec<Step>, Vec<report::StageRun>)> {
+) -> Result<(
+    BTreeMap<String, String>,
+    Vec<Step>,
+    Vec<report::StageRun>,
+    Vec<String>,
+)> {
     // Two single-threaded makes that read the configuration and write
     // nothing the other reads (the dry run works in the plan tree).
     let (env, first) = std::thread::scope(|scope| {
@@ -270,7 +280,7 @@ fn plan_configured(
     let prepared = early.stages;
     phases.push(timer.lap("prepare"));
     let compile = planning.finish(kbuild)?;
-    Ok((env, compile, prepared))
+    Ok((env, compile, prepared, cache.ran()))
 }
 
 /// A fresh tree of a recipe some tree planned before: its configuration and
@@ -486,6 +496,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         shared,
         plan_from,
         prepared,
+        prepared_ran,
     } = planned(target, options, launcher.as_ref(), &mut phases, &mut timer)?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
@@ -605,7 +616,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let decisions = last_of_each(decisions, |d| d.object.clone());
     crate::fs_atomic::write(
         &objtree.join(".xtask/last-executed.txt"),
-        (cache.ran().join("\n") + "\n").as_bytes(),
+        ([prepared_ran, cache.ran()].concat().join("\n") + "\n").as_bytes(),
     )?;
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
