@@ -87,9 +87,15 @@ struct Planned {
     shared: Option<SharedCache>,
     plan_from: report::PlanFrom,
     /// The prepare stage, when planning ran it.
-    prepared: Vec<report::StageRun>,
-    /// The outputs of the steps the prepare stage ran.
-    prepared_ran: Vec<String>,
+    prepared: Prepared,
+}
+
+/// The prepare stage as planning ran it: its runs, and the outputs of the
+/// steps that executed.
+#[derive(Default)]
+struct Prepared {
+    stages: Vec<report::StageRun>,
+    ran: Vec<String>,
 }
 
 /// What LTO adds to a compile, when LTO is on.
@@ -147,8 +153,7 @@ fn planned(
         _ => None,
     };
     let mut plan_from = report::PlanFrom::Tree;
-    let mut prepared = Vec::new();
-    let mut prepared_ran = Vec::new();
+    let mut prepared = Prepared::default();
     let plan = match (cached, restored) {
         (Cached::Valid(plan), _) => *plan,
         (_, Some(plan)) => {
@@ -185,10 +190,9 @@ fn planned(
                 launcher,
                 shared: shared.as_ref(),
             };
-            let (env, compile, early, ran) =
+            let (env, compile, early) =
                 plan_configured(&kbuild, &toolchain, target, setup, phases, timer)?;
             prepared = early;
-            prepared_ran = ran;
             let plan = Plan {
                 format: plan::FORMAT.into(),
                 key,
@@ -230,14 +234,13 @@ fn planned(
         shared,
         plan_from,
         prepared,
-        prepared_ran,
     })
 }
 
 /// Plans a configured tree: the environment, and the prepare stage part by
 /// part, each run in the tree as soon as it is planned (the next part and
 /// the rest of the plan read what it made), then the rest. Returns the
-/// environment, the compile plan and the prepare stage's runs.
+/// environment, the compile plan and the prepare stage as it ran.
 fn plan_configured(
     kbuild: &Kbuild,
     toolchain: &Toolchain,
@@ -245,12 +248,7 @@ fn plan_configured(
     setup: Setup<'_>,
     phases: &mut Vec<Phase>,
     timer: &mut Timer,
-) -> Result<(
-    BTreeMap<String, String>,
-    Vec<Step>,
-    Vec<report::StageRun>,
-    Vec<String>,
-)> {
+) -> Result<(BTreeMap<String, String>, Vec<Step>, Prepared)> {
     // Two single-threaded makes that read the configuration and write
     // nothing the other reads (the dry run works in the plan tree).
     let (env, first) = std::thread::scope(|scope| {
@@ -277,10 +275,13 @@ fn plan_configured(
     }
     early.run(Stage::Prepare, steps)?;
     cache.save()?;
-    let prepared = early.stages;
+    let prepared = Prepared {
+        stages: early.stages,
+        ran: cache.ran(),
+    };
     phases.push(timer.lap("prepare"));
     let compile = planning.finish(kbuild)?;
-    Ok((env, compile, prepared, cache.ran()))
+    Ok((env, compile, prepared))
 }
 
 /// A fresh tree of a recipe some tree planned before: its configuration and
@@ -496,7 +497,6 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         shared,
         plan_from,
         prepared,
-        prepared_ran,
     } = planned(target, options, launcher.as_ref(), &mut phases, &mut timer)?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
@@ -512,7 +512,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         shared: shared.as_ref(),
     };
     let mut pipeline = Pipeline::new(&objtree, env, &cache, setup);
-    for early in prepared {
+    for early in prepared.stages {
         add(&mut pipeline.counts, early.counts);
         pipeline.stages.push(early);
     }
@@ -616,7 +616,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let decisions = last_of_each(decisions, |d| d.object.clone());
     crate::fs_atomic::write(
         &objtree.join(".xtask/last-executed.txt"),
-        ([prepared_ran, cache.ran()].concat().join("\n") + "\n").as_bytes(),
+        ([prepared.ran, cache.ran()].concat().join("\n") + "\n").as_bytes(),
     )?;
     let (units, wrong) = policy::verify(&objtree, &decisions);
     phases.push(timer.lap("verify"));
