@@ -5,7 +5,8 @@
 //! beside it (`private_source::kbuild_reference_dir`), so a run after the
 //! tests starts warm.
 //!
-//! Each rep of a scenario: both trees are built first (not timed), the
+//! Each rep of a scenario: both trees are built first (not timed; before a
+//! cold rep the xtask's is only configured and planned), the
 //! scenario changes the source, each tool builds once, timed (which goes
 //! first alternates), and the change is undone. The xtask runs as its own
 //! binary, a child like make, so both are measured the same way (`measure`).
@@ -186,7 +187,15 @@ impl Bench {
     /// see only the scenario's change. Before `cold` only the xtask's: its
     /// `.config` is what Kbuild's cold run must arrive at.
     fn settle(&self, scenario: Scenario) -> Result<()> {
-        measure::run(&mut self.xtask_build()?, &self.log("settle", Tool::Xtask))?;
+        // A cold rep removes the tree it would have built: configuring and
+        // planning it (`units`) gives the `.config` at a fraction of a build,
+        // which at defconfig scale is half an hour.
+        let mut settle = if scenario.is_cold() {
+            self.xtask("units")
+        } else {
+            self.xtask_build()?
+        };
+        measure::run(&mut settle, &self.log("settle", Tool::Xtask))?;
         if let Some(cache) = self.cache_of(scenario)? {
             if !self.warmed.borrow().contains(&cache) {
                 // A cold build fills it, once per run and cache.
@@ -299,13 +308,18 @@ impl Bench {
 
     /// This very binary, run as a user runs it.
     fn xtask_build(&self) -> Result<Command> {
+        Ok(self.xtask("build"))
+    }
+
+    /// A subcommand that takes `build`'s options, on the bench's tree.
+    fn xtask(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(&self.exe);
         let Target { arch, lto, config } = &self.target;
-        cmd.arg("build").arg("--source").arg(self.source.root());
+        cmd.arg(subcommand).arg("--source").arg(self.source.root());
         cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string()])
             .args(config.args());
         cmd.args(["-j", &self.jobs.to_string()]);
-        Ok(cmd)
+        cmd
     }
 
     /// The boot image, and the modules when the `.config` has them.
