@@ -33,7 +33,7 @@ use crate::{
     },
     kconfig::{self, DotConfig},
     launcher::Launcher,
-    link::{self, modules::KoLink, vmlinux::VmlinuxLink},
+    link::{self, modules::Modfinal, vmlinux::VmlinuxLink},
     lto::{
         policy::{self, Decision},
         thin,
@@ -577,15 +577,19 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         link.run()
     })?;
     if modules {
-        let list = link::modules::list(&objtree);
-        let key = plan::key(&[("plan", &plan.key), ("modules", &list.join("\n"))]);
+        let srcarch = env.get("SRCARCH").map_or("", String::as_str);
+        let modfinal = Modfinal::read(&kbuild.srctree, &objtree, srcarch)?;
+        let list = modfinal.modules.join("\n");
+        let key = plan::key(&[("plan", &plan.key), ("modules", &list)]);
         let steps = stages.get(Stage::Modfinal, &key, || {
-            stage::plan_modfinal(&kbuild, env, &list)
+            stage::plan_modfinal(&kbuild, env, &modfinal.compiled())
         })?;
         pipeline.run(Stage::Modfinal, steps)?;
-        for module in &list {
-            let ko = KoLink::new(&objtree, env, module)?;
-            pipeline.native(&ko.ko, &ko.command, &ko.inputs, || ko.run(&objtree, env))?;
+        let links = stages.get(Stage::Modules, &key, || modfinal.plan(&kbuild, env))?;
+        for ko in &links {
+            pipeline.native(&ko.output, &ko.command, &ko.inputs, || {
+                link::modules::link(&objtree, env, ko)
+            })?;
         }
     }
     phases.push(timer.lap("link"));

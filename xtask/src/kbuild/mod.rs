@@ -147,9 +147,7 @@ impl Kbuild {
 
     /// The command the recipe of `target` in `<srctree>/<makefile>` would run,
     /// where the recipe is `$(cmd_<name>)` of `target: prerequisite` and
-    /// `vars` are given on the command line. Make runs no recipe: it expands
-    /// the variable for a rule of its own and prints it. For recipes marked
-    /// `+` or naming `$(MAKE)`, which even `make -n` would run.
+    /// `vars` are given on the command line. See [`Kbuild::recipe_commands`].
     pub fn recipe_command(
         &self,
         env: &BTreeMap<String, String>,
@@ -159,20 +157,51 @@ impl Kbuild {
         target: &str,
         prerequisite: &str,
     ) -> Result<String> {
+        let rule = Rule {
+            target: target.to_string(),
+            prerequisites: vec![prerequisite.to_string()],
+        };
+        let mut commands = self.recipe_commands(env, makefile, vars, name, &[rule])?;
+        Ok(commands.remove(0))
+    }
+
+    /// `$(cmd_<name>)` of `<srctree>/<makefile>`, expanded for each rule as
+    /// its recipe would be (`$@` the rule's target, `$^` its prerequisites),
+    /// in one make run. For recipes marked `+` or naming `$(MAKE)`, which even
+    /// `make -n` would run: make runs no recipe here, it expands the variable
+    /// in rules of its own and prints it. The run is itself a dry run, so a
+    /// prerequisite that is out of date is only printed.
+    pub fn recipe_commands(
+        &self,
+        env: &BTreeMap<String, String>,
+        makefile: &str,
+        vars: &[String],
+        name: &str,
+        rules: &[Rule],
+    ) -> Result<Vec<String>> {
         let srctree = env.get("srctree").context("Kbuild exported no srctree")?;
-        // `$@` of the stand-in rule is its own name, which becomes `target`.
-        let rule = format!(
-            "--eval=xtask-expand: {prerequisite} ; @:$(info {RECIPE_MARK}$(subst xtask-expand,{target},$(cmd_{name})))"
-        );
+        // `$@` of a stand-in rule is its own name, which becomes the target.
+        // The trailing `-` keeps `xtask-expand-1-` out of `xtask-expand-10-`.
+        let stand_in = |i: usize| format!("xtask-expand-{i}-");
+        let evals = rules.iter().enumerate().map(|(i, rule)| {
+            format!(
+                "--eval={stand_in}: {prerequisites} ; @:$(info {RECIPE_MARK}{i} $(subst {stand_in},{target},$(cmd_{name})))",
+                stand_in = stand_in(i),
+                prerequisites = rule.prerequisites.join(" "),
+                target = rule.target,
+            )
+        });
         let out = make_command()
             .args([
+                "-n",
                 "-s",
                 "--no-print-directory",
                 "-f",
                 &format!("{srctree}/{makefile}"),
             ])
             .args(vars)
-            .args([rule.as_str(), "xtask-expand"])
+            .args(evals)
+            .args((0..rules.len()).map(stand_in))
             .current_dir(&self.objtree)
             .env_clear()
             .envs(env)
@@ -181,15 +210,30 @@ impl Kbuild {
             .context("running make")?;
         check(&out, &format!("make -f {makefile} (expanding cmd_{name})"))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let command = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(RECIPE_MARK))
-            .with_context(|| format!("make printed no cmd_{name} from {makefile}"))?
-            .trim();
-        if command.is_empty() {
-            bail!("{makefile} defines no cmd_{name}");
+        let mut commands: Vec<Option<String>> = vec![None; rules.len()];
+        for line in stdout.lines() {
+            let Some((i, command)) = line
+                .strip_prefix(RECIPE_MARK)
+                .and_then(|rest| rest.split_once(' '))
+            else {
+                continue;
+            };
+            if let Some(slot) = i.parse().ok().and_then(|i: usize| commands.get_mut(i)) {
+                *slot = Some(command.trim().to_string());
+            }
         }
-        Ok(command.to_string())
+        commands
+            .into_iter()
+            .zip(rules)
+            .map(|(command, rule)| match command {
+                None => bail!(
+                    "make printed no cmd_{name} from {makefile} for {}",
+                    rule.target
+                ),
+                Some(c) if c.is_empty() => bail!("{makefile} defines no cmd_{name}"),
+                Some(c) => Ok(c),
+            })
+            .collect()
     }
 
     /// Like [`Kbuild::dry_run_in_objtree`] with `-B`: every recipe, out of
@@ -281,7 +325,15 @@ fn make_command() -> Command {
     cmd
 }
 
-/// Printed before the recipe [`Kbuild::recipe_command`] expands.
+/// A rule [`Kbuild::recipe_commands`] expands a recipe for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub target: String,
+    /// In the order of the rule they stand for: `$^` keeps it.
+    pub prerequisites: Vec<String>,
+}
+
+/// Printed before each recipe [`Kbuild::recipe_commands`] expands, with its index.
 const RECIPE_MARK: &str = "XTASK_RECIPE ";
 
 /// Printed just before `env -0`, so that nothing make prints first is taken
@@ -364,7 +416,10 @@ mod tests {
         fs::write(
             src.join("scripts/Makefile.link"),
             "cmd_link = $< \"$(LD)\" \"$(LDFLAGS_out)\"; \\\n\t$(MAKE) -f post $@\n\
-             out: scripts/link.sh FORCE\n\t+$(cmd_link)\nFORCE:\n",
+             out: scripts/link.sh FORCE\n\t+$(cmd_link)\nFORCE:\n\
+             cmd_ko = $(LD) -r -o $@ $(filter %.o, $^)\n\
+             %.ko: %.o %.mod.o FORCE\n\t+$(cmd_ko)\n\
+             %.mod.o: FORCE\n\ttouch $@\n",
         )
         .unwrap();
         let kbuild = Kbuild {
@@ -410,6 +465,36 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("defines no cmd_nothing"));
+
+        // Many rules in one run, each with its own `$@` and `$^`; the
+        // out-of-date `.mod.o` prerequisites are not made.
+        for object in ["a.o", "b.o", "x.lds"] {
+            fs::write(obj.join(object), "").unwrap();
+        }
+        let rule = |target: &str, prerequisites: &[&str]| Rule {
+            target: target.to_string(),
+            prerequisites: prerequisites.iter().map(|p| p.to_string()).collect(),
+        };
+        let commands = kbuild
+            .recipe_commands(
+                &env,
+                "scripts/Makefile.link",
+                &[],
+                "ko",
+                &[
+                    rule("a.ko", &["a.o", "a.mod.o"]),
+                    rule("b.ko", &["b.o", "b.mod.o", "x.lds"]),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            commands,
+            [
+                "ld.lld -r -o a.ko a.o a.mod.o",
+                "ld.lld -r -o b.ko b.o b.mod.o"
+            ]
+        );
+        assert!(!obj.join("a.mod.o").exists() && !obj.join("b.mod.o").exists());
     }
 
     #[test]

@@ -42,9 +42,10 @@ pub enum Stage {
     /// The tree's own link-vmlinux.sh and postlink pass (kallsyms passes,
     /// final link, System.map, sorttable, relocations), as one native step.
     Vmlinux,
-    /// Makefile.modfinal: each module's `.mod.o` and `.module-common.o`.
+    /// Makefile.modfinal's compiles: each module's `.mod.o` (and
+    /// `.module-common.o`, since 6.10).
     Modfinal,
-    /// Native: the `.ko` links of Makefile.modfinal.
+    /// Native: the `.ko` links, Makefile.modfinal's own command for each.
     Modules,
     /// The boot image, round N: re-planned until a round plans what the
     /// round before it ran.
@@ -210,11 +211,9 @@ pub fn plan_vmlinux(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
     Ok(vec![Step::new("LD", false, "vmlinux", &command)])
 }
 
-/// Makefile.modfinal's compiles for the modules in `modules.order`.
-pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, modules: &[String]) -> Result<Vec<Step>> {
-    let mut goals: Vec<String> = modules.iter().map(|m| m.replace(".o", ".mod.o")).collect();
-    goals.push(".module-common.o".into());
-    for goal in &goals {
+/// Makefile.modfinal's compiles of `goals` (`link::modules::Modfinal::compiled`).
+pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, goals: &[String]) -> Result<Vec<Step>> {
+    for goal in goals {
         let _ = fs::remove_file(kbuild.objtree.join(goal));
     }
     let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
