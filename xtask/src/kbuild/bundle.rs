@@ -104,24 +104,12 @@ impl Bundle {
     }
 }
 
-/// The tree's directories but its own state (`.xtask`), relative, sorted.
+/// The tree's directories but its own state, relative, sorted.
 fn dirs(objtree: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![objtree.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".xtask" {
-                let path = entry.path();
-                found.extend(
-                    path.strip_prefix(objtree)
-                        .ok()
-                        .and_then(Path::to_str)
-                        .map(String::from),
-                );
-                pending.push(path);
-            }
-        }
-    }
+    let mut found: Vec<String> = super::plan_tree::object_dirs(objtree)
+        .into_iter()
+        .filter_map(|dir| dir.to_str().map(String::from))
+        .collect();
     found.sort();
     found
 }

@@ -100,16 +100,9 @@ impl PlanTree {
     /// in Makefile.build and the syscall Makefiles), not in recipes, so a
     /// dry run that did that here did not do it there.
     pub fn mirror_dirs(&self, real: &Path) -> Result<()> {
-        let mut pending = vec![PathBuf::new()];
-        while let Some(relative) = pending.pop() {
-            for entry in fs::read_dir(self.kbuild.objtree.join(&relative))?.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    let relative = relative.join(entry.file_name());
-                    fs::create_dir_all(real.join(&relative))
-                        .with_context(|| format!("creating {}", real.join(&relative).display()))?;
-                    pending.push(relative);
-                }
-            }
+        for relative in object_dirs(&self.kbuild.objtree) {
+            fs::create_dir_all(real.join(&relative))
+                .with_context(|| format!("creating {}", real.join(&relative).display()))?;
         }
         Ok(())
     }
@@ -208,6 +201,27 @@ fn copy_with_time(from: &Path, to: &Path) -> Result<()> {
         .open(to)?
         .set_modified(modified)?;
     Ok(())
+}
+
+/// The directories of an object tree, relative to it, parents first; the
+/// xtask's own state (`.xtask`) is not Kbuild's.
+pub fn object_dirs(objtree: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        for entry in fs::read_dir(objtree.join(&relative))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".xtask" {
+                let relative = relative.join(entry.file_name());
+                found.push(relative.clone());
+                pending.push(relative);
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]

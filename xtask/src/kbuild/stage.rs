@@ -89,6 +89,9 @@ pub struct Planning {
     tree: PlanTree,
     /// Every step planned so far, in order.
     steps: Vec<Step>,
+    /// How many of `steps` have their outputs in the plan tree: each part's
+    /// outputs are brought in once, after it ran.
+    brought_in: usize,
 }
 
 impl Planning {
@@ -96,6 +99,7 @@ impl Planning {
         Ok(Planning {
             tree: PlanTree::create(kbuild)?,
             steps: Vec::new(),
+            brought_in: 0,
         })
     }
 
@@ -105,7 +109,9 @@ impl Planning {
     /// `vdso-wrap.o` needs `vdso/vdso.so`, a `.dtb.o` needs `scripts/dtc/dtc`;
     /// without it a dry run finds "no rule"); returns the new steps.
     pub fn plan(&mut self, kbuild: &Kbuild, goals: &[&str]) -> Result<Vec<Step>> {
-        self.tree.bring_in(&self.steps, &kbuild.objtree)?;
+        self.tree
+            .bring_in(&self.steps[self.brought_in..], &kbuild.objtree)?;
+        self.brought_in = self.steps.len();
         let planned = self
             .tree
             .into_real(&self.tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
