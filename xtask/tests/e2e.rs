@@ -1341,3 +1341,199 @@ fn t19_debian_6_1_builds_with_thin_lto_and_boots() {
         "{record}"
     );
 }
+
+/// `cargo xtask menuconfig` as a user drives it: Kbuild's own mconf in a
+/// terminal (`script` gives it a pseudo-terminal), a search, one symbol set,
+/// save on exit. The change is kept for the tree and applied each time it
+/// is configured again.
+#[test]
+#[ignore]
+fn t20_menuconfig_edits_are_kept_for_the_next_build() {
+    let config = [
+        "--arch",
+        "x86_64",
+        "--lto",
+        "thin",
+        "--config",
+        "allnoconfig",
+    ];
+    let tree = common::objtree("x86_64", "thin", "allnoconfig");
+    let edits = xtask::configure::edits_path(&tree);
+    let _ = fs::remove_file(&edits);
+    let saved = xtask::paths::target_dir().join("tests/t20-defconfig");
+    fs::create_dir_all(saved.parent().unwrap()).unwrap();
+    // Configuring is all either command needs: savedefconfig is the cheapest.
+    let savedefconfig = || {
+        Xtask::new("savedefconfig")
+            .args(&config)
+            .args(&["--output", saved.to_str().unwrap()])
+            .run()
+    };
+    savedefconfig();
+    assert_eq!(
+        xtask::kconfig::DotConfig::read(&tree.join(".config"))
+            .unwrap()
+            .get("IKCONFIG"),
+        None
+    );
+
+    let mut terminal = Terminal::start(
+        &[
+            &["menuconfig", "--source", common::source().to_str().unwrap()][..],
+            &config,
+        ]
+        .concat(),
+    );
+    terminal.wait_for("Arrow keys navigate");
+    terminal.send("/");
+    terminal.wait_for("Search");
+    terminal.send("^IKCONFIG$\n");
+    terminal.wait_for("Symbol: IKCONFIG");
+    terminal.wait_for("(1)");
+    // The first result's jump key opens its menu (General setup, drawn
+    // below the same help line as every menu) with it selected.
+    terminal.send("1");
+    terminal.wait_for("Arrow keys navigate");
+    terminal.send("y");
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if terminal.seen("save your new configuration") {
+            break;
+        }
+        terminal.send("\x1b\x1b");
+    }
+    terminal.wait_for("save your new configuration");
+    terminal.send("\n");
+    let screen = terminal.finish();
+    assert!(screen.contains("1 setting(s) changed"), "{screen}");
+
+    let kept = fs::read_to_string(&edits).unwrap();
+    assert!(kept.contains("CONFIG_IKCONFIG=y\n"), "{kept}");
+    // The next configure of the tree applies it after its recipe.
+    savedefconfig();
+    let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
+    assert_eq!(dot_config.get("IKCONFIG"), Some("y"));
+    let saved_text = fs::read_to_string(&saved).unwrap();
+    assert!(saved_text.contains("CONFIG_IKCONFIG=y\n"), "{saved_text}");
+    fs::remove_file(&edits).unwrap();
+}
+
+/// A program in a pseudo-terminal of 40x120 (util-linux's `script`), fed
+/// keys through it, its screen collected with the escape sequences removed.
+struct Terminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    screen: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminal {
+    fn start(args: &[&str]) -> Terminal {
+        use std::{io::Read, process::Stdio};
+        let exe = env!("CARGO_BIN_EXE_xtask");
+        let command = std::iter::once(exe)
+            .chain(args.iter().copied())
+            .map(|a| shlex::try_quote(a).unwrap().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c"])
+            .arg(format!("stty rows 40 cols 120; exec {command}"))
+            .arg("/dev/null")
+            .env("TERM", "xterm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("script (util-linux): apt-get install bsdutils");
+        let input = child.stdin.take().unwrap();
+        let mut output = child.stdout.take().unwrap();
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let collected = screen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = output.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = strip_escapes(&String::from_utf8_lossy(&buf[..n]));
+                collected.lock().unwrap().push_str(&text);
+            }
+        });
+        Terminal {
+            child,
+            input,
+            screen,
+            reader: Some(reader),
+        }
+    }
+
+    fn seen(&self, text: &str) -> bool {
+        self.screen.lock().unwrap().contains(text)
+    }
+
+    /// Waits for `text` to appear on the screen, then forgets what came before.
+    fn wait_for(&mut self, text: &str) {
+        let started = std::time::Instant::now();
+        while started.elapsed().as_secs() < 120 {
+            {
+                let mut screen = self.screen.lock().unwrap();
+                if let Some(at) = screen.find(text) {
+                    screen.drain(..at + text.len());
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!(
+            "waited 120 s for {text:?}; the screen showed:\n{}",
+            self.screen.lock().unwrap()
+        );
+    }
+
+    fn send(&mut self, keys: &str) {
+        use std::io::Write;
+        // Lets the program draw before it reads: keys sent at once may be
+        // taken for one escape sequence.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.input.write_all(keys.as_bytes()).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Waits for the program to end successfully; what it showed.
+    fn finish(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        let screen = self.screen.lock().unwrap().clone();
+        assert!(status.success(), "exited with {status}:\n{screen}");
+        screen
+    }
+}
+
+/// Text without the terminal's control sequences (CSI `ESC [ ... final`,
+/// two-byte `ESC x` and charset `ESC ( B`).
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some('(' | ')') => {
+                    chars.next();
+                }
+                _ => {}
+            },
+            c if c.is_control() && c != '\n' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
