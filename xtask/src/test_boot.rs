@@ -38,9 +38,8 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
     // The proof loads CONFIG_TEST_LKM's module: it needs no hardware, so its
     // init succeeds wherever its symbol versions are accepted. Other `=m`
     // drivers that olddefconfig picks (x86_pkg_temp_thermal) fail with ENODEV.
-    let modules = std::fs::read_to_string(built.objtree.join("modules.order"))
-        .unwrap_or_default()
-        .lines()
+    let modules = crate::link::modules::order(&built.objtree)
+        .into_iter()
         .filter(|m| m.ends_with("/test_module.o"))
         .map(|m| built.objtree.join(m.replace(".o", ".ko")))
         .filter(|ko| ko.exists())

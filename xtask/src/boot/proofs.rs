@@ -211,6 +211,19 @@ fn ftrace_mcount(cx: &Context, log: &str) -> Proof {
         return p;
     }
     const ALLOCATING: &str = "ftrace: allocating ";
+    // ftrace_init's words for an empty `__mcount_loc`: objtool wrote no
+    // table (6.1's objtool gives up on clang 19's jump tables, and then
+    // writes none, under Kbuild too).
+    const NONE: &str = "ftrace: No functions to be traced?";
+    if let Some(line) = find(log, NONE) {
+        return fail(
+            NAME,
+            format!(
+                "{}: the mcount table is empty (did objtool run with --mcount on vmlinux.o, and finish?)",
+                from(line, NONE)
+            ),
+        );
+    }
     let Some(line) = find(log, ALLOCATING) else {
         return fail(
             NAME,
@@ -567,6 +580,16 @@ mod tests {
         );
         let empty = ftrace_mcount(&cx, "ftrace: allocating 0 entries in 0 pages\n");
         assert_eq!(empty.status, ProofStatus::Fail);
+        // Debian's 6.1 with clang 19, ThinLTO (Kbuild's build too): its
+        // objtool wrote no __mcount_loc.
+        let none = ftrace_mcount(&cx, "mem auto-init: stack:all(zero), heap alloc:off, heap free:off\r\nftrace: No functions to be traced?\r\nNR_IRQS: 4352, nr_irqs: 48, preallocated irqs: 16\r\n");
+        assert_eq!(none.status, ProofStatus::Fail);
+        assert!(
+            none.evidence
+                .starts_with("ftrace: No functions to be traced?: the mcount table is empty"),
+            "{}",
+            none.evidence
+        );
     }
 
     #[test]

@@ -29,7 +29,6 @@ pub struct Modfinal {
 
 impl Modfinal {
     pub fn read(srctree: &Path, objtree: &Path, srcarch: &str) -> Result<Modfinal> {
-        let order = fs::read_to_string(objtree.join("modules.order")).unwrap_or_default();
         let makefile = srctree.join(MODFINAL);
         let modfinal = fs::read_to_string(&makefile)
             .with_context(|| format!("reading {}", makefile.display()))?;
@@ -40,7 +39,7 @@ impl Modfinal {
             .find(|p| objtree.join(p).exists())
             .context("no module linker script (scripts/module.lds)")?;
         Ok(Modfinal {
-            modules: objects(&order),
+            modules: order(objtree),
             common: modfinal.contains(COMMON).then_some(COMMON),
             lds: lds.to_string(),
         })
@@ -90,6 +89,12 @@ pub fn link(objtree: &Path, env: &BTreeMap<String, String>, step: &Step) -> Resu
         format!("savedcmd_{} := {}\n", step.output, step.command),
     )?;
     Ok(())
+}
+
+/// The modules of a build, each as its object (`lib/test_module.o`), in
+/// `modules.order`; none before modpost wrote it.
+pub fn order(objtree: &Path) -> Vec<String> {
+    objects(&fs::read_to_string(objtree.join("modules.order")).unwrap_or_default())
 }
 
 /// `modules.order` as objects: 6.2 on lists `lib/test_module.o`, earlier
