@@ -41,7 +41,7 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
     let modules = crate::link::modules::order(&built.objtree)
         .into_iter()
         .filter(|m| m.ends_with("/test_module.o"))
-        .map(|m| built.objtree.join(m.replace(".o", ".ko")))
+        .map(|m| built.objtree.join(crate::link::modules::sibling(&m, ".ko")))
         .filter(|ko| ko.exists())
         .collect();
     let initcalls: PathBuf = built.objtree.join("initcalls.json");

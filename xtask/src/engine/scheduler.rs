@@ -280,18 +280,24 @@ impl Runner<'_> {
             }
         }
         let (stderr, record, launched) = self.execute(step, &upstream)?;
+        // Published before it is recorded here: a build killed in between
+        // runs the step again on resume (and publishes it then), so the shared
+        // cache never lacks a result this tree holds.
         if let Some((shared, seens)) = manifest {
             shared.publish(
                 self.objtree,
                 step,
                 seens,
                 Seen {
-                    inputs: record.inputs,
+                    inputs: record.inputs.clone(),
                     tracked: record.tracked,
                 },
                 &record.key,
             );
         }
+        self.cache
+            .store(record)
+            .map_err(|e| self.failed(step, format!("recording the result: {e}")))?;
         Ok(Outcome::Ran { stderr, launched })
     }
 
@@ -304,8 +310,8 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs the step's command and records its result; returns its stderr,
-    /// the record, and whether the launcher ran it.
+    /// Runs the step's command; returns its stderr, the record to keep, and
+    /// whether the launcher ran it.
     fn execute(
         &self,
         step: &Step,
@@ -348,9 +354,6 @@ impl Runner<'_> {
             inputs: inputs.files,
             tracked: inputs.tracked,
         };
-        self.cache
-            .store(record.clone())
-            .map_err(|e| failed(format!("recording the result: {e}")))?;
         Ok((stderr, record, wrapped.is_some()))
     }
 }

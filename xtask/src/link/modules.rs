@@ -48,7 +48,7 @@ impl Modfinal {
     /// What Makefile.modfinal compiles: each module's `.mod.o`, and the
     /// common object.
     pub fn compiled(&self) -> Vec<String> {
-        let mod_objects = self.modules.iter().map(|m| m.replace(".o", ".mod.o"));
+        let mod_objects = self.modules.iter().map(|m| sibling(m, ".mod.o"));
         mod_objects.chain(self.common.map(String::from)).collect()
     }
 
@@ -59,9 +59,9 @@ impl Modfinal {
             .modules
             .iter()
             .map(|module| Rule {
-                target: module.replace(".o", ".ko"),
+                target: sibling(module, ".ko"),
                 // The rule's objects, in its order: the command links `$^`.
-                prerequisites: [module.clone(), module.replace(".o", ".mod.o")]
+                prerequisites: [module.clone(), sibling(module, ".mod.o")]
                     .into_iter()
                     .chain(self.common.map(String::from))
                     .collect(),
@@ -89,6 +89,12 @@ pub fn link(objtree: &Path, env: &BTreeMap<String, String>, step: &Step) -> Resu
         format!("savedcmd_{} := {}\n", step.output, step.command),
     )?;
     Ok(())
+}
+
+/// A module's other files by its object's stem: `lib/test_module.o` with
+/// `.ko` is `lib/test_module.ko`.
+pub fn sibling(module: &str, suffix: &str) -> String {
+    format!("{}{suffix}", module.strip_suffix(".o").unwrap_or(module))
 }
 
 /// The modules of a build, each as its object (`lib/test_module.o`), in

@@ -367,6 +367,12 @@ mod tests {
             by_object("arch/x86/entry/vdso/vgetcpu.o").source,
             "manifest+kbuild-makefile"
         );
+        // Only the bitcode object's key covers autoconf.h's size.
+        let sized: Vec<bool> = steps
+            .iter()
+            .map(|s| s.inputs.iter().any(|i| i == AUTOCONF_SIZE))
+            .collect();
+        assert_eq!(sized, [false, true, false]);
     }
 
     #[test]
