@@ -603,9 +603,17 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         }
     }
     phases.push(timer.lap("image"));
-    // Every stage is planned now: a tree that planned shares its plans.
-    if let (Some(shared), report::PlanFrom::Planned) = (&shared, plan_from) {
-        shared.store_document(&plan.key, &Bundle::collect(&objtree)?.to_bytes()?);
+    // Every stage is planned now: a tree that planned shares its plans, and
+    // so does one that resumes a build killed before it could.
+    if let Some(shared) = &shared {
+        let share = match plan_from {
+            report::PlanFrom::Planned => true,
+            report::PlanFrom::Tree => !Bundle::shared_as(&objtree, &plan.key),
+            report::PlanFrom::SharedCache => false,
+        };
+        if share && shared.store_document(&plan.key, &Bundle::collect(&objtree)?.to_bytes()?) {
+            Bundle::mark_shared(&objtree, &plan.key)?;
+        }
     }
 
     let Pipeline {

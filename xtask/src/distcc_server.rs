@@ -77,13 +77,21 @@ impl DistccServer {
         ]
     }
 
-    /// The compiles this server finished, as its log tells them.
+    /// The compiles this server finished, as its log tells them. distccd
+    /// logs a job after it has sent the result back, so a client can be done
+    /// before the line is written: the log is read once it stays unchanged
+    /// for half a second.
     pub fn compiled(&self) -> usize {
-        fs::read_to_string(log(self.dir.path()))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("COMPILE_OK"))
-            .count()
+        let mut log = self.log();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let now = self.log();
+            if now == log {
+                break;
+            }
+            log = now;
+        }
+        log.lines().filter(|l| l.contains("COMPILE_OK")).count()
     }
 
     /// Its log, for a failing test to show.

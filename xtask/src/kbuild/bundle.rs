@@ -23,6 +23,8 @@ const OBJTREE: &str = "@XTASK_OBJTREE@";
 const CONFIG: &str = ".config";
 const PLAN: &str = ".xtask/plan.json";
 const PLANS: &str = ".xtask/plans";
+/// The recipe key under which the tree last shared its bundle.
+const SHARED: &str = ".xtask/bundle-shared";
 
 #[derive(Serialize, Deserialize)]
 pub struct Bundle {
@@ -33,6 +35,17 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// Whether the tree shared its bundle under `key` already. A build
+    /// killed after planning but before sharing has not: its resume shares.
+    pub fn shared_as(objtree: &Path, key: &str) -> bool {
+        fs::read_to_string(objtree.join(SHARED)).is_ok_and(|k| k == key)
+    }
+
+    /// Notes that the tree's bundle is in the shared cache under `key`.
+    pub fn mark_shared(objtree: &Path, key: &str) -> Result<()> {
+        fs_atomic::write(&objtree.join(SHARED), key.as_bytes())
+    }
+
     /// What the tree holds now.
     pub fn collect(objtree: &Path) -> Result<Bundle> {
         let mut names = vec![CONFIG.to_string(), PLAN.to_string()];
@@ -155,5 +168,15 @@ mod tests {
             "the directories Kbuild makes while it reads its Makefiles"
         );
         assert!(Bundle::from_bytes(b"{\"format\": \"xtask-bundle-v0\", \"files\": {}}").is_none());
+    }
+
+    #[test]
+    fn a_tree_notes_the_key_it_shared_its_bundle_under() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(".xtask")).unwrap();
+        assert!(!Bundle::shared_as(dir.path(), "recipe a"));
+        Bundle::mark_shared(dir.path(), "recipe a").unwrap();
+        assert!(Bundle::shared_as(dir.path(), "recipe a"));
+        assert!(!Bundle::shared_as(dir.path(), "recipe b"));
     }
 }

@@ -233,8 +233,10 @@ impl SharedCache {
     }
 
     /// Stores a document under `name`; a failure turns the cache off as any.
-    pub fn store_document(&self, name: &str, bytes: &[u8]) {
-        self.attempt(|| self.put_document(&self.document_key(name), bytes));
+    /// Whether it was stored.
+    pub fn store_document(&self, name: &str, bytes: &[u8]) -> bool {
+        self.attempt(|| self.put_document(&self.document_key(name), bytes))
+            .is_some()
     }
 
     /// A document is one blob, named by an action result under `ac_key`.

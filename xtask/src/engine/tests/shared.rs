@@ -212,7 +212,7 @@ fn a_document_comes_back_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let open = || SharedCache::open(dir.path().to_str().unwrap(), 1 << 30, "clang 19").unwrap();
     let plans = b"{\"format\": \"a bundle of plans\"}".repeat(100);
-    open().store_document("recipe key", &plans);
+    assert!(open().store_document("recipe key", &plans));
     assert_eq!(
         open().document("recipe key").as_deref(),
         Some(plans.as_slice())
