@@ -6,12 +6,16 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use anyhow::{bail, Context, Result};
+
+use crate::kbuild::Step;
 use serde::Serialize;
 
 /// `XTASK_LAUNCHER=ccache` means `--launcher ccache`.
 pub const ENV: &str = "XTASK_LAUNCHER";
 
 const NO_REWRITE_CROSS: &str = "DISTCC_NO_REWRITE_CROSS";
+
+const INCBIN: &[u8] = b".incbin";
 
 /// The launchers whose statistics the report reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -136,6 +140,23 @@ impl Launcher {
         }
     }
 
+    /// Whether the compile of `step` in `objtree` may go through this
+    /// launcher. distcc and icecc send the preprocessed text to be compiled
+    /// elsewhere, so inline assembly that pulls a file in with `.incbin`
+    /// (`kernel/configs.c` and its `config_data.gz`) would be assembled where
+    /// that file is not: such a compile runs here, as if without a launcher.
+    pub fn takes(&self, objtree: &Path, step: &Step) -> bool {
+        if !matches!(self.kind, Kind::Distcc | Kind::Icecc) {
+            return true;
+        }
+        let Some(source) = crate::editor::compdb::source_of(&step.command, &step.output) else {
+            return true;
+        };
+        std::fs::read(objtree.join(source)).map_or(true, |text| {
+            !text.windows(INCBIN.len()).any(|w| w == INCBIN)
+        })
+    }
+
     /// The launcher's own settings, for the steps it runs in.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
@@ -250,6 +271,44 @@ mod tests {
             "{wrapped}"
         );
         assert_eq!(wrapped.replacen("ccache ", "", 1), COMPILE);
+    }
+
+    #[test]
+    fn a_remote_launcher_leaves_out_sources_that_incbin_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_write(dir.path(), "kernel/fork.c", "int x;\n");
+        fs_write(
+            dir.path(),
+            "kernel/configs.c",
+            "asm(\"  .incbin \\\"kernel/config_data.gz\\\"\");\n",
+        );
+        let compile = |name: &str| {
+            let output = format!("kernel/{name}.o");
+            Step::new(
+                "CC",
+                false,
+                &output,
+                &format!("set -e; clang -nostdinc -c -o {output} kernel/{name}.c"),
+            )
+        };
+        let distcc = Launcher {
+            kind: Kind::Distcc,
+            ..launcher(&["distcc"])
+        };
+        assert!(distcc.takes(dir.path(), &compile("fork")));
+        assert!(!distcc.takes(dir.path(), &compile("configs")));
+        // A local cache compiles here: it may take any source.
+        let ccache = Launcher {
+            kind: Kind::Ccache,
+            ..launcher(&["ccache"])
+        };
+        assert!(ccache.takes(dir.path(), &compile("configs")));
+    }
+
+    fn fs_write(root: &Path, relative: &str, text: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
     }
 
     #[test]

@@ -172,6 +172,11 @@ pub fn compiler_invocation(shell_line: &str, output: &str) -> Option<Vec<String>
         })
 }
 
+/// The source file a shell line compiles into `output`, as written there.
+pub fn source_of(shell_line: &str, output: &str) -> Option<String> {
+    compiler_invocation(shell_line, output).and_then(|argv| source_file(&argv).map(String::from))
+}
+
 const SOURCE_EXTENSIONS: &[&str] = &["c", "S", "s"];
 
 /// The source of a compiler invocation: what follows `-c -o OUT`, or else the

@@ -320,7 +320,9 @@ impl Runner<'_> {
         let failed = |log: String| self.failed(step, log);
         // The key stays the plain command: the launcher is transparent.
         let cc = self.env.get("CC").map_or("clang", String::as_str);
-        let launcher = self.launcher.filter(|_| step.is_compile());
+        let launcher = self
+            .launcher
+            .filter(|l| step.is_compile() && l.takes(self.objtree, step));
         let wrapped = launcher.and_then(|l| l.wrap(&step.command, cc));
         let out = shell::sh(self.objtree, wrapped.as_deref().unwrap_or(&step.command))
             .map_err(|e| failed(format!("{e:#}")))?
