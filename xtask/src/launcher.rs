@@ -6,9 +6,9 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 
 use crate::kbuild::Step;
-use serde::Serialize;
 
 /// `XTASK_LAUNCHER=ccache` means `--launcher ccache`.
 pub const ENV: &str = "XTASK_LAUNCHER";

@@ -125,24 +125,23 @@ fn check_report(report: &Value, arch: &str, lto: &str) {
 /// `test-boot` boots the tiny kernel with the test init: the kernel reaches
 /// "Run /init", the init prints its marker, QEMU exits by itself.
 fn boots_to_init(arch: &str, lto: &str) {
-    boots_with(arch, lto, "tiny", &[]);
+    boots_with(arch, lto, &[]);
 }
 
-/// `test-boot` of a profile built with `extra` options passes and reaches init.
-fn boots_with(arch: &str, lto: &str, profile: &str, extra: &[&str]) {
+/// The same, of the tiny kernel built with `extra` options.
+fn boots_with(arch: &str, lto: &str, extra: &[&str]) {
     Xtask::new("test-boot")
-        .selection(arch, lto, profile)
+        .selection(arch, lto, "tiny")
         .args(extra)
         .args(&["--firmware", "bios", "--timeout", "240"])
         .run();
-    let tree = common::objtree(arch, lto, profile);
-    let report = read_json(&tree.join("boot-report.json"));
+    let report = read_json(&objtree(arch, lto).join("boot-report.json"));
     assert_eq!(report["outcome"], "pass", "{report:#}");
     let log = report["boots"][0]["log"].as_str().unwrap();
     let log = fs::read_to_string(log).unwrap();
     assert!(
         log.contains("Run /init as init process"),
-        "{arch} {lto} {profile} did not reach init:\n{}",
+        "{arch} {lto} did not reach init:\n{}",
         tail(&log)
     );
 }
@@ -177,7 +176,7 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
 
 /// arm64 ThinLTO: tiny builds (the vDSO native, as Kbuild builds it) and
 /// boots. Its proof profile is run by hand: a second cold build CI cannot
-/// hold (the README has the result).
+/// hold (the README says how).
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t05_arm64_thin_builds_and_boots() {
@@ -189,7 +188,7 @@ fn t05_arm64_thin_builds_and_boots() {
 
 /// Full LTO: one in-process link, Kbuild's own recipe. Tiny, because the
 /// link of the whole kernel runs on one core; the proof profile under full
-/// LTO is run by hand (the README has its result).
+/// LTO is run by hand (the README says how).
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t07_x86_64_full_lto_builds_and_boots() {
@@ -530,31 +529,28 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
 
 /// A user opt-out of a unit that is LTO'd by default makes all its objects
 /// ELF; that kernel still links and boots. Removing it restores bitcode.
-fn opt_out_kernel_time(arch: &str, profile: &str) {
-    let opt_out = ["--lto-off", "kernel/time"];
-    boots_with(arch, "thin", profile, &opt_out);
-    let tree = common::objtree(arch, "thin", profile);
-    let report = read_json(&tree.join("build-report.json"));
+fn opt_out_kernel_time(arch: &str) {
+    boots_with(arch, "thin", &["--lto-off", "kernel/time"]);
+    let report = report(arch, "thin");
     check_report(&report, arch, "thin");
     let time = unit(&report, "kernel/time");
     assert_eq!(time["lto"], "off");
     assert_eq!(time["source"], "--lto-off");
     assert_eq!(time["bitcode"], 0);
-    Xtask::new("build").selection(arch, "thin", profile).run();
-    let report = read_json(&tree.join("build-report.json"));
+    let report = build(arch, "thin");
     assert_eq!(unit(&report, "kernel/time")["lto"], "on");
 }
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t04_x86_64_opt_out_of_kernel_time_boots() {
-    opt_out_kernel_time("x86_64", "tiny");
+    opt_out_kernel_time("x86_64");
 }
 
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t06_arm64_opt_out_of_kernel_time_boots() {
-    opt_out_kernel_time("arm64", "tiny");
+    opt_out_kernel_time("arm64");
 }
 
 /// With `--lto none` the policy is still reported, but nothing is stripped:
