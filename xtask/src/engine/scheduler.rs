@@ -328,6 +328,7 @@ impl Runner<'_> {
             .map_err(|e| failed(format!("{e:#}")))?
             .envs(self.env)
             .envs(launcher.into_iter().flat_map(|l| l.env().iter().cloned()))
+            .envs(sub_make_jobs(step, self.jobs))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| failed(format!("could not start sh: {e}")))?;
@@ -412,6 +413,14 @@ impl<'s> Upstream<'s> {
         list.dedup();
         list
     }
+}
+
+/// A recursive make (objtool's) would build its tree one file at a time:
+/// Kbuild's own make hands it the jobserver, here it gets the pool's width.
+/// It runs alone in its stage, so nothing is oversubscribed. Not in the key:
+/// `-j` changes how fast, not what.
+fn sub_make_jobs(step: &Step, jobs: usize) -> Option<(&'static str, String)> {
+    (step.kind == StepKind::SubMake).then(|| ("MAKEFLAGS", format!("-j{}", jobs.max(1))))
 }
 
 /// Drops Kbuild's own quiet echo lines from a failed step's output.
