@@ -315,12 +315,14 @@ fn backend_argv(compile: &str, object: &str, lto: &HashSet<&str>) -> Option<Vec<
         }
     }
     out.extend([
-        // A section per variable, as lld's in-process LTO emits (without
-        // it, one page-aligned variable pads its object's whole `.bss`).
-        // Not per function: with `CALL_PADDING` every function also gets a
-        // `SHF_LINK_ORDER` `__patchable_function_entries` section, and lld's
-        // relocatable link of `vmlinux.o` matches those pairwise (quadratic:
-        // 205 s of one core at x86_64 defconfig, 13 s without).
+        // A section per variable, as lld's in-process LTO emits: `.rodata`
+        // and `.data` come out as Kbuild's, byte for byte in size (x86_64
+        // defconfig). Not per function: with `CALL_PADDING` every function
+        // also gets a `SHF_LINK_ORDER` `__patchable_function_entries`
+        // section, and lld's relocatable link of `vmlinux.o` matches those
+        // pairwise (quadratic: 205 s of one core at x86_64 defconfig, 13 s
+        // without). objtool then writes one ORC terminator per object's
+        // `.text`, not per function: 6 % smaller ORC tables.
         "-fdata-sections".to_string(),
         // Preprocessor flags are unused for IR input; Kbuild makes that an error.
         "-Wno-unused-command-line-argument".to_string(),
