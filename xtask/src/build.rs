@@ -20,6 +20,7 @@ use crate::{
     engine::shared::SharedCache,
     engine::{
         cache::Cache,
+        fork_server::ForkServer,
         graph::Graph,
         lock::{Locked, TreeLock},
         native::{self, Native},
@@ -189,6 +190,7 @@ fn planned(
                 lto_flags: None,
                 launcher,
                 shared: shared.as_ref(),
+                fork_server: None,
             };
             let (env, compile, early) =
                 plan_configured(&kbuild, &toolchain, target, setup, phases, timer)?;
@@ -370,6 +372,7 @@ struct Setup<'a> {
     lto_flags: Option<&'a str>,
     launcher: Option<&'a Launcher>,
     shared: Option<&'a SharedCache>,
+    fork_server: Option<&'a ForkServer>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -406,6 +409,7 @@ impl<'a> Pipeline<'a> {
             label: &label,
             launcher: self.setup.launcher,
             shared: self.setup.shared,
+            fork_server: self.setup.fork_server,
         };
         let stopwatch = Stopwatch::start();
         let counts = runner.run(&steps, &Graph::new(&steps))?;
@@ -504,12 +508,15 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let env = &plan.env;
     let cache = Cache::open(&objtree)?;
     let stages = StagePlans::open(&objtree)?;
+    let cc = env.get("CC").map_or("clang", String::as_str);
+    let fork_server = ForkServer::new(cc, env, &objtree);
     let setup = Setup {
         jobs: options.jobs,
         policy: &policy,
         lto_flags: lto_flags.as_deref(),
         launcher: launcher.as_ref(),
         shared: shared.as_ref(),
+        fork_server: Some(&fork_server),
     };
     let mut pipeline = Pipeline::new(&objtree, env, &cache, setup);
     for early in prepared.stages {
@@ -548,6 +555,9 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
                 Stage::Backends,
                 thin::backends(&objtree, &indexed, lto_flags)?,
             )?;
+            if let Some(why) = fork_server.failure() {
+                eprintln!("warning: the ThinLTO backends ran as separate processes: {why}");
+            }
             thin_backends = Some(thin::why(&objtree, &cache.ran()));
             pipeline.run(
                 Stage::FinalLink,

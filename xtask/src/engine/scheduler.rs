@@ -23,6 +23,7 @@ use crate::{
         cache::{Cache, Record},
         cache_status::CacheStatus,
         event::{Event, Progress, Reporter},
+        fork_server::ForkServer,
         graph::{self, Graph},
         inputs,
         shared::{Lookup, Seen, SharedCache},
@@ -84,6 +85,8 @@ pub struct Runner<'a> {
     pub launcher: Option<&'a Launcher>,
     /// Where steps that miss locally may be restored from, and are stored.
     pub shared: Option<&'a SharedCache>,
+    /// Runs the ThinLTO backends as forks of one loaded clang.
+    pub fork_server: Option<&'a ForkServer>,
 }
 
 struct State {
@@ -324,21 +327,41 @@ impl Runner<'_> {
             .launcher
             .filter(|l| step.is_compile() && l.takes(self.objtree, step));
         let wrapped = launcher.and_then(|l| l.wrap(&step.command, cc));
-        let out = shell::sh(self.objtree, wrapped.as_deref().unwrap_or(&step.command))
-            .map_err(|e| failed(format!("{e:#}")))?
-            .envs(self.env)
-            .envs(launcher.into_iter().flat_map(|l| l.env().iter().cloned()))
-            .envs(sub_make_jobs(step, self.jobs))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| failed(format!("could not start sh: {e}")))?;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if !out.status.success() {
-            return Err(failed(format!(
-                "{}{stderr}",
-                quiet(&String::from_utf8_lossy(&out.stdout))
-            )));
-        }
+        let forked = self
+            .fork_server
+            .filter(|_| step.kind == StepKind::Backend)
+            .and_then(|server| server.run(&step.command));
+        let stderr = match forked {
+            Some(done) => {
+                let done = done.map_err(|e| failed(format!("the fork server: {e:#}")))?;
+                if !done.status.success() {
+                    return Err(failed(format!(
+                        "{}{}",
+                        done.output,
+                        status_note(done.status)
+                    )));
+                }
+                done.output
+            }
+            None => {
+                let out = shell::sh(self.objtree, wrapped.as_deref().unwrap_or(&step.command))
+                    .map_err(|e| failed(format!("{e:#}")))?
+                    .envs(self.env)
+                    .envs(launcher.into_iter().flat_map(|l| l.env().iter().cloned()))
+                    .envs(sub_make_jobs(step, self.jobs))
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| failed(format!("could not start sh: {e}")))?;
+                let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                if !out.status.success() {
+                    return Err(failed(format!(
+                        "{}{stderr}",
+                        quiet(&String::from_utf8_lossy(&out.stdout))
+                    )));
+                }
+                stderr
+            }
+        };
         if step.kind == StepKind::Backend {
             thin::record_reads(self.objtree, &step.output, &|file| {
                 self.cache.file_hash(Path::new(file))
@@ -421,6 +444,16 @@ impl<'s> Upstream<'s> {
 /// `-j` changes how fast, not what.
 fn sub_make_jobs(step: &Step, jobs: usize) -> Option<(&'static str, String)> {
     (step.kind == StepKind::SubMake).then(|| ("MAKEFLAGS", format!("-j{}", jobs.max(1))))
+}
+
+/// What a forked job's wait status adds to its output: `sh` would print
+/// nothing for an exit code, but a signal is worth naming.
+fn status_note(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(signal) => format!("\n(killed by signal {signal})\n"),
+        None => String::new(),
+    }
 }
 
 /// Drops Kbuild's own quiet echo lines from a failed step's output.

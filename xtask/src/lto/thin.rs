@@ -528,6 +528,8 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
         let link = KbuildLink::parse(&kbuild, "ld.lld").unwrap();
         let members = Members::read(tree, Path::new(&format!("{LLVM}/llvm-ar")), &link).unwrap();
 
+        // The backends run as they do in a build: forks of one clang.
+        let server = crate::engine::fork_server::ForkServer::new("clang", &env, tree);
         let build = || -> Vec<String> {
             let cache = Cache::open(tree).unwrap();
             let run = |steps: Vec<Step>| {
@@ -539,6 +541,7 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
                     label: "test",
                     launcher: None,
                     shared: None,
+                    fork_server: Some(&server),
                 };
                 runner.run(&steps, &Graph::new(&steps)).unwrap();
             };
@@ -568,6 +571,7 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
             linked().contains("BLOB-TWO"),
             "the linked object kept the old blob"
         );
+        assert_eq!(server.failure(), None);
         let why = why(tree, &ran);
         assert_eq!(why.len(), 1);
         assert_eq!(why[0].because, ["data/blob.gz"]);

@@ -87,6 +87,7 @@ impl Tree {
             label: "test",
             launcher: None,
             shared: None,
+            fork_server: None,
         }
     }
 
