@@ -412,9 +412,12 @@ impl<'a> Pipeline<'a> {
             fork_server: self.setup.fork_server,
         };
         let stopwatch = Stopwatch::start();
+        let forked = self.setup.fork_server.map_or(0.0, ForkServer::cpu_seconds);
         let counts = runner.run(&steps, &Graph::new(&steps))?;
         add(&mut self.counts, counts);
         let (seconds, cpu_seconds) = stopwatch.elapsed();
+        let forked = self.setup.fork_server.map_or(0.0, ForkServer::cpu_seconds) - forked;
+        let cpu_seconds = cpu_seconds + forked;
         self.stages.push(report::StageRun {
             stage,
             counts,

@@ -3,8 +3,10 @@
  * relocated every library and all constructors have run, it serves requests
  * from the listening socket on fd $XTASK_FORK_SERVER_FD.  Each request is
  * argv; a forked child runs the program's own main on it, with stdout and
- * stderr on the connection.  When the child ends, the server appends an
- * 8-byte trailer (magic, wait status) and closes the connection.  EOF on stdin
+ * stderr on the connection.  When the child ends, the server appends a
+ * 16-byte trailer (magic, wait status, the child's CPU time in microseconds:
+ * the client cannot see it, as the server reaps the child) and closes the
+ * connection.  EOF on stdin
  * means the client is gone: the server kills what still runs and exits.
  *
  * Without $XTASK_FORK_SERVER_FD the program runs as if nothing were preloaded.
@@ -18,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,10 +77,13 @@ static void write_all(int fd, const void *buf, size_t n)
     }
 }
 
-static void finish(int conn, uint32_t status)
+static void finish(int conn, uint32_t status, uint64_t cpu_us)
 {
-    uint32_t trailer[2] = { TRAILER_MAGIC, status };
-    write_all(conn, trailer, sizeof trailer);
+    struct {
+        uint32_t magic, status;
+        uint64_t cpu_us;
+    } trailer = { TRAILER_MAGIC, status, cpu_us };
+    write_all(conn, &trailer, sizeof trailer);
     close(conn);
 }
 
@@ -124,12 +130,12 @@ static void accept_one(int listen_fd, int wake[2])
         return;
     if (read_all(conn, &len, sizeof len) || len == 0 || len > MAX_REQUEST ||
         !(request = malloc(len + 1))) {
-        finish(conn, 0x7f00);
+        finish(conn, 0x7f00, 0);
         return;
     }
     if (read_all(conn, request, len) || request[len - 1] != 0) {
         free(request);
-        finish(conn, 0x7f00);
+        finish(conn, 0x7f00, 0);
         return;
     }
     for (slot = 0; slot < MAX_JOBS && jobs[slot].pid; slot++)
@@ -139,7 +145,7 @@ static void accept_one(int listen_fd, int wake[2])
         run_child(conn, listen_fd, wake, request, len);
     free(request);
     if (pid < 0) {
-        finish(conn, 0x7f00);
+        finish(conn, 0x7f00, 0);
         return;
     }
     jobs[slot].pid = pid;
@@ -150,14 +156,18 @@ static void reap(int wake_read)
 {
     char drain[64];
     int status, i;
+    struct rusage usage;
+    uint64_t cpu_us;
     pid_t pid;
 
     while (read(wake_read, drain, sizeof drain) > 0)
         ;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    while ((pid = wait4(-1, &status, WNOHANG, &usage)) > 0)
         for (i = 0; i < MAX_JOBS; i++)
             if (jobs[i].pid == pid) {
-                finish(jobs[i].conn, (uint32_t)status);
+                cpu_us = (uint64_t)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000 +
+                         (uint64_t)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+                finish(jobs[i].conn, (uint32_t)status, cpu_us);
                 jobs[i].pid = 0;
                 break;
             }

@@ -24,7 +24,10 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Mutex, OnceLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, OnceLock,
+    },
 };
 
 use anyhow::{bail, ensure, Context, Result};
@@ -40,6 +43,9 @@ pub struct ForkServer {
     env: BTreeMap<String, String>,
     objtree: PathBuf,
     started: OnceLock<Result<Server, String>>,
+    /// CPU time of the jobs so far: the server reaps them, so it is not in
+    /// this process's `RUSAGE_CHILDREN` until the server ends.
+    cpu_micros: AtomicU64,
 }
 
 /// How a job ended: its wait status, and its stdout and stderr together.
@@ -64,6 +70,7 @@ impl ForkServer {
             env: env.clone(),
             objtree: objtree.to_path_buf(),
             started: OnceLock::new(),
+            cpu_micros: AtomicU64::new(0),
         }
     }
 
@@ -76,7 +83,16 @@ impl ForkServer {
             .get_or_init(|| self.start().map_err(|e| format!("{e:#}")))
             .as_ref()
             .ok()?;
-        Some(server.run(&argv))
+        let done = server.run(&argv);
+        if let Ok((_, cpu)) = &done {
+            self.cpu_micros.fetch_add(*cpu, Ordering::Relaxed);
+        }
+        Some(done.map(|(finished, _)| finished))
+    }
+
+    /// Seconds of CPU the finished jobs used.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.cpu_micros.load(Ordering::Relaxed) as f64 / 1e6
     }
 
     /// Why the server could not start, once it was asked to.
@@ -169,7 +185,8 @@ impl ForkServer {
 }
 
 impl Server {
-    fn run(&self, argv: &[String]) -> Result<Finished> {
+    /// The job's end and its CPU time in microseconds.
+    fn run(&self, argv: &[String]) -> Result<(Finished, u64)> {
         let mut stream = UnixStream::connect(&self.socket)
             .with_context(|| format!("connecting to {}", self.socket.display()))?;
         let request: Vec<u8> = argv
@@ -180,7 +197,7 @@ impl Server {
         stream.write_all(&request)?;
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply)?;
-        let Some(split) = reply.len().checked_sub(8) else {
+        let Some(split) = reply.len().checked_sub(16) else {
             bail!("the fork server closed the connection without a status");
         };
         let (output, trailer) = reply.split_at(split);
@@ -189,10 +206,14 @@ impl Server {
             word(0) == TRAILER_MAGIC,
             "the fork server's reply has no status"
         );
-        Ok(Finished {
+        let finished = Finished {
             status: ExitStatus::from_raw(word(4) as i32),
             output: String::from_utf8_lossy(output).into_owned(),
-        })
+        };
+        Ok((
+            finished,
+            u64::from_ne_bytes(trailer[8..].try_into().unwrap()),
+        ))
     }
 }
 
@@ -268,6 +289,10 @@ mod tests {
             }
         });
         assert_eq!(server.failure(), None);
+        assert!(
+            server.cpu_seconds() > 0.0,
+            "the jobs' CPU time was not reported"
+        );
         for name in ["a", "b", "c", "d"] {
             let status = Command::new("sh")
                 .arg("-c")
