@@ -656,6 +656,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         steps: counts,
         stages: stage_runs,
         thin_backends,
+        backends_forked: fork_server.served(),
         phases,
         seconds: started.elapsed().as_secs_f64(),
         artifacts: report::artifacts(&objtree, &link::artifacts(&objtree, target.arch))?,

@@ -95,6 +95,10 @@ pub struct Report {
     /// ThinLTO: each backend that ran in this build, and the inputs that
     /// made it run.
     pub thin_backends: Option<Vec<crate::lto::thin::BackendRun>>,
+    /// Whether the backends that ran were forks of one loaded clang (see
+    /// `engine::fork_server`); `false` with a warning when that clang could
+    /// not serve; absent when none ran.
+    pub backends_forked: Option<bool>,
     pub phases: Vec<Phase>,
     pub seconds: f64,
     pub artifacts: Vec<Artifact>,

@@ -307,6 +307,10 @@ fn t03_editing_one_file_rebuilds_that_object_and_relinks() {
         "{} backends ran for one edited file: {backends:?}",
         backends.len()
     );
+    assert_eq!(
+        report["backends_forked"], true,
+        "the backends did not run as forks of one clang (see the build's warning)"
+    );
     let stray: Vec<&&str> = ran
         .iter()
         .filter(|o| {

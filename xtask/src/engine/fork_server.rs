@@ -95,6 +95,11 @@ impl ForkServer {
         self.cpu_micros.load(Ordering::Relaxed) as f64 / 1e6
     }
 
+    /// Whether jobs ran as forks: `None` until one was asked for.
+    pub fn served(&self) -> Option<bool> {
+        self.started.get().map(Result::is_ok)
+    }
+
     /// Why the server could not start, once it was asked to.
     pub fn failure(&self) -> Option<&str> {
         self.started.get()?.as_ref().err().map(String::as_str)
