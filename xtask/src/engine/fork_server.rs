@@ -26,7 +26,7 @@ use std::{
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, OnceLock,
+        OnceLock,
     },
 };
 
@@ -59,7 +59,7 @@ struct Server {
     /// Holds the socket and the shim; removed when the server is dropped.
     _dir: tempfile::TempDir,
     /// Its stdin: closing it stops the server.
-    child: Mutex<Child>,
+    child: Child,
 }
 
 impl ForkServer {
@@ -110,8 +110,7 @@ impl ForkServer {
             .prefix("xtask-fork-server")
             .tempdir()
             .context("creating the fork server's directory")?;
-        let shim = dir.path().join("fork_server.so");
-        self.compile_shim(&shim)?;
+        let shim = self.compile_shim(dir.path())?;
         let socket = dir.path().join("socket");
         let listener =
             UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
@@ -156,36 +155,33 @@ impl ForkServer {
                 stderr.unwrap_or_default().trim()
             );
         }
-        child.stderr = None;
         Ok(Server {
             socket,
             _dir: dir,
-            child: Mutex::new(child),
+            child,
         })
     }
 
-    /// Builds the shim with the program itself: it is the build's C compiler.
-    fn compile_shim(&self, shim: &Path) -> Result<()> {
-        let mut compile = Command::new(&self.program)
+    /// Builds the shim in `dir` with the program itself: it is the build's C compiler.
+    fn compile_shim(&self, dir: &Path) -> Result<PathBuf> {
+        let (source, shim) = (dir.join("fork_server.c"), dir.join("fork_server.so"));
+        std::fs::write(&source, SHIM).with_context(|| format!("writing {}", source.display()))?;
+        let out = Command::new(&self.program)
             .env_clear()
             .envs(&self.env)
-            .args(["-x", "c", "-shared", "-fPIC", "-O2", "-o"])
-            .arg(shim)
-            .args(["-", "-ldl"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .args([&shim, &source])
+            .arg("-ldl")
+            .stdin(Stdio::null())
+            .output()
             .with_context(|| format!("starting {} to build the fork server", self.program))?;
-        compile.stdin.take().unwrap().write_all(SHIM.as_bytes())?;
-        let out = compile.wait_with_output()?;
         ensure!(
             out.status.success(),
             "{} could not build the fork server: {}",
             self.program,
             String::from_utf8_lossy(&out.stderr).trim()
         );
-        Ok(())
+        Ok(shim)
     }
 }
 
@@ -223,10 +219,9 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// `wait` closes the server's stdin first, which tells it to stop.
     fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap();
-        drop(child.stdin.take());
-        let _ = child.wait();
+        let _ = self.child.wait();
     }
 }
 

@@ -317,13 +317,13 @@ fn backend_argv(compile: &str, object: &str, lto: &HashSet<&str>) -> Option<Vec<
     out.extend([
         // A section per variable, as lld's in-process LTO emits: `.rodata`
         // comes out as Kbuild's to the byte, `.data` within 320 bytes (x86_64
-        // defconfig; 0.06 % larger each without). Not per function: with `CALL_PADDING` every function
-        // also gets a `SHF_LINK_ORDER` `__patchable_function_entries`
-        // section, and lld's relocatable link of `vmlinux.o` matches those
-        // pairwise (quadratic: 205 s of one core at x86_64 defconfig, 13 s
-        // without). The ORC tables come out 6 % smaller, probably because
-        // objtool ends each text section with a terminator: one per object
-        // now, not one per function.
+        // defconfig; 0.06 % larger each without). Not per function: with
+        // `CALL_PADDING` every function also gets a `SHF_LINK_ORDER`
+        // `__patchable_function_entries` section, and lld's relocatable link
+        // of `vmlinux.o` matches those pairwise (quadratic: 205 s of one core
+        // at x86_64 defconfig, 13 s without). The ORC tables come out 6 %
+        // smaller, probably because objtool ends each text section with a
+        // terminator: one per object now, not one per function.
         "-fdata-sections".to_string(),
         // Preprocessor flags are unused for IR input; Kbuild makes that an error.
         "-Wno-unused-command-line-argument".to_string(),
