@@ -255,7 +255,7 @@ fn plan_configured(
     // nothing the other reads (the dry run works in the plan tree).
     let (env, first) = std::thread::scope(|scope| {
         let env = scope.spawn(|| step_env(kbuild, toolchain));
-        let first = stage::Planning::start(kbuild).and_then(|mut planning| {
+        let first = stage::Planning::start(kbuild, setup.jobs).and_then(|mut planning| {
             let steps = planning.plan(kbuild, &[stage::PREPARE_PARTS[0]])?;
             Ok((planning, steps))
         });
@@ -454,13 +454,16 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-/// How many rounds the image plan may take to settle (x86 needs two).
+/// How many rounds the image plan may take to settle (x86 needs three: its
+/// prefix, the whole image, and the same again).
 const IMAGE_ROUNDS: u8 = 4;
 
 /// Plans and runs the image in rounds until a round plans what the round
 /// before it ran: a recipe that make expanded before its input existed (x86's
-/// `size_append` embeds file sizes) comes back corrected. Each round is the
-/// complete plan in make's order; the settled one is what a rebuild runs.
+/// `size_append` embeds file sizes) comes back corrected. Round 0 is the
+/// arch's known prefix of that kind (`stage::plan_image_prefix`), if any;
+/// each later round is the complete plan in make's order, and the settled
+/// one is what a rebuild runs.
 fn image_rounds(
     pipeline: &mut Pipeline,
     stages: &StagePlans,
@@ -473,7 +476,11 @@ fn image_rounds(
     for round in 0..IMAGE_ROUNDS {
         let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &outputs)]);
         let steps = stages.get(Stage::ImageRound(round), &key, || {
-            stage::plan_image(kbuild, pipeline.env, arch)
+            let prefix = match round {
+                0 => stage::plan_image_prefix(kbuild, pipeline.env, arch)?,
+                _ => None,
+            };
+            prefix.map_or_else(|| stage::plan_image(kbuild, pipeline.env, arch), Ok)
         })?;
         if steps == previous {
             return Ok(steps);

@@ -278,8 +278,16 @@ impl Kbuild {
 
     /// `make -n TARGETS`: what Kbuild would run. A dry run of `vmlinux` before the
     /// archives exist stops at `vmlinux_o`; that failure is expected and tolerated.
-    pub fn dry_run(&self, targets: &[&str]) -> Result<String> {
-        let mut args = vec!["-n", "-k"];
+    ///
+    /// With `jobs` > 1 the directories' sub-makes read their Makefiles in
+    /// parallel. `-Orecurse` prints each sub-make's output as one block when
+    /// it finishes, and a recipe starts only after its prerequisites
+    /// finished, so the output is still a valid sequential order, which
+    /// `engine::graph` needs. Under `-n` a recipe without a recursive line is
+    /// printed in one go, so no two recipes' lines interleave.
+    pub fn dry_run(&self, targets: &[&str], jobs: usize) -> Result<String> {
+        let jobs = format!("-j{jobs}");
+        let mut args = vec!["-n", "-k", &jobs, "-Orecurse"];
         args.extend_from_slice(targets);
         let out = self.make(&args).output().context("running make -n")?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -92,14 +92,17 @@ pub struct Planning {
     /// How many of `steps` have their outputs in the plan tree: each part's
     /// outputs are brought in once, after it ran.
     brought_in: usize,
+    /// Parallel sub-makes of each dry run.
+    jobs: usize,
 }
 
 impl Planning {
-    pub fn start(kbuild: &Kbuild) -> Result<Planning> {
+    pub fn start(kbuild: &Kbuild, jobs: usize) -> Result<Planning> {
         Ok(Planning {
             tree: PlanTree::create(kbuild)?,
             steps: Vec::new(),
             brought_in: 0,
+            jobs,
         })
     }
 
@@ -114,7 +117,7 @@ impl Planning {
         self.brought_in = self.steps.len();
         let planned = self
             .tree
-            .into_real(&self.tree.kbuild.dry_run(goals)?, &kbuild.objtree)?;
+            .into_real(&self.tree.kbuild.dry_run(goals, self.jobs)?, &kbuild.objtree)?;
         // Kbuild makes object directories while it reads its Makefiles.
         self.tree.mirror_dirs(&kbuild.objtree)?;
         let made: HashSet<&str> = self.steps.iter().map(|s| s.output.as_str()).collect();
@@ -239,10 +242,32 @@ pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Vec<Step>> {
         Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
         Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
     };
+    plan_image_goal(kbuild, env, dir, image)
+}
+
+/// The part of the image whose outputs make reads while it expands the
+/// rest, planned and run first, or `None`. x86's compressed payload recipe
+/// appends the size of `compressed/vmlinux.bin`, which `size_append` reads
+/// with `$(shell ...)`: planned before that file exists, the payload comes
+/// out wrong, and the next round redoes it and all ten steps after it.
+pub fn plan_image_prefix(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Option<Vec<Step>>> {
+    match arch {
+        Arch::X86_64 => plan_image_goal(
+            kbuild,
+            env,
+            "arch/x86/boot/compressed",
+            "arch/x86/boot/compressed/vmlinux.bin",
+        )
+        .map(Some),
+        Arch::Arm64 => Ok(None),
+    }
+}
+
+fn plan_image_goal(kbuild: &Kbuild, env: &Env, dir: &str, goal: &str) -> Result<Vec<Step>> {
     Ok(dry_run::parse(&kbuild.full_dry_run_in_objtree(
         env,
         "scripts/Makefile.build",
-        &[&format!("obj={dir}"), image],
+        &[&format!("obj={dir}"), goal],
     )?))
 }
 
