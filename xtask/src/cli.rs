@@ -326,9 +326,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME|PATH", value_parser = Config::parse, conflicts_with = "profile")]
     pub config: Option<Config>,
     /// Comma-separated, run in this order: cold, noop, touch, edit, comment,
-    /// header, config (the default), and cached, cached-http, ccache (cold
-    /// builds reusing a cache that an extra cold build fills first).
-    #[arg(long, value_delimiter = ',', value_parser = Scenario::parse, default_value = "cold,noop,touch,edit,comment,header,config")]
+    /// reword, header, config (the default), and cached, cached-http, ccache
+    /// (cold builds reusing a cache that an extra cold build fills first).
+    #[arg(long, value_delimiter = ',', value_parser = Scenario::parse, default_value = "cold,noop,touch,edit,comment,reword,header,config")]
     pub scenarios: Vec<Scenario>,
     /// Timed builds of each tool per scenario.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn bench_runs_every_scenario_without_a_shared_cache_three_times_by_default() {
         let args = bench(&[]).unwrap();
-        assert_eq!(args.scenarios, Scenario::ALL[..7]);
+        assert_eq!(args.scenarios, Scenario::ALL[..8]);
         assert!(!args.scenarios.contains(&Scenario::Cached));
         assert_eq!((args.reps, args.arch, args.jobs), (3, Arch::X86_64, 0));
         assert_eq!(

@@ -21,6 +21,8 @@ pub enum Scenario {
     Edit,
     /// A comment appended to `kernel/fork.c`.
     Comment,
+    /// A word of a comment in `kernel/fork.c` changed, the file's length kept.
+    Reword,
     /// A real change to a header nearly every object includes.
     Header,
     /// One Kconfig symbol flipped: `--fragment` for the xtask, the same line
@@ -38,12 +40,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Cold,
         Scenario::Noop,
         Scenario::Touch,
         Scenario::Edit,
         Scenario::Comment,
+        Scenario::Reword,
         Scenario::Header,
         Scenario::Config,
         Scenario::Cached,
@@ -58,6 +61,7 @@ impl Scenario {
             Scenario::Touch => "touch",
             Scenario::Edit => "edit",
             Scenario::Comment => "comment",
+            Scenario::Reword => "reword",
             Scenario::Header => "header",
             Scenario::Config => "config",
             Scenario::Cached => "cached",
@@ -94,12 +98,12 @@ impl Scenario {
     /// them once it is undone (see `Bench::refresh_kbuild`).
     pub fn changes_objects_of(self) -> Option<&'static str> {
         match self {
-            Scenario::Edit => Some(EDITED),
+            Scenario::Edit | Scenario::Comment => Some(EDITED),
             Scenario::Header => Some(HEADER),
             Scenario::Cold
             | Scenario::Noop
             | Scenario::Touch
-            | Scenario::Comment
+            | Scenario::Reword
             | Scenario::Config
             | Scenario::Cached
             | Scenario::CachedHttp
@@ -119,6 +123,7 @@ impl Scenario {
             Scenario::Touch => Some(source.touch(EDITED)?),
             Scenario::Edit => Some(source.append(EDITED, NEW_FUNCTION)?),
             Scenario::Comment => Some(source.append(EDITED, COMMENT)?),
+            Scenario::Reword => Some(source.replace(EDITED, REWORD_FROM, REWORD_TO)?),
             Scenario::Header => Some(source.replace(HEADER, HEADER_FROM, HEADER_TO)?),
         })
     }
@@ -141,8 +146,16 @@ const EDITED: &str = "kernel/fork.c";
 /// `-Wmissing-prototypes` quiet.
 const NEW_FUNCTION: &str = "\nvoid xtask_bench_probe(void);\nvoid xtask_bench_probe(void) {}\n";
 
-/// Appended, so no line of code moves: the object stays byte-identical.
+/// Appended, so no line of code moves, and yet a bitcode object changes:
+/// clang's inline-asm source locations (`!srcloc`) are offsets into all the
+/// files it read, the main file first, so every header's move with its
+/// length. Both tools relink.
 const COMMENT: &str = "\n/* cargo xtask bench: a comment only */\n";
+
+/// The same length, so every offset stays and the object's bytes too: the
+/// xtask stops after the compile (early cut-off), Kbuild relinks.
+const REWORD_FROM: &str = "contains the help-routines for the 'fork' system call";
+const REWORD_TO: &str = "contains the help routines for the 'fork' system call";
 
 /// `include/linux/poison.h` reaches nearly every C file through `list.h`, so
 /// both tools recompile nearly everything (Kbuild by the `.cmd` dependencies,
@@ -171,12 +184,12 @@ mod tests {
     #[test]
     fn an_unknown_scenario_names_the_valid_ones_and_the_nearest() {
         let error = Scenario::parse("nop").unwrap_err();
-        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache");
+        assert_eq!(error, "unknown scenario `nop`: did you mean `noop`? the scenarios are cold, noop, touch, edit, comment, reword, header, config, cached, cached-http, ccache");
         let error = Scenario::parse("everything").unwrap_err();
         assert!(!error.contains("did you mean"), "{error}");
         assert!(
             error.ends_with(
-                "cold, noop, touch, edit, comment, header, config, cached, cached-http, ccache"
+                "cold, noop, touch, edit, comment, reword, header, config, cached, cached-http, ccache"
             ),
             "{error}"
         );
@@ -190,5 +203,35 @@ mod tests {
         assert_eq!(header.matches(HEADER_FROM).count(), 1);
         let fork = std::fs::read_to_string(src.join(EDITED)).unwrap();
         assert!(fork.ends_with("}\n") && !fork.contains("xtask_bench_probe"));
+        assert_eq!(fork.matches(REWORD_FROM).count(), 1);
+        assert_eq!(REWORD_FROM.len(), REWORD_TO.len());
+    }
+
+    /// Why `comment` relinks and `reword` does not: a ThinLTO object, built
+    /// twice from the same path, keeps its bytes when a comment keeps its
+    /// length, and changes when one is appended, through the inline asm of
+    /// a header.
+    #[test]
+    fn only_a_comment_that_moves_offsets_changes_a_bitcode_object() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("h.h"),
+            "static inline void barrier_nop(void) { asm volatile(\"nop\"); }\n",
+        )
+        .unwrap();
+        let main = "/* the help-routines */\n#include \"h.h\"\nvoid f(void) { barrier_nop(); }\n";
+        let object = |source: &str| {
+            std::fs::write(dir.path().join("m.c"), source).unwrap();
+            let status = std::process::Command::new("/usr/lib/llvm-19/bin/clang")
+                .args(["--target=x86_64-linux-gnu", "-O2", "-flto=thin", "-c", "m.c"])
+                .current_dir(dir.path())
+                .status()
+                .expect("clang-19 is missing: apt-get install clang-19");
+            assert!(status.success());
+            std::fs::read(dir.path().join("m.o")).unwrap()
+        };
+        let pristine = object(main);
+        assert_eq!(object(&main.replace("help-routines", "help routines")), pristine);
+        assert_ne!(object(&format!("{main}{COMMENT}")), pristine);
     }
 }
