@@ -284,7 +284,10 @@ impl Kbuild {
     /// it finishes, and a recipe starts only after its prerequisites
     /// finished, so the output is still a valid sequential order, which
     /// `engine::graph` needs. Under `-n` a recipe without a recursive line is
-    /// printed in one go, so no two recipes' lines interleave.
+    /// printed in one go, so no two recipes' lines interleave. A recipe that
+    /// passes make's jobserver on (before 6.3, the `make -C tools/` line's
+    /// `MAKEFLAGS="$(filter --j% -j,$(MAKEFLAGS))"`) is printed as a serial
+    /// dry run prints it: the descriptors are this make's, not the build's.
     pub fn dry_run(&self, targets: &[&str], jobs: usize) -> Result<String> {
         let jobs = format!("-j{jobs}");
         let mut args = vec!["-n", "-k", &jobs, "-Orecurse"];
@@ -305,7 +308,7 @@ impl Kbuild {
                 );
             }
         }
-        Ok(stdout)
+        Ok(without_jobserver(&stdout))
     }
 
     // Kbuild building on its own, for comparison only: `cargo xtask bench`
@@ -377,6 +380,27 @@ fn parse_env(stdout: &[u8]) -> Result<BTreeMap<String, String>> {
 }
 
 /// A dry run cannot link what it did not build: the archives do not exist yet.
+/// `text` without make's `--jobserver-auth=...` (`--jobserver-fds=...`
+/// before make 4.2) options.
+fn without_jobserver(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["--jobserver-auth=", "--jobserver-fds="]
+        .iter()
+        .filter_map(|option| rest.find(option))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        let value = &rest[at..];
+        let end = value
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(value.len());
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn is_expected_dry_run_stop(line: &str) -> bool {
     line.contains("needed by '.tmp_initcalls.lds'")
         || line.contains("needed by 'vmlinux.o'")
@@ -410,6 +434,17 @@ mod tests {
         assert_eq!(env["XTASK_LDFLAGS_vmlinux"], "--emit-relocs");
         assert!(!env.contains_key("MAKEFLAGS"));
         assert_eq!(env.len(), 3);
+    }
+
+    /// 6.1's `make -C tools/` line from a `-j2` dry run, against `-j1`'s.
+    #[test]
+    fn a_parallel_dry_run_prints_recipes_as_a_serial_one() {
+        let parallel = "make LDFLAGS= MAKEFLAGS=\" --jobserver-auth=3,4\" O=/obj subdir=tools -C /src/tools/ objtool\n\
+                        echo --jobserver-fds=5,6 --jobserver-auth=fifo:/tmp/GMfifo1 x";
+        let serial = "make LDFLAGS= MAKEFLAGS=\" \" O=/obj subdir=tools -C /src/tools/ objtool\n\
+                      echo   x";
+        assert_eq!(without_jobserver(parallel), serial);
+        assert_eq!(without_jobserver(serial), serial);
     }
 
     /// A recipe marked `+` that names `$(MAKE)`, as Makefile.vmlinux's link:
