@@ -460,10 +460,9 @@ const IMAGE_ROUNDS: u8 = 4;
 
 /// Plans and runs the image in rounds until a round plans what the round
 /// before it ran: a recipe that make expanded before its input existed (x86's
-/// `size_append` embeds file sizes) comes back corrected. Round 0 is the
-/// arch's known prefix of that kind (`stage::plan_image_prefix`), if any;
-/// each later round is the complete plan in make's order, and the settled
-/// one is what a rebuild runs.
+/// `size_append` embeds file sizes) comes back corrected. Each round is the
+/// complete plan in make's order but x86's round 0 (`stage::plan_image`);
+/// the settled one is what a rebuild runs.
 fn image_rounds(
     pipeline: &mut Pipeline,
     stages: &StagePlans,
@@ -476,11 +475,7 @@ fn image_rounds(
     for round in 0..IMAGE_ROUNDS {
         let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &outputs)]);
         let steps = stages.get(Stage::ImageRound(round), &key, || {
-            let prefix = match round {
-                0 => stage::plan_image_prefix(kbuild, pipeline.env, arch)?,
-                _ => None,
-            };
-            prefix.map_or_else(|| stage::plan_image(kbuild, pipeline.env, arch), Ok)
+            stage::plan_image(kbuild, pipeline.env, arch, round)
         })?;
         if steps == previous {
             return Ok(steps);

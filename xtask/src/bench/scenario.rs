@@ -223,7 +223,13 @@ mod tests {
         let object = |source: &str| {
             std::fs::write(dir.path().join("m.c"), source).unwrap();
             let status = std::process::Command::new("/usr/lib/llvm-19/bin/clang")
-                .args(["--target=x86_64-linux-gnu", "-O2", "-flto=thin", "-c", "m.c"])
+                .args([
+                    "--target=x86_64-linux-gnu",
+                    "-O2",
+                    "-flto=thin",
+                    "-c",
+                    "m.c",
+                ])
                 .current_dir(dir.path())
                 .status()
                 .expect("clang-19 is missing: apt-get install clang-19");
@@ -231,7 +237,10 @@ mod tests {
             std::fs::read(dir.path().join("m.o")).unwrap()
         };
         let pristine = object(main);
-        assert_eq!(object(&main.replace("help-routines", "help routines")), pristine);
+        assert_eq!(
+            object(&main.replace("help-routines", "help routines")),
+            pristine
+        );
         assert_ne!(object(&format!("{main}{COMMENT}")), pristine);
     }
 }

@@ -379,7 +379,6 @@ fn parse_env(stdout: &[u8]) -> Result<BTreeMap<String, String>> {
     Ok(env)
 }
 
-/// A dry run cannot link what it did not build: the archives do not exist yet.
 /// `text` without make's `--jobserver-auth=...` (`--jobserver-fds=...`
 /// before make 4.2) options.
 fn without_jobserver(text: &str) -> String {
@@ -401,6 +400,7 @@ fn without_jobserver(text: &str) -> String {
     out
 }
 
+/// A dry run cannot link what it did not build: the archives do not exist yet.
 fn is_expected_dry_run_stop(line: &str) -> bool {
     line.contains("needed by '.tmp_initcalls.lds'")
         || line.contains("needed by 'vmlinux.o'")

@@ -115,9 +115,10 @@ impl Planning {
         self.tree
             .bring_in(&self.steps[self.brought_in..], &kbuild.objtree)?;
         self.brought_in = self.steps.len();
-        let planned = self
-            .tree
-            .into_real(&self.tree.kbuild.dry_run(goals, self.jobs)?, &kbuild.objtree)?;
+        let planned = self.tree.into_real(
+            &self.tree.kbuild.dry_run(goals, self.jobs)?,
+            &kbuild.objtree,
+        )?;
         // Kbuild makes object directories while it reads its Makefiles.
         self.tree.mirror_dirs(&kbuild.objtree)?;
         let made: HashSet<&str> = self.steps.iter().map(|s| s.output.as_str()).collect();
@@ -237,33 +238,21 @@ pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, goals: &[String]) -> Result<Vec
 /// would run, planned with the same environment once vmlinux exists. All of
 /// it (`-B`), in make's order: make's timestamps say little in a tree the
 /// cache keeps up to date, and a complete plan runs the same way every time.
-pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Vec<Step>> {
-    let (dir, image) = match arch {
-        Arch::X86_64 => ("arch/x86/boot", "arch/x86/boot/bzImage"),
-        Arch::Arm64 => ("arch/arm64/boot", "arch/arm64/boot/Image"),
-    };
-    plan_image_goal(kbuild, env, dir, image)
-}
-
-/// The part of the image whose outputs make reads while it expands the
-/// rest, planned and run first, or `None`. x86's compressed payload recipe
-/// appends the size of `compressed/vmlinux.bin`, which `size_append` reads
-/// with `$(shell ...)`: planned before that file exists, the payload comes
-/// out wrong, and the next round redoes it and all ten steps after it.
-pub fn plan_image_prefix(kbuild: &Kbuild, env: &Env, arch: Arch) -> Result<Option<Vec<Step>>> {
-    match arch {
-        Arch::X86_64 => plan_image_goal(
-            kbuild,
-            env,
+///
+/// Except x86's round 0, which is only `compressed/vmlinux.bin`: the
+/// payload's recipe appends that file's size, which `size_append` reads with
+/// `$(shell ...)` when make expands it. Planned before the file exists, the
+/// payload comes out wrong, and the next round redoes it and the ten steps
+/// after it.
+pub fn plan_image(kbuild: &Kbuild, env: &Env, arch: Arch, round: u8) -> Result<Vec<Step>> {
+    let (dir, goal) = match (arch, round) {
+        (Arch::X86_64, 0) => (
             "arch/x86/boot/compressed",
             "arch/x86/boot/compressed/vmlinux.bin",
-        )
-        .map(Some),
-        Arch::Arm64 => Ok(None),
-    }
-}
-
-fn plan_image_goal(kbuild: &Kbuild, env: &Env, dir: &str, goal: &str) -> Result<Vec<Step>> {
+        ),
+        (Arch::X86_64, _) => ("arch/x86/boot", "arch/x86/boot/bzImage"),
+        (Arch::Arm64, _) => ("arch/arm64/boot", "arch/arm64/boot/Image"),
+    };
     Ok(dry_run::parse(&kbuild.full_dry_run_in_objtree(
         env,
         "scripts/Makefile.build",
