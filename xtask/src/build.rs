@@ -675,7 +675,16 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         }),
         shared_cache: shared.as_ref().map(SharedCache::finish),
     };
+    let first = !objtree.join("build-report.json").exists();
     report.write(&objtree)?;
+    crate::build_log::record(&crate::build_log::Entry::xtask(
+        &objtree,
+        first,
+        report.steps.planned,
+        report.steps.executed,
+        report.steps.restored,
+        report.seconds,
+    ))?;
     if !wrong.is_empty() {
         return Err(report::PolicyViolation(wrong).into());
     }

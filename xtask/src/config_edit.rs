@@ -33,6 +33,7 @@ impl Editor {
 
 /// Opens the editor on the tree's `.config` and keeps what changed.
 pub fn edit(target: &Target, options: &Options, editor: Editor) -> Result<()> {
+    crate::toolchain::ensure_editor_tools()?;
     let tree = build::configured(target, options)?;
     let dot_config = tree.kbuild.objtree.join(".config");
     let before = DotConfig::read(&dot_config)?;

@@ -77,21 +77,22 @@ impl DistccServer {
         ]
     }
 
-    /// The compiles this server finished, as its log tells them. distccd
-    /// logs a job after it has sent the result back, so a client can be done
-    /// before the line is written: the log is read once it stays unchanged
-    /// for half a second.
-    pub fn compiled(&self) -> usize {
-        let mut log = self.log();
-        loop {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            let now = self.log();
-            if now == log {
-                break;
-            }
-            log = now;
+    /// The compiles this server finished, as its log tells them, once it
+    /// tells `expected` or a minute has passed. distccd logs a job after it
+    /// has sent the result back, so a client can be done before the line is
+    /// written.
+    pub fn compiled(&self, expected: usize) -> usize {
+        let count = || {
+            self.log()
+                .lines()
+                .filter(|l| l.contains("COMPILE_OK"))
+                .count()
+        };
+        let started = std::time::Instant::now();
+        while count() < expected && started.elapsed() < std::time::Duration::from_secs(60) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        log.lines().filter(|l| l.contains("COMPILE_OK")).count()
+        count()
     }
 
     /// Its log, for a failing test to show.

@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod boot;
 pub mod build;
+pub mod build_log;
 pub mod cache_server;
 pub mod cli;
 pub mod config_edit;

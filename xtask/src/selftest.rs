@@ -1,78 +1,217 @@
 //! `cargo xtask test`: the whole suite, as CI runs it. First `cargo test
 //! --workspace` (unit and integration tests), then the end-to-end tests that
-//! build and boot real kernels, one at a time so they share the two cores.
+//! build and boot real kernels, one at a time so they share the two cores,
+//! each timed, with the builds it did counted from `XTASK_BUILD_LOG`.
+//! `--full` adds the tests CI's time cannot hold.
 
-use anyhow::{bail, Result};
+use std::{process::Command, time::Instant};
 
-pub fn run(other_versions: bool) -> Result<()> {
+use anyhow::{bail, Context, Result};
+
+use crate::build_log::{self, Entry};
+
+/// The end-to-end test that builds from nothing, against Kbuild. It runs
+/// first: the bench smoke and the compdb test need exactly the two trees it
+/// leaves warm, and later tests change the first.
+const FIRST: &str = "t01_x86_64_thin_matches_kbuild_and_make_never_builds";
+
+/// Tests only `--full` runs: each is a cold build of a configuration no
+/// other test builds (or a second walk of a mechanism CI proves on x86_64).
+pub const FULL_ONLY: &[&str] = &[
+    "t06_arm64_opt_out_of_kernel_time_boots",
+    "t16_debian_6_1_builds_with_thin_lto_and_boots",
+    "t18_arm64_thin_proof_passes_every_proof",
+    "t19_x86_64_full_lto_proof_passes_every_proof",
+];
+
+/// One row of the suite after the unit tests.
+enum Item {
+    E2e(String),
+    /// A benchmark, not a test: one rep of `noop` proves the command works.
+    BenchSmoke,
+    /// clangd reads the tree's `compile_commands.json`.
+    Compdb,
+}
+
+impl Item {
+    fn name(&self) -> &str {
+        match self {
+            Item::E2e(name) => name,
+            Item::BenchSmoke => "bench --scenarios noop --reps 1",
+            Item::Compdb => "compdb (clangd)",
+        }
+    }
+
+    fn args(&self) -> Vec<&str> {
+        let libtest = ["--", "--ignored", "--test-threads=1"];
+        match self {
+            Item::E2e(name) => [
+                &["test", "-p", "xtask", "--test", "e2e"],
+                &libtest[..],
+                &["--exact", name],
+            ]
+            .concat(),
+            Item::BenchSmoke => vec![
+                "run",
+                "-p",
+                "xtask",
+                "--",
+                "bench",
+                "--scenarios",
+                "noop",
+                "--reps",
+                "1",
+            ],
+            Item::Compdb => [&["test", "-p", "xtask", "--test", "compdb"], &libtest[..]].concat(),
+        }
+    }
+}
+
+/// How one row went.
+struct Row {
+    name: String,
+    passed: bool,
+    seconds: f64,
+    builds: Vec<Entry>,
+}
+
+pub fn run(full: bool) -> Result<()> {
     // The unit tests read the real kernel tree and compile with the real
     // clang: set both up first, as a build would.
     crate::toolchain::ensure()?;
-    crate::toolchain::ensure_boot_tools()?;
+    crate::toolchain::ensure_test_tools()?;
     let source = crate::source::unpack_default()?;
     eprintln!("kernel source: {}", source.display());
     // kernel-manifest cannot depend on the xtask's paths; tell it where the tree is.
     std::env::set_var("KERNEL_SRC", &source);
     cargo(&["test", "--workspace"])?;
-    // t01 builds the x86_64 ThinLTO tiny tree and Kbuild's beside it, cold.
-    // The bench smoke and the compdb test need exactly those two warm, and
-    // later tests leave the first changed, so both run right after it.
-    e2e(&["--exact", FIRST])?;
-    // A benchmark, not a test: one rep of `noop` proves the command works.
-    cargo(&[
-        "run",
-        "-p",
-        "xtask",
-        "--",
-        "bench",
-        "--scenarios",
-        "noop",
-        "--reps",
-        "1",
-    ])?;
-    cargo(&[
-        "test",
-        "-p",
-        "xtask",
-        "--test",
-        "compdb",
-        "--",
-        "--ignored",
-        "--test-threads=1",
-    ])?;
-    if other_versions {
-        e2e(&["--skip", FIRST])
-    } else {
-        eprintln!("leaving out {OTHER_VERSIONS}: `cargo xtask test --other-versions` runs it");
-        e2e(&["--skip", FIRST, "--skip", OTHER_VERSIONS])
+
+    let log = crate::paths::target_dir().join("tests/builds.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap())?;
+    crate::fs_atomic::remove_file(&log)?;
+    std::env::set_var(build_log::ENV, &log);
+
+    let mut items = vec![Item::E2e(FIRST.into()), Item::BenchSmoke, Item::Compdb];
+    for name in e2e_tests()? {
+        if name == FIRST {
+            continue;
+        }
+        if !full && FULL_ONLY.contains(&name.as_str()) {
+            eprintln!("leaving out {name}: `cargo xtask test --full` runs it");
+            continue;
+        }
+        items.push(Item::E2e(name));
     }
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for item in &items {
+        let before = build_log::read(&log)?.len();
+        let clock = Instant::now();
+        let passed = cargo(&item.args()).is_ok();
+        rows.push(Row {
+            name: item.name().to_string(),
+            passed,
+            seconds: clock.elapsed().as_secs_f64(),
+            builds: build_log::read(&log)?.split_off(before),
+        });
+    }
+    print!("{}", table(&rows, started.elapsed().as_secs_f64()));
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.name.as_str())
+        .collect();
+    // The closing line CI reads.
+    println!(
+        "e2e: {} passed, {} failed",
+        rows.len() - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
-/// The end-to-end test that builds from nothing, against Kbuild.
-const FIRST: &str = "t01_x86_64_thin_matches_kbuild_and_make_never_builds";
+/// The end-to-end tests in libtest's order (by name), from `--list`.
+fn e2e_tests() -> Result<Vec<String>> {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "-q",
+            "-p",
+            "xtask",
+            "--test",
+            "e2e",
+            "--",
+            "--ignored",
+            "--list",
+        ])
+        .current_dir(crate::paths::workspace_root())
+        .output()
+        .context("listing the end-to-end tests")?;
+    if !out.status.success() {
+        bail!(
+            "cargo test --test e2e -- --list failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(String::from)
+        .collect();
+    if !names.iter().any(|n| n == FIRST) {
+        bail!("no end-to-end test {FIRST}: the list was {names:?}");
+    }
+    Ok(names)
+}
 
-/// Another kernel version: a cold build that CI's 90 minutes cannot hold.
-const OTHER_VERSIONS: &str = "t16_debian_6_1_builds_with_thin_lto_and_boots";
-
-/// The end-to-end tests, one at a time so that they share the two cores.
-fn e2e(filter: &[&str]) -> Result<()> {
-    let mut args = vec![
-        "test",
-        "-p",
-        "xtask",
-        "--test",
-        "e2e",
-        "--",
-        "--ignored",
-        "--test-threads=1",
-    ];
-    args.extend(filter);
-    cargo(&args)
+/// Each row's result, wall time and builds (all, cold, steps run), and the
+/// cold trees by name; then the totals.
+fn table(rows: &[Row], total: f64) -> String {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "\n{:width$}  {:>6}  {:>8}  {:>6}  {:>4}  {:>9}  cold trees\n",
+        "test", "result", "wall", "builds", "cold", "steps run"
+    );
+    for row in rows {
+        let cold: Vec<String> = row
+            .builds
+            .iter()
+            .filter(|b| b.cold)
+            .map(|b| match b.tool {
+                build_log::Tool::Xtask => b.tree.clone(),
+                build_log::Tool::Kbuild => format!("{} (Kbuild)", b.tree),
+            })
+            .collect();
+        out += &format!(
+            "{:width$}  {:>6}  {:>6.0} s  {:>6}  {:>4}  {:>9}  {}\n",
+            row.name,
+            if row.passed { "ok" } else { "FAILED" },
+            row.seconds,
+            row.builds.len(),
+            cold.len(),
+            row.builds.iter().map(|b| b.steps_executed).sum::<u64>(),
+            cold.join(", ")
+        );
+    }
+    let all = rows.iter().flat_map(|r| &r.builds);
+    out += &format!(
+        "{:width$}  {:>6}  {:>6.0} s  {:>6}  {:>4}  {:>9}\n",
+        "total",
+        "",
+        total,
+        all.clone().count(),
+        all.clone().filter(|b| b.cold).count(),
+        all.map(|b| b.steps_executed).sum::<u64>(),
+    );
+    out
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
-    let status = std::process::Command::new(env!("CARGO"))
+    let status = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(crate::paths::workspace_root())
         .status()?;

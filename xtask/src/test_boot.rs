@@ -63,7 +63,7 @@ pub fn run(
     firmwares: &[Firmware],
     timeout: Duration,
 ) -> Result<Outcome> {
-    crate::toolchain::ensure_boot_tools()?;
+    crate::toolchain::ensure_boot_tools(target.arch)?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
     for &firmware in firmwares {

@@ -8,35 +8,10 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::target::Arch;
+
 /// Where Debian's versioned LLVM lives; preferred over whatever `clang` is on `PATH`.
 const LLVM_DIRS: &[&str] = &["/usr/lib/llvm-19/bin"];
-
-/// Debian packages for everything the build and the boot tests run.
-pub const APT_PACKAGES: &[&str] = &[
-    "clang-19",
-    "lld-19",
-    "llvm-19",
-    "clangd-19",
-    "make",
-    "flex",
-    "bison",
-    "bc",
-    "perl",
-    "python3",
-    "libelf-dev",
-    "libssl-dev",
-    "xz-utils",
-    "cpio",
-    "kmod",
-    "linux-source-6.12",
-    "qemu-system-x86",
-    "qemu-system-arm",
-    "ovmf",
-    "qemu-efi-aarch64",
-    "ccache",
-    "nginx",
-    "distcc",
-];
 
 /// Host commands Kbuild's `prepare` and our own steps invoke.
 const HOST_TOOLS: &[(&str, &str)] = &[
@@ -180,33 +155,73 @@ fn first_line(tool: &Path, arg: &str) -> Result<String> {
         .to_string())
 }
 
-/// What `test-boot` and the editor tests need beyond the build: QEMU, the
-/// UEFI firmwares, cpio (to check our initramfs) and clangd.
-const BOOT_NEEDS: &[(&str, &str)] = &[
-    ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
-    ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
-    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
-    (
-        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-        "qemu-efi-aarch64",
-    ),
-    ("/usr/bin/cpio", "cpio"),
+/// A file that shows a package is installed, and the package.
+type Need = (&'static str, &'static str);
+
+/// What `test-boot` needs beyond the build, per arch: QEMU, its UEFI
+/// firmware, and cpio (to check our initramfs).
+fn boot_needs(arch: Arch) -> [Need; 3] {
+    match arch {
+        Arch::X86_64 => [
+            ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
+            ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
+            ("/usr/bin/cpio", "cpio"),
+        ],
+        Arch::Arm64 => [
+            ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
+            (
+                "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+                "qemu-efi-aarch64",
+            ),
+            ("/usr/bin/cpio", "cpio"),
+        ],
+    }
+}
+
+/// Kbuild's menuconfig and nconfig compile against ncurses.
+const EDITOR_NEEDS: &[Need] = &[("/usr/include/ncurses.h", "libncurses-dev")];
+
+/// What `cargo xtask test` runs beyond the builds and the boots of both arches.
+const TEST_NEEDS: &[Need] = &[
     ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
-    // The launcher test runs the real ccache.
+    // The launcher tests and the fidelity test's Kbuild build run the real ccache.
     ("/usr/bin/ccache", "ccache"),
     // The shared-cache tests serve Bazel's HTTP protocol with nginx.
     (crate::cache_server::NGINX, "nginx"),
     // The distributed-compile tests run distccd on loopback.
     (crate::distcc_server::DISTCCD, "distcc"),
+    // The menuconfig test; `script` drives it in a pseudo-terminal.
+    ("/usr/include/ncurses.h", "libncurses-dev"),
+    ("/usr/bin/script", "bsdutils"),
 ];
 
-/// Installs the boot-test tools when missing (as root on Debian), else names them.
-pub fn ensure_boot_tools() -> Result<()> {
-    let mut missing: Vec<&str> = BOOT_NEEDS
+/// Installs what `test-boot` needs for `arch` when missing (as root on Debian), else names it.
+pub fn ensure_boot_tools(arch: Arch) -> Result<()> {
+    ensure_installed(&boot_needs(arch))
+}
+
+/// The same for menuconfig and nconfig.
+pub fn ensure_editor_tools() -> Result<()> {
+    ensure_installed(EDITOR_NEEDS)
+}
+
+/// The same for the whole test suite.
+pub fn ensure_test_tools() -> Result<()> {
+    let needs: Vec<Need> = Arch::ALL
         .iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(_, package)| *package)
+        .flat_map(|&arch| boot_needs(arch))
+        .chain(TEST_NEEDS.iter().copied())
         .collect();
+    ensure_installed(&needs)
+}
+
+fn ensure_installed(needs: &[Need]) -> Result<()> {
+    let mut missing: Vec<&str> = Vec::new();
+    for (path, package) in needs {
+        if !Path::new(path).exists() && !missing.contains(package) {
+            missing.push(package);
+        }
+    }
     if missing.is_empty() {
         return Ok(());
     }

@@ -72,6 +72,17 @@ impl Xtask {
             .expect("start xtask")
     }
 
+    /// Starts it with its stderr going to `stderr`, for a test to watch.
+    pub fn spawn_logged(&self, stderr: &Path) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&self.args)
+            .envs(self.env.iter().cloned())
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(stderr).expect("create the stderr log"))
+            .spawn()
+            .expect("start xtask")
+    }
+
     fn output(&self) -> Output {
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(&self.args)
@@ -173,5 +184,19 @@ impl Edit {
                 .create(relative, text)
                 .unwrap_or_else(|e| panic!("creating {relative}: {e:#}")),
         )
+    }
+}
+
+/// Polls `done` every 50 ms until it holds; past `deadline` the test fails,
+/// saying what it waited for.
+pub fn wait_until(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < deadline,
+            "waited {} s for {what}",
+            deadline.as_secs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
