@@ -1197,7 +1197,7 @@ fn kill_and_drain(mut child: std::process::Child) -> bool {
     status.signal() == Some(libc::SIGKILL)
 }
 
-/// #10: a configuration of the user's own, as a kernel engineer gives it: a
+/// A configuration of the user's own, as a kernel engineer gives it: a
 /// Kbuild target, a fragment of the kernel's own found by name, and fragment
 /// files, here without LTO. It builds in a tree named after it and boots;
 /// its `.config` holds what was asked; the same `.config` given back as a
@@ -1297,7 +1297,7 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
         "savedefconfig is not minimal"
     );
 
-    // A Kconfig default that changes is picked up (#12): the tree plans
+    // A Kconfig default that changes is picked up: the tree plans
     // again, the new value lands, and only its users rebuild.
     let _kconfig = Edit::replace(
         "init/Kconfig",
