@@ -175,8 +175,8 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
 }
 
 /// arm64 ThinLTO: tiny builds (the vDSO native, as Kbuild builds it) and
-/// boots. Its proof profile is run by hand: a second cold build CI cannot
-/// hold (the README says how).
+/// boots. Its proof profile is a second cold build CI cannot hold: `t18`,
+/// in `cargo xtask test --full`.
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t05_arm64_thin_builds_and_boots() {
@@ -188,7 +188,7 @@ fn t05_arm64_thin_builds_and_boots() {
 
 /// Full LTO: one in-process link, Kbuild's own recipe. Tiny, because the
 /// link of the whole kernel runs on one core; the proof profile under full
-/// LTO is run by hand (the README says how).
+/// LTO is `t19`, in `cargo xtask test --full`.
 #[test]
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t07_x86_64_full_lto_builds_and_boots() {
@@ -1348,7 +1348,7 @@ fn own_configuration() -> Vec<String> {
 /// fallback, compiles again the C objects of `tree` under `unit`, removed
 /// first, with `kernel/configs.o`. They must be native: a remote compile
 /// makes an ELF object byte for byte as a local one does (bitcode differs:
-/// the README says why). `kernel/configs.o` pulls `config_data.gz` in with
+/// docs/distcc.md says why). `kernel/configs.o` pulls `config_data.gz` in with
 /// `.incbin`, which the server would not have, so it is compiled here.
 /// distccd's log counts every compile the launcher ran, and each object and
 /// the kernel are as the local build made them.
