@@ -108,15 +108,18 @@ pub fn run(full: bool) -> Result<()> {
     }
     let started = Instant::now();
     let mut rows = Vec::new();
+    // Entries already counted: each row's builds are those appended after.
+    let mut counted = 0;
     for item in &items {
-        let before = build_log::read(&log)?.len();
         let clock = Instant::now();
         let passed = cargo(&item.args()).is_ok();
+        let builds = build_log::read(&log)?.split_off(counted);
+        counted += builds.len();
         rows.push(Row {
             name: item.name().to_string(),
             passed,
             seconds: clock.elapsed().as_secs_f64(),
-            builds: build_log::read(&log)?.split_off(before),
+            builds,
         });
     }
     print!("{}", table(&rows, started.elapsed().as_secs_f64()));

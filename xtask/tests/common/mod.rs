@@ -62,9 +62,7 @@ impl Xtask {
     /// Starts it in a process group of its own (`-pgid` reaches the steps it runs).
     pub fn spawn(&self) -> std::process::Child {
         use std::os::unix::process::CommandExt;
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(&self.args)
-            .envs(self.env.iter().cloned())
+        self.command()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .process_group(0)
@@ -74,9 +72,7 @@ impl Xtask {
 
     /// Starts it with its stderr going to `stderr`, for a test to watch.
     pub fn spawn_logged(&self, stderr: &Path) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(&self.args)
-            .envs(self.env.iter().cloned())
+        self.command()
             .stdout(std::process::Stdio::null())
             .stderr(fs::File::create(stderr).expect("create the stderr log"))
             .spawn()
@@ -84,11 +80,14 @@ impl Xtask {
     }
 
     fn output(&self) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(&self.args)
-            .envs(self.env.iter().cloned())
-            .output()
-            .expect("run xtask")
+        self.command().output().expect("run xtask")
+    }
+
+    /// The real binary with these arguments and this environment.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args(&self.args).envs(self.env.iter().cloned());
+        command
     }
 
     /// Runs and insists on success; stdout and stderr are shown otherwise.
