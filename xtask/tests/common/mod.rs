@@ -59,6 +59,11 @@ impl Xtask {
         self
     }
 
+    pub fn envs(mut self, vars: impl IntoIterator<Item = (&'static str, String)>) -> Xtask {
+        self.env.extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
+        self
+    }
+
     /// Starts it in a process group of its own (`-pgid` reaches the steps it runs).
     pub fn spawn(&self) -> std::process::Child {
         use std::os::unix::process::CommandExt;
