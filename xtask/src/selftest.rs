@@ -19,6 +19,7 @@ const FIRST: &str = "t01_x86_64_thin_matches_kbuild_and_make_never_builds";
 /// other test builds (or a second walk of a mechanism CI proves on x86_64).
 const FULL_ONLY: &[&str] = &[
     "t06_arm64_opt_out_of_kernel_time_boots",
+    "t07_x86_64_without_lto_builds_and_boots",
     "t16_debian_6_1_builds_with_thin_lto_and_boots",
     "t18_arm64_thin_proof_passes_every_proof",
     "t19_x86_64_full_lto_proof_passes_every_proof",

@@ -186,6 +186,23 @@ fn t05_arm64_thin_builds_and_boots() {
     boots_to_init("arm64", "thin");
 }
 
+/// Without LTO, t14's configuration builds and boots with its vDSO proof
+/// (`t09` checks the policy report of the same tree). A cold build of a
+/// configuration nothing else in CI builds: `cargo xtask test --full`.
+#[test]
+#[ignore = "builds a kernel: run with `cargo xtask test --full`"]
+fn t07_x86_64_without_lto_builds_and_boots() {
+    let own = own_configuration("none");
+    let config: Vec<&str> = own.iter().map(String::as_str).collect();
+    Xtask::new("test-boot")
+        .args(&config)
+        .args(&["--firmware", "bios", "--timeout", "240"])
+        .run();
+    let tree = common::objtree("x86_64", "none", "tinyconfig");
+    check_report(&read_json(&tree.join("build-report.json")), "x86_64", "none");
+    assert_proofs(&tree, &["vdso"]);
+}
+
 /// Every named proof passed in `boot-report.json`.
 fn assert_proofs(tree: &Path, required: &[&str]) {
     let report = read_json(&tree.join("boot-report.json"));
