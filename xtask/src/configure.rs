@@ -43,6 +43,9 @@ pub struct Recipe {
     /// What the base reads besides Kconfig files: the kernel's own defconfigs
     /// and fragments, or the user's file.
     base_inputs: Vec<PathBuf>,
+    /// The settings of a user's whole `.config`, parsed as a fragment is:
+    /// [`configure`] insists that this kernel defines each symbol.
+    base_settings: Vec<Request>,
 }
 
 impl Recipe {
@@ -63,6 +66,10 @@ impl Recipe {
                 Vec::new(),
             ),
             Config::File(path) => (Base::File(path.clone()), Vec::new()),
+        };
+        let base_settings = match &base {
+            Base::File(path) => kconfig::parse_fragment(path)?,
+            Base::Kbuild(_) => Vec::new(),
         };
         for fragment in user {
             fragments.push(find(fragment, srctree, srcarch)?);
@@ -96,6 +103,7 @@ impl Recipe {
             edits,
             lto: lto_fragment(target),
             base_inputs,
+            base_settings,
         })
     }
 
@@ -301,7 +309,7 @@ impl fmt::Display for UnmetRequests {
         }
         write!(
             f,
-            "fix the fragment (enable the dependency too) and rebuild"
+            "fix the file named (enable the dependency too) and rebuild"
         )
     }
 }
@@ -334,7 +342,15 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     let mut requests = recipe.requests.clone();
     requests.extend(kconfig::parse_fragment(&lto_fragment_path)?);
     let result = DotConfig::read(&dot_config)?;
-    let unmet = kconfig::verify(&kbuild.srctree, kbuild.arch.srcarch(), &result, &requests)?;
+    let srcarch = kbuild.arch.srcarch();
+    let mut unmet = kconfig::verify(&kbuild.srctree, srcarch, &result, &requests)?;
+    // `olddefconfig` drops a symbol it does not know without a word.
+    unmet.extend(kconfig::undefined(
+        &kbuild.srctree,
+        srcarch,
+        &result,
+        &recipe.base_settings,
+    )?);
     // The kernel's own fragments are written for the base they ship beside,
     // and Kbuild's `make NAME.config` (merge_config.sh) only warns when one
     // of their values does not land: arm64's virt.config asks for
@@ -559,6 +575,18 @@ mod tests {
     }
 
     #[test]
+    fn a_config_file_is_parsed_as_a_fragment_is() {
+        let src = srctree();
+        let file = src.path().join("bad.config");
+        fs::write(&file, "# a comment\nCONFIG_SMP=y\nthis is bad\n").unwrap();
+        let error = resolve(Arch::X86_64, file.to_str().unwrap(), &[], src.path())
+            .unwrap_err()
+            .to_string();
+        let at = format!("{}:3: ", file.canonicalize().unwrap().display());
+        assert!(error.starts_with(&at), "{error}");
+    }
+
+    #[test]
     fn a_missing_fragment_names_where_it_looked_and_the_nearest() {
         let src = srctree();
         let error = resolve(Arch::X86_64, "defconfig", &["kvm_guset.config"], src.path())
@@ -620,7 +648,7 @@ mod tests {
             "the configuration is missing requested symbols:\n  \
              CONFIG_LKDTM=y (targets/common/proof.config:7) did not land (is not set): \
              if RUNTIME_TESTING_MENU [=n] (lib/Kconfig.debug:2167)\n\
-             fix the fragment (enable the dependency too) and rebuild"
+             fix the file named (enable the dependency too) and rebuild"
         );
     }
 }

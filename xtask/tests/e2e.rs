@@ -199,7 +199,11 @@ fn t07_x86_64_without_lto_builds_and_boots() {
         .args(&["--firmware", "bios", "--timeout", "240"])
         .run();
     let tree = common::objtree("x86_64", "none", "tinyconfig");
-    check_report(&read_json(&tree.join("build-report.json")), "x86_64", "none");
+    check_report(
+        &read_json(&tree.join("build-report.json")),
+        "x86_64",
+        "none",
+    );
     assert_proofs(&tree, &["vdso"]);
 }
 

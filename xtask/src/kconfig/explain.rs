@@ -24,6 +24,14 @@ impl Kconfig {
                 self.srcarch
             )];
         }
+        if let Some(ty) = self.symbol_type(symbol) {
+            if let Some(values) = not_a_value(ty, &request.value) {
+                return vec![format!(
+                    "`{}` is not a value of CONFIG_{symbol}, {values}",
+                    request.value
+                )];
+            }
+        }
         let env = Env {
             config,
             kconfig: self,
@@ -175,6 +183,27 @@ fn required_level(requested: &str, ty: Option<SymbolType>) -> Tri {
         "n" => Tri::N,
         "y" if ty == Some(SymbolType::Tristate) => Tri::Y,
         _ => Tri::M,
+    }
+}
+
+/// What a symbol of type `ty` takes, when `value` is not one of them: the
+/// values Kconfig's own `sym_string_valid` accepts (olddefconfig drops any
+/// other with a warning nobody sees).
+fn not_a_value(ty: SymbolType, value: &str) -> Option<&'static str> {
+    let hex = |digits: &str| !digits.is_empty() && digits.chars().all(|c| c.is_ascii_hexdigit());
+    match ty {
+        SymbolType::Bool if !matches!(value, "y" | "n") => Some("a bool (y or n)"),
+        SymbolType::Tristate if !matches!(value, "y" | "m" | "n") => Some("a tristate (y, m or n)"),
+        SymbolType::Int if value.parse::<i64>().is_err() => Some("an int (a decimal number)"),
+        SymbolType::Hex
+            if !hex(value
+                .strip_prefix("0x")
+                .or_else(|| value.strip_prefix("0X"))
+                .unwrap_or(value)) =>
+        {
+            Some("a hex (0x and hex digits)")
+        }
+        _ => None,
     }
 }
 
@@ -334,6 +363,22 @@ mod tests {
 
     fn reasons_x86(config: &str, setting: &str) -> Vec<String> {
         reasons("x86", config, &[setting]).remove(0)
+    }
+
+    #[test]
+    fn a_value_the_type_does_not_take() {
+        assert_eq!(
+            reasons_x86("", "CONFIG_BASE=maybe"),
+            ["`maybe` is not a value of CONFIG_BASE, a bool (y or n)"]
+        );
+        assert_eq!(
+            reasons_x86("", "CONFIG_BASE=m"),
+            ["`m` is not a value of CONFIG_BASE, a bool (y or n)"]
+        );
+        assert_eq!(
+            reasons_x86("", "CONFIG_NR=twelve"),
+            ["`twelve` is not a value of CONFIG_NR, an int (a decimal number)"]
+        );
     }
 
     #[test]

@@ -32,4 +32,4 @@ pub use dotconfig::{merge_settings, DotConfig};
 pub use fragment::{parse_fragment, Request};
 pub use sources::sources;
 pub use tree::{definitions, Condition, ConditionKind, Definition, Kconfig, SymbolType};
-pub use unmet::{verify, Unmet};
+pub use unmet::{undefined, verify, Unmet};

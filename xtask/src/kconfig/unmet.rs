@@ -87,6 +87,36 @@ pub fn verify(
         .collect())
 }
 
+/// The settings among `settings` whose symbol no Kconfig file for `srcarch`
+/// defines: a whole `.config` from the user may set anything its kernel
+/// knew, and `olddefconfig` changes values freely, but a symbol this kernel
+/// does not know is a typo or a file from another kernel. Only symbols
+/// absent from `config` are looked up, so a good file costs no tree read.
+pub fn undefined(
+    srctree: &Path,
+    srcarch: &str,
+    config: &DotConfig,
+    settings: &[Request],
+) -> Result<Vec<Unmet>> {
+    let absent: Vec<&Request> = settings
+        .iter()
+        .filter(|setting| config.get(&setting.symbol).is_none())
+        .collect();
+    if absent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kconfig = Kconfig::load(srctree, srcarch)?;
+    Ok(absent
+        .into_iter()
+        .filter(|setting| kconfig.definitions(&setting.symbol).is_empty())
+        .map(|setting| Unmet {
+            reasons: kconfig.explain(config, setting, &HashSet::new()),
+            request: setting.clone(),
+            actual: None,
+        })
+        .collect())
+}
+
 fn landed(requested: &str, actual: Option<&str>) -> bool {
     match actual {
         None => requested == "n",
@@ -132,6 +162,34 @@ mod tests {
         let requests = [request("CONFIG_A=m"), request("CONFIG_A=y")];
         let config = DotConfig::parse("CONFIG_A=y\n");
         assert!(verify(Path::new("/nonexistent"), "x86", &config, &requests)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn undefined_symbols_of_a_whole_config() {
+        let dir = tree();
+        let settings = [
+            request("CONFIG_BASE=y"),
+            Request {
+                line: 3,
+                ..request("CONFIG_FOO=y")
+            },
+            request("# CONFIG_DEBUG is not set"),
+        ];
+        // BASE is set, DEBUG absent but defined: neither is reported.
+        let config = DotConfig::parse("CONFIG_BASE=y\n");
+        let unmet = undefined(dir.path(), "x86", &config, &settings).unwrap();
+        let shown: Vec<String> = unmet.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["CONFIG_FOO=y (test.config:3) did not land (is not set): \
+              CONFIG_FOO is not defined in any Kconfig file for SRCARCH=x86 \
+              (misspelt, or not in this kernel version?)"]
+        );
+        // A file that sets only what the kernel keeps needs no tree at all.
+        let good = [request("CONFIG_BASE=y")];
+        assert!(undefined(Path::new("/nonexistent"), "x86", &config, &good)
             .unwrap()
             .is_empty());
     }

@@ -60,7 +60,8 @@ impl Xtask {
     }
 
     pub fn envs(mut self, vars: impl IntoIterator<Item = (&'static str, String)>) -> Xtask {
-        self.env.extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
         self
     }
 
