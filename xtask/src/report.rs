@@ -13,7 +13,7 @@ use crate::{
     engine::scheduler::Counts,
     fs_atomic,
     kbuild::{cmd_file::CmdFile, stage::Stage},
-    lto::policy::Unit,
+    lto::policy::{LtoState, Unit},
     target::{Arch, Lto},
     toolchain::Toolchain,
 };
@@ -176,7 +176,11 @@ impl std::error::Error for PolicyViolation {}
 
 /// The few lines a person wants after a build.
 pub fn print_summary(report: &Report, objtree: &Path) {
-    let lto_units = report.units.iter().filter(|u| u.lto == "on").count();
+    let lto_units = report
+        .units
+        .iter()
+        .filter(|u| u.lto == LtoState::On)
+        .count();
     println!(
         "built {} {} LTO={} config={} in {:.1}s: {} steps planned, {} executed, {} cached; {} units ({} LTO'd, {} native)",
         report.kernel_version,

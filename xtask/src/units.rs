@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     build::{self, Options},
-    lto::policy::{self, Unit},
+    lto::policy::{self, LtoState, Unit},
     target::Target,
 };
 
@@ -63,7 +63,7 @@ pub fn table(units: &[Unit], built: bool) -> String {
         "UNIT", "OBJS", "LTO", "BITCODE", "ELF", "SOURCE"
     );
     let mut sorted: Vec<&Unit> = units.iter().collect();
-    sorted.sort_by_key(|u| (u.lto == "on", u.path.clone()));
+    sorted.sort_by_key(|u| (u.lto == LtoState::On, u.path.clone()));
     for unit in sorted {
         let (bitcode, elf) = if built {
             (unit.bitcode.to_string(), unit.elf.to_string())
@@ -92,7 +92,7 @@ pub fn table(units: &[Unit], built: bool) -> String {
                     exception.object.rsplit('/').next().unwrap_or_default()
                 ),
                 1,
-                if exception.lto { "on" } else { "off" },
+                LtoState::from(exception.lto),
                 "",
                 "",
                 exception.source,

@@ -206,13 +206,41 @@ pub fn format_of(path: &Path) -> Format {
     }
 }
 
+/// Whether a unit's C objects, or one object, are LTO'd: `on` or `off` in
+/// the report and in `cargo xtask units`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LtoState {
+    On,
+    Off,
+}
+
+impl From<bool> for LtoState {
+    fn from(lto: bool) -> LtoState {
+        if lto {
+            LtoState::On
+        } else {
+            LtoState::Off
+        }
+    }
+}
+
+impl std::fmt::Display for LtoState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            LtoState::On => "on",
+            LtoState::Off => "off",
+        })
+    }
+}
+
 /// One unit (directory) in the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Unit {
     pub path: String,
     pub objects: usize,
-    /// `on` when the unit's C objects are LTO'd, `off` when none is.
-    pub lto: &'static str,
+    /// The majority of its C objects; the others are `exceptions`.
+    pub lto: LtoState,
     pub source: String,
     pub reason: String,
     pub bitcode: usize,
@@ -268,7 +296,7 @@ pub fn verify(objtree: &Path, decisions: &[Decision]) -> (Vec<Unit>, Vec<String>
                 .collect();
             Unit {
                 objects: objs.len(),
-                lto: if on { "on" } else { "off" },
+                lto: on.into(),
                 source: representative.source.clone(),
                 reason: representative.reason.clone(),
                 bitcode: objs.iter().filter(|(_, f)| *f == Format::Bitcode).count(),
