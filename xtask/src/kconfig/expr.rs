@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use super::lex::{number, quoted};
 use super::{DotConfig, Kconfig, SymbolType};
 
 /// Kconfig's tristate logic: n < m < y.
@@ -67,21 +68,6 @@ pub(super) enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Cmp(CmpOp, Atom, Atom),
-}
-
-/// The string quoted by `quote` at the start of `text` and the length of
-/// the quoted text, quotes included.
-pub(super) fn quoted(text: &str, quote: char) -> Option<(String, usize)> {
-    let mut out = String::new();
-    let mut chars = text.char_indices().skip(1);
-    while let Some((index, c)) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next()?.1),
-            c if c == quote => return Some((out, index + 1)),
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Token, Range<usize>)>, String> {
@@ -264,14 +250,6 @@ pub(super) fn conjuncts(text: &str) -> Vec<&str> {
     }
     parts.push(text[start..].trim());
     parts
-}
-
-/// A decimal or `0x` hexadecimal number.
-pub(super) fn number(text: &str) -> Option<i128> {
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => i128::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
 }
 
 /// Numbers compare as numbers, everything else as strings.

@@ -20,6 +20,7 @@ mod dotconfig;
 mod explain;
 mod expr;
 mod fragment;
+mod lex;
 mod reader;
 mod sources;
 mod tree;

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::dotconfig::is_symbol_name;
-use super::expr::quoted;
+use super::lex::{is_symbol_name, quoted};
 use super::tree::{Choice, Condition, ConditionKind, Definition, Kconfig, Select, SymbolType};
 
 /// Reads `<srctree>/Kconfig` and everything it sources, with `$(SRCARCH)`
