@@ -348,7 +348,7 @@ impl Env<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kconfig::fixture::tree;
+    use crate::kconfig::fixture::{kernel_src, tree};
 
     #[test]
     fn expressions() {
@@ -382,5 +382,36 @@ mod tests {
         assert_eq!(eval("UNDEFINED"), Some(Tri::N));
         assert_eq!(eval("UNDEFINED = \"UNDEFINED\""), Some(Tri::Y));
         assert_eq!(conjuncts("A && (B || C) && !D"), ["A", "(B || C)", "!D"]);
+    }
+
+    /// The whole tree reads for both arches, and every condition the reader
+    /// records parses as an expression (an unparsable one would silently
+    /// never be blamed).
+    #[test]
+    fn real_tree_reads_completely() {
+        let srctree = kernel_src();
+        for srcarch in ["x86", "arm64"] {
+            let kconfig = Kconfig::load(&srctree, srcarch).unwrap();
+            assert!(
+                kconfig.definitions.len() > 10_000,
+                "{srcarch}: {}",
+                kconfig.definitions.len()
+            );
+            let conditions = kconfig
+                .definitions
+                .iter()
+                .flat_map(|d| &d.conditions)
+                .map(|c| &c.expr);
+            let selects = kconfig.selects.iter().filter_map(|s| s.condition.as_ref());
+            let broken: Vec<String> = conditions
+                .chain(selects)
+                .filter_map(|expr| parse_expr(expr).err().map(|e| format!("{expr}: {e}")))
+                .collect();
+            assert!(broken.is_empty(), "{srcarch}: {broken:#?}");
+            assert!(kconfig
+                .definitions
+                .iter()
+                .all(|d| d.ty.is_some() || kconfig.symbol_type(&d.symbol).is_some()));
+        }
     }
 }
