@@ -179,8 +179,8 @@ pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result
         log,
     };
     let json = input.obj_dir.join(format!("boot-report-{name}.json"));
-    fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", json.display()))?;
+    let text = serde_json::to_string_pretty(&report)? + "\n";
+    crate::fs_atomic::write(&json, text.as_bytes())?;
     Ok(report)
 }
 
