@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     bench::{self, Scenario},
-    boot::{Firmware, Outcome},
+    boot::Firmware,
     build::{self, Options},
     config_edit::Editor,
     error::Error,
@@ -188,18 +188,16 @@ impl TestBootArgs {
     pub fn run(&self) -> Result<(), Error> {
         let mut first_failure = None;
         for target in self.build.selection.targets() {
-            let outcome = crate::test_boot::run(
+            let failure = crate::test_boot::run(
                 &target,
                 &self.build.options(),
                 &self.firmwares(),
                 Duration::from_secs(self.timeout),
             )?;
-            if outcome != Outcome::Pass {
-                first_failure.get_or_insert(outcome);
-            }
+            first_failure = first_failure.or(failure);
         }
         match first_failure {
-            Some(outcome) => Err(Error::Boot(outcome)),
+            Some(failure) => Err(Error::Boot(failure)),
             None => Ok(()),
         }
     }

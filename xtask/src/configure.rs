@@ -320,7 +320,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     let state = kbuild.objtree.join(".xtask");
     fs::create_dir_all(&state)?;
     let lto_fragment_path = state.join("lto.config");
-    fs::write(&lto_fragment_path, &recipe.lto)?;
+    crate::fs_atomic::write(&lto_fragment_path, recipe.lto.as_bytes())?;
 
     let dot_config = kbuild.objtree.join(".config");
     match &recipe.base {

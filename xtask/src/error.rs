@@ -1,17 +1,20 @@
 //! The errors a user acts on, each with a stable exit code (README "Exit
 //! codes"). The engine returns `anyhow` errors that carry these types; the
 //! CLI turns them into an [`Error`] once, and the match below is exhaustive,
-//! so a new kind of failure cannot silently exit 1.
+//! so a new kind of failure cannot silently exit 1. This is the only place
+//! that maps anything to an exit code.
 
 use crate::{
-    boot::Outcome,
+    boot::BootFailure,
     configure,
     engine::{lock::Locked, scheduler::StepFailed},
     report::PolicyViolation,
 };
 
-/// Stable process exit codes.
+/// Stable process exit codes. `u8`, because that is all a process can exit
+/// with and what `std::process::ExitCode::from` takes.
 pub mod code {
+    pub const OK: u8 = 0;
     pub const OTHER: u8 = 1;
     pub const STEP_FAILED: u8 = 10;
     pub const UNMET_CONFIG: u8 = 11;
@@ -36,8 +39,8 @@ pub enum Error {
     Policy(Box<kernel_manifest::Error>),
     /// Another build holds the object tree and `--no-wait` was given.
     Locked(Locked),
-    /// A boot ended in something other than a pass.
-    Boot(Outcome),
+    /// A boot failed.
+    Boot(BootFailure),
     Other(anyhow::Error),
 }
 
@@ -49,16 +52,20 @@ impl Error {
             Error::PolicyViolation(_) => code::POLICY_VIOLATION,
             Error::Policy(_) => code::BAD_POLICY,
             Error::Locked(_) => code::TREE_LOCKED,
-            Error::Boot(outcome) => match outcome {
-                Outcome::Panic => code::BOOT_PANIC,
-                Outcome::Timeout => code::BOOT_TIMEOUT,
-                Outcome::NoMarker => code::BOOT_NO_MARKER,
-                Outcome::ProofFailed => code::BOOT_PROOF_FAILED,
-                Outcome::Pass => unreachable!("a passing boot is not an error"),
+            Error::Boot(failure) => match failure {
+                BootFailure::Panic => code::BOOT_PANIC,
+                BootFailure::Timeout => code::BOOT_TIMEOUT,
+                BootFailure::NoMarker => code::BOOT_NO_MARKER,
+                BootFailure::ProofFailed => code::BOOT_PROOF_FAILED,
             },
             Error::Other(_) => code::OTHER,
         }
     }
+}
+
+/// The code one boot gives `test-boot`: 0 for a pass.
+pub fn boot_exit_code(failure: Option<BootFailure>) -> u8 {
+    failure.map_or(code::OK, |failure| Error::Boot(failure).exit_code())
 }
 
 impl From<anyhow::Error> for Error {
@@ -94,7 +101,7 @@ impl std::fmt::Display for Error {
             Error::PolicyViolation(e) => write!(f, "{e}"),
             Error::Policy(e) => write!(f, "{e}"),
             Error::Locked(e) => write!(f, "{e}"),
-            Error::Boot(outcome) => write!(f, "boot failed: {outcome} (see boot-report.json)"),
+            Error::Boot(failure) => write!(f, "boot failed: {failure} (see boot-report.json)"),
             Error::Other(e) => write!(f, "{e:#}"),
         }
     }
@@ -120,9 +127,19 @@ mod tests {
             Error::from(anyhow::anyhow!("disk full")).exit_code(),
             code::OTHER
         );
-        assert_eq!(
-            Error::Boot(Outcome::Timeout).exit_code(),
-            code::BOOT_TIMEOUT
-        );
+    }
+
+    /// The numbers of the README's "Exit codes": scripts depend on them.
+    #[test]
+    fn boot_codes_are_stable() {
+        let codes = [
+            None,
+            Some(BootFailure::Panic),
+            Some(BootFailure::Timeout),
+            Some(BootFailure::NoMarker),
+            Some(BootFailure::ProofFailed),
+        ]
+        .map(boot_exit_code);
+        assert_eq!(codes, [0, 20, 21, 22, 23]);
     }
 }

@@ -1,16 +1,33 @@
 //! Writes that a crash never leaves half done: a temporary file beside the
 //! target, then a rename. Every state and report file goes through here.
 
-use std::{fs, path::Path};
+use std::{fs, io::Write, os::unix::fs::PermissionsExt, path::Path};
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
+/// Replaces `path` with `bytes`. The temporary name is unique, so two
+/// writers of one file never write into each other's temporary: the last
+/// rename wins whole.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let context = || format!("writing {}", path.display());
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temporary = path.with_file_name(format!(".{name}.tmp"));
-    fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-    fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    // `fs::write`'s mode, 0666 less the umask, rather than tempfile's 0600:
+    // reports and state are read by other users and tools.
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(context)?;
+    file.write_all(bytes).with_context(context)?;
+    file.persist(path)
+        .map_err(|e| e.error)
+        .with_context(context)?;
     Ok(())
 }
 
@@ -35,16 +52,59 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::{fs, os::unix::fs::PermissionsExt, path::Path};
+
+    fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+        let entries = fs::read_dir(dir).unwrap();
+        entries.map(|e| e.unwrap().file_name()).collect()
+    }
+
     #[test]
     fn round_trip_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         super::write_json(&path, &vec![1, 2, 3]).unwrap();
         assert_eq!(super::read_json::<Vec<u32>>(&path).unwrap(), [1, 2, 3]);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["state.json"]);
+        assert_eq!(names(dir.path()), ["state.json"]);
+    }
+
+    /// The mode `fs::write` gives a new file, whatever the umask: the old
+    /// writer used it, and a report must stay readable by others.
+    #[test]
+    fn mode_is_that_of_fs_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = dir.path().join("reference");
+        fs::write(&reference, "x").unwrap();
+        let path = dir.path().join("report.json");
+        super::write(&path, b"{}").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&reference));
+        // Over a file that exists too: the new file's mode, not the old one's.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        super::write(&path, b"{}").unwrap();
+        assert_eq!(mode(&path), mode(&reference));
+    }
+
+    /// Writers of one file each get their own temporary: every write lands
+    /// whole and none fails on another's rename.
+    #[test]
+    fn concurrent_writers_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.txt");
+        std::thread::scope(|scope| {
+            for writer in 0..8u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    let bytes = vec![b'a' + writer; 64 * 1024];
+                    for _ in 0..20 {
+                        super::write(path, &bytes).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 64 * 1024);
+        assert!(bytes.iter().all(|&b| b == bytes[0]));
+        assert_eq!(names(dir.path()), ["state.txt"]);
     }
 }

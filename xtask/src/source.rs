@@ -93,7 +93,7 @@ pub fn unpack_debian(series: &str) -> Result<PathBuf> {
     let _ = fs::remove_dir_all(&root);
     fs::rename(partial.join(&name), &root)?;
     fs::remove_dir_all(&partial)?;
-    fs::write(&stamp, tarball.display().to_string())?;
+    crate::fs_atomic::write(&stamp, tarball.display().to_string().as_bytes())?;
     Ok(root)
 }
 

@@ -299,7 +299,7 @@ fn t11_boot_failures_are_told_apart() {
         xtask::boot::Firmware::Bios,
         std::time::Duration::from_secs(240),
     );
-    xtask::boot::selftest_failure_modes(&input).unwrap();
+    xtask::test_boot::selftest_failure_modes(&input).unwrap();
 }
 
 /// Every compile command equals the one Kbuild runs for the same `.config`

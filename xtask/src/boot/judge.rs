@@ -1,10 +1,11 @@
-//! From a serial log to an outcome: pure functions over the log text, so the
-//! judgement is unit-tested on real logs kept in `testdata/`.
+//! From a serial log to a pass or a [`BootFailure`]: pure functions over the
+//! log text, so the judgement is unit-tested on real logs kept in `testdata/`.
 //!
 //! Precedence, most specific first: a kernel panic, then our timeout, then a
-//! missing success marker, then a failed proof. Each has its own exit code.
+//! missing success marker, then a failed proof. Each has its own exit code,
+//! chosen in `error.rs`.
 
-use serde::Serialize;
+use serde::Serializer;
 
 use super::{Proof, ProofStatus};
 
@@ -17,36 +18,44 @@ pub const PROOF_PREFIX: &str = "XTASK-PROOF ";
 /// What `panic()` prints; with `panic=-1` the machine then resets.
 pub const PANIC: &str = "Kernel panic - not syncing";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Pass,
+/// How a boot failed. A pass is the absence of a failure, so there is no
+/// passing variant for anything to trip over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootFailure {
     Panic,
     Timeout,
     NoMarker,
     ProofFailed,
 }
 
-impl Outcome {
-    /// Stable process exit codes for `cargo xtask test-boot` (`error::code`).
-    pub fn exit_code(self) -> i32 {
+impl BootFailure {
+    pub fn name(self) -> &'static str {
         match self {
-            Outcome::Pass => 0,
-            failure => i32::from(crate::error::Error::Boot(failure).exit_code()),
+            BootFailure::Panic => "panic",
+            BootFailure::Timeout => "timeout",
+            BootFailure::NoMarker => "no-marker",
+            BootFailure::ProofFailed => "proof-failed",
         }
     }
 }
 
-impl std::fmt::Display for Outcome {
+impl std::fmt::Display for BootFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Outcome::Pass => "pass",
-            Outcome::Panic => "panic",
-            Outcome::Timeout => "timeout",
-            Outcome::NoMarker => "no-marker",
-            Outcome::ProofFailed => "proof-failed",
-        })
+        f.write_str(self.name())
     }
+}
+
+/// A report's `outcome`: `pass`, or the name of the failure.
+pub fn outcome(failure: Option<BootFailure>) -> &'static str {
+    failure.map_or("pass", BootFailure::name)
+}
+
+/// Writes [`outcome`] for serde's `serialize_with`.
+pub fn serialize_outcome<S: Serializer>(
+    failure: &Option<BootFailure>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(outcome(*failure))
 }
 
 /// How QEMU ended.
@@ -58,19 +67,19 @@ pub enum Ending {
     TimedOut,
 }
 
-/// The outcome and the one-line reason a human needs first.
+/// The failure, if any, and the one-line reason a human needs first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    pub outcome: Outcome,
+    pub failure: Option<BootFailure>,
     pub message: String,
 }
 
 /// Judges a boot from its serial log, how QEMU ended and the proofs.
 pub fn judge(log: &str, ending: Ending, proofs: &[Proof]) -> Verdict {
-    let verdict = |outcome, message: String| Verdict { outcome, message };
+    let verdict = |failure, message: String| Verdict { failure, message };
     if let Some(line) = find(log, PANIC) {
         return verdict(
-            Outcome::Panic,
+            Some(BootFailure::Panic),
             format!("the kernel panicked: {}", from(line, PANIC)),
         );
     }
@@ -88,7 +97,7 @@ pub fn judge(log: &str, ending: Ending, proofs: &[Proof]) -> Verdict {
                 last_line(log)
             )
         };
-        return verdict(Outcome::Timeout, message);
+        return verdict(Some(BootFailure::Timeout), message);
     }
     if !ok {
         let message = if started {
@@ -101,7 +110,7 @@ pub fn judge(log: &str, ending: Ending, proofs: &[Proof]) -> Verdict {
                 last_line(log)
             )
         };
-        return verdict(Outcome::NoMarker, message);
+        return verdict(Some(BootFailure::NoMarker), message);
     }
     let failed: Vec<&str> = proofs
         .iter()
@@ -110,7 +119,7 @@ pub fn judge(log: &str, ending: Ending, proofs: &[Proof]) -> Verdict {
         .collect();
     if !failed.is_empty() {
         return verdict(
-            Outcome::ProofFailed,
+            Some(BootFailure::ProofFailed),
             format!("proof failed: {}", failed.join(", ")),
         );
     }
@@ -119,7 +128,7 @@ pub fn judge(log: &str, ending: Ending, proofs: &[Proof]) -> Verdict {
         .filter(|p| p.status == ProofStatus::Pass)
         .count();
     verdict(
-        Outcome::Pass,
+        None,
         format!(
             "booted to init; {passed} of {} proofs passed, the rest skipped",
             proofs.len()
@@ -196,7 +205,7 @@ mod tests {
     fn passing_log_passes() {
         for log in [PASS_LOG, ARM64_PASS_LOG] {
             let v = judge(log, Ending::Exited, &[proof("vdso", ProofStatus::Pass)]);
-            assert_eq!(v.outcome, Outcome::Pass, "{}", v.message);
+            assert_eq!(v.failure, None, "{}", v.message);
         }
     }
 
@@ -204,7 +213,7 @@ mod tests {
     fn lkdtm_oops_is_not_a_panic() {
         let log = include_str!("testdata/x86_64-proof-bios.log");
         assert!(log.contains("Oops"));
-        assert_eq!(judge(log, Ending::Exited, &[]).outcome, Outcome::Pass);
+        assert_eq!(judge(log, Ending::Exited, &[]).failure, None);
     }
 
     #[test]
@@ -215,16 +224,15 @@ mod tests {
         ];
         let v = judge(PASS_LOG, Ending::Exited, &proofs);
         assert_eq!(
-            (v.outcome, v.message.as_str()),
-            (Outcome::ProofFailed, "proof failed: efi")
+            (v.failure, v.message.as_str()),
+            (Some(BootFailure::ProofFailed), "proof failed: efi")
         );
-        assert_eq!(v.outcome.exit_code(), 23);
     }
 
     #[test]
     fn marker_without_exit_is_a_timeout() {
         let v = judge(PASS_LOG, Ending::TimedOut, &[]);
-        assert_eq!(v.outcome, Outcome::Timeout);
+        assert_eq!(v.failure, Some(BootFailure::Timeout));
         assert!(v.message.contains("did not exit"), "{}", v.message);
     }
 
@@ -232,38 +240,35 @@ mod tests {
     fn panic_log_panics() {
         for log in [PANIC_LOG, ARM64_PANIC_LOG] {
             let v = judge(log, Ending::Exited, &[]);
-            assert_eq!(v.outcome, Outcome::Panic);
+            assert_eq!(v.failure, Some(BootFailure::Panic));
             let expected = "the kernel panicked: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000";
             assert_eq!(v.message, expected);
-            assert_eq!(v.outcome.exit_code(), 20);
         }
     }
 
     #[test]
     fn hang_log_times_out_in_init() {
         let v = judge(HANG_LOG, Ending::TimedOut, &[]);
-        assert_eq!(v.outcome, Outcome::Timeout);
+        assert_eq!(v.failure, Some(BootFailure::Timeout));
         assert!(v.message.contains("init started"), "{}", v.message);
-        assert_eq!(v.outcome.exit_code(), 21);
     }
 
     #[test]
     fn silent_init_has_no_marker() {
         for log in [SILENT_LOG, ARM64_SILENT_LOG] {
             let v = judge(log, Ending::Exited, &[]);
-            assert_eq!(v.outcome, Outcome::NoMarker);
+            assert_eq!(v.failure, Some(BootFailure::NoMarker));
             assert_eq!(
                 v.message,
                 "init started, then the machine reset without XTASK-INIT-OK"
             );
-            assert_eq!(v.outcome.exit_code(), 22);
         }
     }
 
     #[test]
     fn early_exit_and_empty_log_are_no_marker() {
         let v = judge("", Ending::Exited, &[]);
-        assert_eq!(v.outcome, Outcome::NoMarker);
+        assert_eq!(v.failure, Some(BootFailure::NoMarker));
         assert!(v.message.contains("empty"));
         let v = judge(
             "Linux version 6.12\r\nreboot: Restarting system\r\n",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::expr::number;
+use super::lex::{is_symbol_name, number};
 
 /// A parsed `.config` (or `include/config/auto.conf`): `CONFIG_FOO=y`,
 /// `CONFIG_BAR="str"`, `# CONFIG_BAZ is not set`.
@@ -126,10 +126,6 @@ pub(super) fn parse_setting(line: &str) -> Result<Option<(String, String)>, Stri
         .filter(|symbol| is_symbol_name(symbol))
         .ok_or_else(|| format!("`{key}` is not a CONFIG_ symbol"))?;
     Ok(Some((symbol.to_string(), parse_value(raw)?)))
-}
-
-pub(super) fn is_symbol_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A setting's value: `y`/`m`/`n`, a number, or a quoted string (unquoted

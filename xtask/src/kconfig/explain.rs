@@ -4,7 +4,8 @@
 
 use std::collections::HashSet;
 
-use super::expr::{conjuncts, number, parse_expr, Atom, Env, Expr, Tri};
+use super::expr::{conjuncts, parse_expr, Atom, Env, Expr, Tri};
+use super::lex::number;
 use super::{Definition, DotConfig, Kconfig, Request, SymbolType};
 
 impl Kconfig {

@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use super::lex::{number, quoted};
 use super::{DotConfig, Kconfig, SymbolType};
 
 /// Kconfig's tristate logic: n < m < y.
@@ -67,21 +68,6 @@ pub(super) enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Cmp(CmpOp, Atom, Atom),
-}
-
-/// The string quoted by `quote` at the start of `text` and the length of
-/// the quoted text, quotes included.
-pub(super) fn quoted(text: &str, quote: char) -> Option<(String, usize)> {
-    let mut out = String::new();
-    let mut chars = text.char_indices().skip(1);
-    while let Some((index, c)) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next()?.1),
-            c if c == quote => return Some((out, index + 1)),
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Token, Range<usize>)>, String> {
@@ -266,14 +252,6 @@ pub(super) fn conjuncts(text: &str) -> Vec<&str> {
     parts
 }
 
-/// A decimal or `0x` hexadecimal number.
-pub(super) fn number(text: &str) -> Option<i128> {
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => i128::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
-}
-
 /// Numbers compare as numbers, everything else as strings.
 fn compare(op: CmpOp, left: &str, right: &str) -> Tri {
     let ordering = match (number(left), number(right)) {
@@ -370,7 +348,7 @@ impl Env<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kconfig::fixture::tree;
+    use crate::kconfig::fixture::{kernel_src, tree};
 
     #[test]
     fn expressions() {
@@ -404,5 +382,36 @@ mod tests {
         assert_eq!(eval("UNDEFINED"), Some(Tri::N));
         assert_eq!(eval("UNDEFINED = \"UNDEFINED\""), Some(Tri::Y));
         assert_eq!(conjuncts("A && (B || C) && !D"), ["A", "(B || C)", "!D"]);
+    }
+
+    /// The whole tree reads for both arches, and every condition the reader
+    /// records parses as an expression (an unparsable one would silently
+    /// never be blamed).
+    #[test]
+    fn real_tree_reads_completely() {
+        let srctree = kernel_src();
+        for srcarch in ["x86", "arm64"] {
+            let kconfig = Kconfig::load(&srctree, srcarch).unwrap();
+            assert!(
+                kconfig.definitions.len() > 10_000,
+                "{srcarch}: {}",
+                kconfig.definitions.len()
+            );
+            let conditions = kconfig
+                .definitions
+                .iter()
+                .flat_map(|d| &d.conditions)
+                .map(|c| &c.expr);
+            let selects = kconfig.selects.iter().filter_map(|s| s.condition.as_ref());
+            let broken: Vec<String> = conditions
+                .chain(selects)
+                .filter_map(|expr| parse_expr(expr).err().map(|e| format!("{expr}: {e}")))
+                .collect();
+            assert!(broken.is_empty(), "{srcarch}: {broken:#?}");
+            assert!(kconfig
+                .definitions
+                .iter()
+                .all(|d| d.ty.is_some() || kconfig.symbol_type(&d.symbol).is_some()));
+        }
     }
 }

@@ -17,9 +17,11 @@
 //! ([`Kconfig`]) and evaluates its conditions against the `.config`.
 
 mod dotconfig;
+mod entry;
 mod explain;
 mod expr;
 mod fragment;
+mod lex;
 mod reader;
 mod sources;
 mod tree;
@@ -29,7 +31,8 @@ mod unmet;
 pub(crate) mod fixture;
 
 pub use dotconfig::{merge_settings, DotConfig};
+pub use entry::{Condition, ConditionKind, Definition, SymbolType};
 pub use fragment::{parse_fragment, Request};
 pub use sources::sources;
-pub use tree::{definitions, Condition, ConditionKind, Definition, Kconfig, SymbolType};
+pub use tree::{definitions, Kconfig};
 pub use unmet::{undefined, verify, Unmet};

@@ -6,7 +6,6 @@ use std::{
     fs,
     io::ErrorKind,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
     time::SystemTime,
 };
 
@@ -94,17 +93,10 @@ impl Store for DirStore {
     }
 
     fn put(&self, space: Space, key: &str, bytes: &[u8]) -> Result<()> {
-        static UNIQUE: AtomicU64 = AtomicU64::new(0);
         let path = self.path(space, key);
         let dir = path.parent().expect("entries are in a shard directory");
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let temporary = dir.join(format!(
-            ".{key}.{}.{}",
-            std::process::id(),
-            UNIQUE.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-        fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))
+        crate::fs_atomic::write(&path, bytes)
     }
 
     fn forget(&self, space: Space, key: &str) {
