@@ -410,6 +410,7 @@ impl<'a> Pipeline<'a> {
             launcher: self.setup.launcher,
             shared: self.setup.shared,
             fork_server: self.setup.fork_server,
+            after_run: Some(&|step, hash| thin::after_run(self.objtree, step, hash)),
         };
         let stopwatch = Stopwatch::start();
         let forked = self.setup.fork_server.map_or(0.0, ForkServer::cpu_seconds);

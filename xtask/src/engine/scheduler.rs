@@ -31,8 +31,12 @@ use crate::{
     },
     kbuild::{Step, StepKind},
     launcher::Launcher,
-    lto::thin,
 };
+
+/// What a stage does after one of its steps ran and before the step's
+/// record is made, given the cache's file hash: bookkeeping the step's key
+/// must see (the ThinLTO backends record what they read).
+pub type AfterRun<'a> = &'a (dyn Fn(&Step, &dyn Fn(&str) -> String) -> Result<()> + Sync);
 
 /// How a phase went.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -87,6 +91,7 @@ pub struct Runner<'a> {
     pub shared: Option<&'a SharedCache>,
     /// Runs the ThinLTO backends as forks of one loaded clang.
     pub fork_server: Option<&'a ForkServer>,
+    pub after_run: Option<AfterRun<'a>>,
 }
 
 struct State {
@@ -362,11 +367,9 @@ impl Runner<'_> {
                 stderr
             }
         };
-        if step.kind == StepKind::Backend {
-            thin::record_reads(self.objtree, &step.output, &|file| {
-                self.cache.file_hash(Path::new(file))
-            })
-            .map_err(|e| failed(format!("{e:#}")))?;
+        if let Some(after_run) = self.after_run {
+            after_run(step, &|file| self.cache.file_hash(Path::new(file)))
+                .map_err(|e| failed(format!("{e:#}")))?;
         }
         let inputs = inputs::of(self.objtree, self.env.get("srctree").map(Path::new), step);
         let record = Record {

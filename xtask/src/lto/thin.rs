@@ -23,7 +23,7 @@ use std::{collections::HashSet, path::Path, process::Command};
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    kbuild::{cmd_file::CmdFile, recipe::simple_commands, Step},
+    kbuild::{cmd_file::CmdFile, recipe::simple_commands, Step, StepKind},
     lto::policy::{format_of, Format},
 };
 
@@ -249,6 +249,15 @@ pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str) -> Result<V
         .collect()
 }
 
+/// The scheduler's [`AfterRun`](crate::engine::scheduler::AfterRun) hook:
+/// a backend that ran records what it read; other steps need nothing.
+pub fn after_run(objtree: &Path, step: &Step, hash: &dyn Fn(&str) -> String) -> Result<()> {
+    if step.kind != StepKind::Backend {
+        return Ok(());
+    }
+    record_reads(objtree, &step.output, hash)
+}
+
 /// After a backend ran: what it read (its object, its shard, the objects
 /// it imports, the `.incbin` files of its inline assembly), recorded in
 /// fixdep's form in its `.cmd` file so the cache keys it by their content.
@@ -256,7 +265,7 @@ pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str) -> Result<V
 /// last ran (`.because`, for the report). `hash` is the cache's file hash.
 /// Done here rather than in the step's shell: an `llvm-dis` and two
 /// `sha256sum`s per backend cost a third of the backends' time.
-pub fn record_reads(objtree: &Path, output: &str, hash: &dyn Fn(&str) -> String) -> Result<()> {
+fn record_reads(objtree: &Path, output: &str, hash: &dyn Fn(&str) -> String) -> Result<()> {
     let object = output
         .strip_prefix(&format!("{DIR}/"))
         .with_context(|| format!("{output} is not a backend's output"))?;
@@ -542,6 +551,7 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
                     launcher: None,
                     shared: None,
                     fork_server: Some(&server),
+                    after_run: Some(&|step, hash| after_run(tree, step, hash)),
                 };
                 runner.run(&steps, &Graph::new(&steps)).unwrap();
             };

@@ -88,6 +88,7 @@ impl Tree {
             launcher: None,
             shared: None,
             fork_server: None,
+            after_run: None,
         }
     }
 
