@@ -187,9 +187,9 @@ const TEST_NEEDS: &[Need] = &[
     // The launcher tests and the fidelity test's Kbuild build run the real ccache.
     ("/usr/bin/ccache", "ccache"),
     // The shared-cache tests serve Bazel's HTTP protocol with nginx.
-    (crate::cache_server::NGINX, "nginx"),
+    (testkit::NGINX, "nginx"),
     // The distributed-compile tests run distccd on loopback.
-    (crate::distcc_server::DISTCCD, "distcc"),
+    (testkit::DISTCCD, "distcc"),
     // The menuconfig test; `script` drives it in a pseudo-terminal.
     ("/usr/include/ncurses.h", "libncurses-dev"),
     ("/usr/bin/script", "bsdutils"),

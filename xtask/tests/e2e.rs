@@ -885,7 +885,7 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     fs::remove_dir_all(&tree).unwrap();
     // The clean build fills a shared cache: Bazel's HTTP protocol, served by
     // nginx on loopback. It is killed three times and resumed.
-    let server = xtask::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let server = testkit::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
     let url = server.url();
     kill_three_times(&tree, || {
         Xtask::new("build")
@@ -1372,7 +1372,7 @@ fn distcc_compiles_what_a_local_build_did(args: &[&str], tree: &Path, unit: &str
     );
 
     let path = format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap());
-    let server = xtask::distcc_server::DistccServer::start(&path).unwrap_or_else(|e| panic!("{e}"));
+    let server = testkit::DistccServer::start(&path).unwrap_or_else(|e| panic!("{e}"));
     server
         .client_env()
         .iter()

@@ -20,9 +20,9 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use testkit::CacheServer;
 
 use crate::{
-    cache_server::CacheServer,
     configure::{Base, Recipe},
     engine::lock::TreeLock,
     kbuild::Kbuild,

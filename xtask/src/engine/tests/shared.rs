@@ -174,7 +174,7 @@ fn a_cache_that_is_down_costs_a_warning_not_the_build() {
 /// loopback. Stopping it between builds is survived as a cache that is down.
 #[test]
 fn an_http_cache_serves_a_second_tree() {
-    let mut server = crate::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let mut server = testkit::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
     let (source, a, b) = (Source::new(), tree(), tree());
     let compile = source.compile();
     let url = server.url();
