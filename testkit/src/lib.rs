@@ -4,7 +4,7 @@
 //! It knows nothing of the xtask, so the xtask may depend on it: the bench's
 //! `cached-http` serves its cache from here, and `toolchain` installs what
 //! these servers run. The private kernel copy that the tests and the bench
-//! edit stays in the xtask (`private_source`), built on its tree lock.
+//! edit stays in the xtask (`bench::private_source`), built on its tree lock.
 
 mod cache_server;
 mod distcc_server;

@@ -25,7 +25,6 @@ pub mod launcher;
 pub mod link;
 pub mod lto;
 pub mod paths;
-pub mod private_source;
 pub mod report;
 pub mod selftest;
 pub mod source;

@@ -319,7 +319,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
         "no dry run was logged:\n{log}"
     );
 
-    let kbuild = xtask::private_source::kbuild_reference_dir(&ours);
+    let kbuild = xtask::bench::private_source::kbuild_reference_dir(&ours);
     kbuild_build(&ours, &kbuild);
     let report = report("x86_64", "thin");
     let changed: BTreeSet<String> = units(&report)

@@ -27,17 +27,18 @@ use crate::{
     engine::lock::TreeLock,
     kbuild::Kbuild,
     kconfig::DotConfig,
-    private_source::{self, PrivateSource},
     target::{Arch, Target},
 };
 
 mod measure;
+pub mod private_source;
 mod scenario;
 mod summary;
 
 pub use scenario::Scenario;
 
 use measure::Sample;
+use private_source::PrivateSource;
 use summary::{Pair, Report, Run, ScenarioSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@ use std::fmt;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::private_source::{Edit, PrivateSource};
+use super::private_source::{Edit, PrivateSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
