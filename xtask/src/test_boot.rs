@@ -10,6 +10,7 @@ use crate::{
     boot::{self, BootInput, BootReport, Firmware, Outcome},
     build::{self, Built, Options},
     target::Target,
+    toolchain::{self, Tools},
 };
 
 /// `boot-report.json`: the boots of one target, with every proof flattened.
@@ -63,7 +64,7 @@ pub fn run(
     firmwares: &[Firmware],
     timeout: Duration,
 ) -> Result<Outcome> {
-    crate::toolchain::ensure_boot_tools(target.arch)?;
+    toolchain::ensure_tools(&[Tools::Boot(target.arch)])?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
     for &firmware in firmwares {

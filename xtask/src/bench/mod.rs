@@ -109,6 +109,8 @@ struct Bench {
 impl Bench {
     fn new(options: &Options) -> Result<Bench> {
         let toolchain = crate::toolchain::ensure()?;
+        let tools: Vec<_> = options.scenarios.iter().filter_map(|s| s.tools()).collect();
+        crate::toolchain::ensure_tools(&tools)?;
         let source = PrivateSource::open()?;
         let xtask_tree = options.target.obj_dir(Some(source.root()));
         let kbuild_tree = private_source::kbuild_reference_dir(&xtask_tree);
