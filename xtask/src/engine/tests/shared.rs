@@ -235,3 +235,9 @@ fn a_document_comes_back_whole_or_not_at_all() {
     );
     assert_eq!(cache.finish().corrupt, 1);
 }
+
+#[test]
+fn a_blank_cache_is_none_so_that_an_empty_xtask_cache_is_off() {
+    let none = SharedCache::from_args(Some(" "), Some("1G"), "clang 19").unwrap();
+    assert!(none.is_none());
+}
