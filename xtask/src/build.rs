@@ -48,7 +48,7 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub source: Option<PathBuf>,
-    /// Parallel jobs, already resolved (see `cli::BuildArgs::jobs`).
+    /// Parallel jobs, already resolved (see `cli::jobs`).
     pub jobs: usize,
     pub lto_off: Vec<String>,
     pub overlays: Vec<PathBuf>,

@@ -282,19 +282,19 @@ impl UnitsArgs {
     }
 }
 
-impl BuildArgs {
-    /// `-j 0` means every CPU.
-    pub fn jobs(&self) -> usize {
-        match self.jobs {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            jobs => jobs,
-        }
+/// `-j`, resolved: 0 means every CPU.
+pub fn jobs(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        jobs => jobs,
     }
+}
 
+impl BuildArgs {
     pub fn options(&self) -> Options {
         Options {
             source: self.source.clone(),
-            jobs: self.jobs(),
+            jobs: jobs(self.jobs),
             lto_off: self.lto_off.clone(),
             overlays: self.overlays.clone(),
             no_wait: self.no_wait,
@@ -346,10 +346,6 @@ impl BenchArgs {
                 scenarios.push(scenario);
             }
         }
-        let jobs = match self.jobs {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            jobs => jobs,
-        };
         let target = Target {
             arch: self.arch,
             lto: self.lto,
@@ -359,7 +355,7 @@ impl BenchArgs {
             target,
             scenarios,
             reps: self.reps,
-            jobs,
+            jobs: jobs(self.jobs),
         })
     }
 }
