@@ -48,7 +48,7 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub source: Option<PathBuf>,
-    /// Parallel jobs, already resolved (see `cli::BuildArgs::jobs`).
+    /// Parallel jobs, already resolved (see `cli::jobs`).
     pub jobs: usize,
     pub lto_off: Vec<String>,
     pub overlays: Vec<PathBuf>,
@@ -56,11 +56,11 @@ pub struct Options {
     pub no_wait: bool,
     /// The user's Kconfig fragments, applied after the profile's.
     pub fragments: Vec<PathBuf>,
-    /// `--launcher`, as given (`XTASK_LAUNCHER` when absent).
+    /// `--launcher` or `XTASK_LAUNCHER`, as given; blank is none.
     pub launcher: Option<String>,
-    /// `--cache`, as given (`XTASK_CACHE` when absent).
+    /// `--cache` or `XTASK_CACHE`, as given; blank is none.
     pub cache: Option<String>,
-    /// `--cache-size`, as given (`XTASK_CACHE_SIZE` when absent).
+    /// `--cache-size` or `XTASK_CACHE_SIZE`, as given; none is 5G.
     pub cache_size: Option<String>,
 }
 

@@ -142,17 +142,17 @@ pub struct BuildArgs {
     pub fragments: Vec<PathBuf>,
     /// A compiler launcher before every kernel C and assembly compile, as
     /// Kbuild's CC="ccache clang": ccache, sccache, distcc, icecc or any
-    /// command. It is not part of any cache key. Default: $XTASK_LAUNCHER.
-    #[arg(long, value_name = "CMD")]
+    /// command. It is not part of any cache key. Empty: none.
+    #[arg(long, value_name = "CMD", env = "XTASK_LAUNCHER")]
     pub launcher: Option<String>,
     /// A shared cache of compiles and ThinLTO backends for other trees,
     /// checkouts and machines: a directory, or the URL of a Bazel HTTP remote
-    /// cache (bazel-remote, nginx with WebDAV PUT). Default: $XTASK_CACHE.
-    #[arg(long, value_name = "DIR|URL")]
+    /// cache (bazel-remote, nginx with WebDAV PUT). Empty: none.
+    #[arg(long, value_name = "DIR|URL", env = "XTASK_CACHE")]
     pub cache: Option<String>,
     /// The shared directory's size limit, least recently used out first
-    /// (`5G`, `500M`). Default: $XTASK_CACHE_SIZE, else 5G.
-    #[arg(long, value_name = "SIZE")]
+    /// (`5G`, `500M`). Default: 5G.
+    #[arg(long, value_name = "SIZE", env = "XTASK_CACHE_SIZE")]
     pub cache_size: Option<String>,
 }
 
@@ -280,19 +280,19 @@ impl UnitsArgs {
     }
 }
 
-impl BuildArgs {
-    /// `-j 0` means every CPU.
-    pub fn jobs(&self) -> usize {
-        match self.jobs {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            jobs => jobs,
-        }
+/// `-j`, resolved: 0 means every CPU.
+pub fn jobs(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        jobs => jobs,
     }
+}
 
+impl BuildArgs {
     pub fn options(&self) -> Options {
         Options {
             source: self.source.clone(),
-            jobs: self.jobs(),
+            jobs: jobs(self.jobs),
             lto_off: self.lto_off.clone(),
             overlays: self.overlays.clone(),
             no_wait: self.no_wait,
@@ -344,10 +344,6 @@ impl BenchArgs {
                 scenarios.push(scenario);
             }
         }
-        let jobs = match self.jobs {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            jobs => jobs,
-        };
         let target = Target {
             arch: self.arch,
             lto: self.lto,
@@ -357,13 +353,15 @@ impl BenchArgs {
             target,
             scenarios,
             reps: self.reps,
-            jobs,
+            jobs: jobs(self.jobs),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     fn bench(args: &[&str]) -> Result<BenchArgs, clap::Error> {
@@ -385,6 +383,19 @@ mod tests {
                 .scenarios,
             [Scenario::Noop]
         );
+    }
+
+    #[test]
+    fn clap_reads_the_environments_launcher_and_cache() {
+        let cli = Cli::command();
+        let build = cli.find_subcommand("build").unwrap();
+        let env = |id: &str| {
+            let arg = build.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_env().and_then(|e| e.to_str()).map(String::from)
+        };
+        assert_eq!(env("launcher").as_deref(), Some("XTASK_LAUNCHER"));
+        assert_eq!(env("cache").as_deref(), Some("XTASK_CACHE"));
+        assert_eq!(env("cache_size").as_deref(), Some("XTASK_CACHE_SIZE"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::{
     configure,
     kconfig::{self, DotConfig},
     target::Target,
+    toolchain::{self, Tools},
 };
 
 /// Which of Kbuild's terminal editors.
@@ -33,7 +34,7 @@ impl Editor {
 
 /// Opens the editor on the tree's `.config` and keeps what changed.
 pub fn edit(target: &Target, options: &Options, editor: Editor) -> Result<()> {
-    crate::toolchain::ensure_editor_tools()?;
+    toolchain::ensure_tools(&[Tools::Editor])?;
     let tree = build::configured(target, options)?;
     let dot_config = tree.kbuild.objtree.join(".config");
     let before = DotConfig::read(&dot_config)?;

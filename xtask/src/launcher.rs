@@ -10,9 +10,6 @@ use serde::Serialize;
 
 use crate::kbuild::Step;
 
-/// `XTASK_LAUNCHER=ccache` means `--launcher ccache`.
-pub const ENV: &str = "XTASK_LAUNCHER";
-
 const NO_REWRITE_CROSS: &str = "DISTCC_NO_REWRITE_CROSS";
 
 const INCBIN: &[u8] = b".incbin";
@@ -85,11 +82,10 @@ impl Launcher {
         Ok(Launcher { argv, kind, env })
     }
 
-    /// The launcher from `--launcher`, else from `XTASK_LAUNCHER`; none if
-    /// neither is set (an empty value is none too).
+    /// The launcher `--launcher` (or `XTASK_LAUNCHER`) names; none if it
+    /// names none, as a blank value does, so that `XTASK_LAUNCHER=` is off.
     pub fn from_args(arg: Option<&str>) -> Result<Option<Launcher>> {
-        let from_env = std::env::var(ENV).ok();
-        match arg.or(from_env.as_deref()).filter(|s| !s.trim().is_empty()) {
+        match arg.filter(|s| !s.trim().is_empty()) {
             Some(spec) => Launcher::resolve(spec).map(Some),
             None => Ok(None),
         }
@@ -338,6 +334,12 @@ mod tests {
             "--launcher no-such-launcher --flag: `no-such-launcher` is not on PATH"
         );
         assert!(Launcher::resolve("sh").is_ok());
+    }
+
+    #[test]
+    fn a_blank_launcher_is_none() {
+        assert!(Launcher::from_args(Some(" ")).unwrap().is_none());
+        assert!(Launcher::from_args(None).unwrap().is_none());
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::{process::Command, time::Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::build_log::{self, Entry};
+use crate::{
+    build_log::{self, Entry},
+    toolchain::{self, Tools},
+};
 
 /// The end-to-end test that builds from nothing, against Kbuild. It runs
 /// first: the bench smoke and the compdb test need exactly the two trees it
@@ -79,8 +82,8 @@ struct Row {
 pub fn run(full: bool) -> Result<()> {
     // The unit tests read the real kernel tree and compile with the real
     // clang: set both up first, as a build would.
-    crate::toolchain::ensure()?;
-    crate::toolchain::ensure_test_tools()?;
+    toolchain::ensure()?;
+    toolchain::ensure_tools(&[Tools::Test])?;
     let source = crate::source::unpack_default()?;
     eprintln!("kernel source: {}", source.display());
     // kernel-manifest cannot depend on the xtask's paths; tell it where the tree is.

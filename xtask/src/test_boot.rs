@@ -12,6 +12,7 @@ use crate::{
     build::{self, Built, Options},
     error::boot_exit_code,
     target::Target,
+    toolchain::{self, Tools},
 };
 
 /// `boot-report.json`: the boots of one target, with every proof flattened.
@@ -65,7 +66,7 @@ pub fn run(
     firmwares: &[Firmware],
     timeout: Duration,
 ) -> Result<Option<BootFailure>> {
-    crate::toolchain::ensure_boot_tools(target.arch)?;
+    toolchain::ensure_tools(&[Tools::Boot(target.arch)])?;
     let built = build::build(target, options)?;
     let mut reports = Vec::new();
     for &firmware in firmwares {

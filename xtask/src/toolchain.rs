@@ -1,4 +1,5 @@
-//! The LLVM toolchain and host tools a kernel build needs, found or installed.
+//! The LLVM toolchain and host tools a kernel build needs, and the tools each
+//! other command needs on top ([`Tools`]): found, or installed when missing.
 
 use std::{
     path::{Path, PathBuf},
@@ -158,67 +159,66 @@ fn first_line(tool: &Path, arg: &str) -> Result<String> {
 /// A file that shows a package is installed, and the package.
 type Need = (&'static str, &'static str);
 
-/// What `test-boot` needs beyond the build, per arch: QEMU, its UEFI
-/// firmware, and cpio (to check our initramfs).
-fn boot_needs(arch: Arch) -> [Need; 3] {
-    match arch {
-        Arch::X86_64 => [
-            ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
-            ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
-            ("/usr/bin/cpio", "cpio"),
-        ],
-        Arch::Arm64 => [
-            ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
-            (
-                "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-                "qemu-efi-aarch64",
-            ),
-            ("/usr/bin/cpio", "cpio"),
-        ],
+/// What a command needs beyond the build's toolchain, which `ensure` installs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tools {
+    /// `test-boot`: QEMU, its UEFI firmware, and cpio (to check our initramfs).
+    Boot(Arch),
+    /// menuconfig and nconfig: Kbuild compiles them against ncurses.
+    Editor,
+    /// `bench --scenarios ccache`: Kbuild's side runs `CC="ccache clang"`.
+    Ccache,
+    /// `bench --scenarios cached-http`: the cache is nginx on loopback.
+    HttpCache,
+    /// `cargo xtask test`: all of the above for both arches, and what only
+    /// the tests run.
+    Test,
+}
+
+impl Tools {
+    fn needs(self) -> Vec<Need> {
+        match self {
+            Tools::Boot(Arch::X86_64) => vec![
+                ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
+                ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
+                ("/usr/bin/cpio", "cpio"),
+            ],
+            Tools::Boot(Arch::Arm64) => vec![
+                ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
+                (
+                    "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+                    "qemu-efi-aarch64",
+                ),
+                ("/usr/bin/cpio", "cpio"),
+            ],
+            Tools::Editor => vec![("/usr/include/ncurses.h", "libncurses-dev")],
+            Tools::Ccache => vec![("/usr/bin/ccache", "ccache")],
+            Tools::HttpCache => vec![(testkit::NGINX, "nginx")],
+            Tools::Test => Arch::ALL
+                .iter()
+                .map(|&arch| Tools::Boot(arch))
+                // The menuconfig test; the launcher tests and the fidelity
+                // test's Kbuild build run the real ccache; the shared-cache
+                // tests serve Bazel's HTTP protocol with nginx.
+                .chain([Tools::Editor, Tools::Ccache, Tools::HttpCache])
+                .flat_map(Tools::needs)
+                .chain([
+                    ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
+                    // The distributed-compile tests run distccd on loopback.
+                    (testkit::DISTCCD, "distcc"),
+                    // `script` drives menuconfig in a pseudo-terminal.
+                    ("/usr/bin/script", "bsdutils"),
+                ])
+                .collect(),
+        }
     }
 }
 
-/// Kbuild's menuconfig and nconfig compile against ncurses.
-const EDITOR_NEEDS: &[Need] = &[("/usr/include/ncurses.h", "libncurses-dev")];
-
-/// What `cargo xtask test` runs beyond the builds and the boots of both arches.
-const TEST_NEEDS: &[Need] = &[
-    ("/usr/lib/llvm-19/bin/clangd", "clangd-19"),
-    // The launcher tests and the fidelity test's Kbuild build run the real ccache.
-    ("/usr/bin/ccache", "ccache"),
-    // The shared-cache tests serve Bazel's HTTP protocol with nginx.
-    (crate::cache_server::NGINX, "nginx"),
-    // The distributed-compile tests run distccd on loopback.
-    (crate::distcc_server::DISTCCD, "distcc"),
-    // The menuconfig test; `script` drives it in a pseudo-terminal.
-    ("/usr/include/ncurses.h", "libncurses-dev"),
-    ("/usr/bin/script", "bsdutils"),
-];
-
-/// Installs what `test-boot` needs for `arch` when missing (as root on Debian), else names it.
-pub fn ensure_boot_tools(arch: Arch) -> Result<()> {
-    ensure_installed(&boot_needs(arch))
-}
-
-/// The same for menuconfig and nconfig.
-pub fn ensure_editor_tools() -> Result<()> {
-    ensure_installed(EDITOR_NEEDS)
-}
-
-/// The same for the whole test suite.
-pub fn ensure_test_tools() -> Result<()> {
-    let needs: Vec<Need> = Arch::ALL
-        .iter()
-        .flat_map(|&arch| boot_needs(arch))
-        .chain(TEST_NEEDS.iter().copied())
-        .collect();
-    ensure_installed(&needs)
-}
-
-fn ensure_installed(needs: &[Need]) -> Result<()> {
+/// Installs what `tools` need when missing (as root on Debian), else names it.
+pub fn ensure_tools(tools: &[Tools]) -> Result<()> {
     let mut missing: Vec<&str> = Vec::new();
-    for (path, package) in needs {
-        if !Path::new(path).exists() && !missing.contains(package) {
+    for (path, package) in tools.iter().flat_map(|t| t.needs()) {
+        if !Path::new(path).exists() && !missing.contains(&package) {
             missing.push(package);
         }
     }
@@ -231,4 +231,31 @@ fn ensure_installed(needs: &[Need]) -> Result<()> {
         missing.push("qemu-utils-");
     }
     install(&missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packages(tools: Tools) -> Vec<&'static str> {
+        tools
+            .needs()
+            .into_iter()
+            .map(|(_, package)| package)
+            .collect()
+    }
+
+    #[test]
+    fn a_boot_installs_its_arch_and_no_test_server() {
+        assert_eq!(
+            packages(Tools::Boot(Arch::Arm64)),
+            ["qemu-system-arm", "qemu-efi-aarch64", "cpio"]
+        );
+        for arch in Arch::ALL {
+            let boot = packages(Tools::Boot(arch));
+            for server in ["nginx", "distcc", "ccache", "clangd-19"] {
+                assert!(!boot.contains(&server), "{arch:?} boot installs {server}");
+            }
+        }
+    }
 }

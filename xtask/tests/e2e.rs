@@ -328,7 +328,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
         "no dry run was logged:\n{log}"
     );
 
-    let kbuild = xtask::private_source::kbuild_reference_dir(&ours);
+    let kbuild = xtask::bench::private_source::kbuild_reference_dir(&ours);
     kbuild_build(&ours, &kbuild);
     let report = report("x86_64", "thin");
     let changed: BTreeSet<String> = units(&report)
@@ -918,7 +918,7 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     fs::remove_dir_all(&tree).unwrap();
     // The clean build fills a shared cache: Bazel's HTTP protocol, served by
     // nginx on loopback. It is killed three times and resumed.
-    let server = xtask::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let server = testkit::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
     let url = server.url();
     kill_three_times(&tree, || {
         Xtask::new("build")
@@ -1382,7 +1382,7 @@ fn distcc_compiles_what_a_local_build_did(args: &[&str], tree: &Path, unit: &str
     );
 
     let path = format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap());
-    let server = xtask::distcc_server::DistccServer::start(&path).unwrap_or_else(|e| panic!("{e}"));
+    let server = testkit::DistccServer::start(&path).unwrap_or_else(|e| panic!("{e}"));
     server
         .client_env()
         .iter()

@@ -20,24 +20,25 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use testkit::CacheServer;
 
 use crate::{
-    cache_server::CacheServer,
     configure::{Base, Recipe},
     engine::lock::TreeLock,
     kbuild::Kbuild,
     kconfig::DotConfig,
-    private_source::{self, PrivateSource},
     target::{Arch, Target},
 };
 
 mod measure;
+pub mod private_source;
 mod scenario;
 mod summary;
 
 pub use scenario::Scenario;
 
 use measure::Sample;
+use private_source::PrivateSource;
 use summary::{Pair, Report, Run, ScenarioSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -108,6 +109,8 @@ struct Bench {
 impl Bench {
     fn new(options: &Options) -> Result<Bench> {
         let toolchain = crate::toolchain::ensure()?;
+        let tools: Vec<_> = options.scenarios.iter().filter_map(|s| s.tools()).collect();
+        crate::toolchain::ensure_tools(&tools)?;
         let source = PrivateSource::open()?;
         let xtask_tree = options.target.obj_dir(Some(source.root()));
         let kbuild_tree = private_source::kbuild_reference_dir(&xtask_tree);

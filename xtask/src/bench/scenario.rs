@@ -6,7 +6,8 @@ use std::fmt;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::private_source::{Edit, PrivateSource};
+use super::private_source::{Edit, PrivateSource};
+use crate::toolchain::Tools;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,7 +71,6 @@ impl Scenario {
         }
     }
 
-    /// For clap: a name, with the fix when it is not one.
     /// Both tools start from nothing: Kbuild from the xtask's `.config`.
     pub fn is_cold(self) -> bool {
         matches!(
@@ -79,6 +79,7 @@ impl Scenario {
         )
     }
 
+    /// For clap: a name, with the fix when it is not one.
     pub fn parse(name: &str) -> Result<Scenario, String> {
         if let Some(scenario) = Scenario::ALL.into_iter().find(|s| s.name() == name) {
             return Ok(scenario);
@@ -92,6 +93,15 @@ impl Scenario {
             "unknown scenario `{name}`: {hint}the scenarios are {}",
             names.join(", ")
         ))
+    }
+
+    /// What the scenario runs beyond a build.
+    pub fn tools(self) -> Option<Tools> {
+        match self {
+            Scenario::CachedHttp => Some(Tools::HttpCache),
+            Scenario::Ccache => Some(Tools::Ccache),
+            _ => None,
+        }
     }
 
     /// The file whose change alters objects, so that Kbuild must rebuild

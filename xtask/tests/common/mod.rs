@@ -1,6 +1,6 @@
 //! What the end-to-end tests share: the real `xtask` binary behind a small
-//! builder, and the kernel source they build: the library's private copy of
-//! the default tree (`xtask::private_source`), which `cargo xtask bench`
+//! builder, and the kernel source they build: the bench's private copy of the
+//! default tree (`xtask::bench::private_source`), which `cargo xtask bench`
 //! builds too. The tests never build or edit the user's trees.
 
 #![allow(dead_code)] // each test binary uses part of this module
@@ -13,7 +13,7 @@ use std::{
 };
 
 use serde_json::Value;
-use xtask::private_source::{self, PrivateSource};
+use xtask::bench::private_source::{self, PrivateSource};
 
 /// One run of `xtask`: `Xtask::new("build").selection("x86_64", "thin", "tiny").run()`.
 #[must_use]

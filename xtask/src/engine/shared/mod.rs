@@ -94,27 +94,20 @@ pub struct SharedCache {
     corrupt: AtomicUsize,
 }
 
-/// The environment's `--cache` and `--cache-size`.
-pub const ENV: &str = "XTASK_CACHE";
-pub const ENV_SIZE: &str = "XTASK_CACHE_SIZE";
 const DEFAULT_SIZE: &str = "5G";
 
 impl SharedCache {
-    /// The cache `--cache` (else `$XTASK_CACHE`) names, if any.
+    /// The cache `--cache` (or `XTASK_CACHE`) names, if any: a blank value
+    /// names none, so that `XTASK_CACHE=` is off.
     pub fn from_args(
         location: Option<&str>,
         size: Option<&str>,
         salt: &str,
     ) -> Result<Option<SharedCache>> {
-        let from_env = std::env::var(ENV).ok();
-        let Some(location) = location
-            .or(from_env.as_deref())
-            .filter(|s| !s.trim().is_empty())
-        else {
+        let Some(location) = location.filter(|s| !s.trim().is_empty()) else {
             return Ok(None);
         };
-        let size_env = std::env::var(ENV_SIZE).ok();
-        let max_bytes = store::parse_size(size.or(size_env.as_deref()).unwrap_or(DEFAULT_SIZE))?;
+        let max_bytes = store::parse_size(size.unwrap_or(DEFAULT_SIZE))?;
         SharedCache::open(location, max_bytes, salt).map(Some)
     }
 

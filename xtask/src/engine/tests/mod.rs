@@ -503,7 +503,7 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
 #[test]
 fn distcc_compiles_kbuild_commands_remotely_to_the_objects_of_a_local_compile() {
     let llvm = format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap());
-    let server = crate::distcc_server::DistccServer::start(&llvm).unwrap_or_else(|e| panic!("{e}"));
+    let server = testkit::DistccServer::start(&llvm).unwrap_or_else(|e| panic!("{e}"));
     // Read by `resolve` into the launcher's settings; no other test uses them.
     for (key, value) in server.client_env() {
         std::env::set_var(key, value);

@@ -174,7 +174,7 @@ fn a_cache_that_is_down_costs_a_warning_not_the_build() {
 /// loopback. Stopping it between builds is survived as a cache that is down.
 #[test]
 fn an_http_cache_serves_a_second_tree() {
-    let mut server = crate::cache_server::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let mut server = testkit::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
     let (source, a, b) = (Source::new(), tree(), tree());
     let compile = source.compile();
     let url = server.url();
@@ -234,4 +234,10 @@ fn a_document_comes_back_whole_or_not_at_all() {
         "a corrupt document was read"
     );
     assert_eq!(cache.finish().corrupt, 1);
+}
+
+#[test]
+fn a_blank_cache_is_none_so_that_an_empty_xtask_cache_is_off() {
+    let none = SharedCache::from_args(Some(" "), Some("1G"), "clang 19").unwrap();
+    assert!(none.is_none());
 }

@@ -1,6 +1,6 @@
-//! A Bazel HTTP remote cache for tests: Debian's nginx on loopback with
-//! WebDAV `PUT`, as its users would configure it, started in a temporary
-//! directory and stopped when dropped.
+//! A Bazel HTTP remote cache for the tests and the bench's `cached-http`:
+//! Debian's nginx on loopback with WebDAV `PUT`, as its users would configure
+//! it, started in a temporary directory and stopped when dropped.
 
 use std::{
     fs,
