@@ -842,18 +842,20 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     );
 
     // One re-plan for three changes to what Kbuild runs: a fragment
-    // (`LOG_BUF_SHIFT` 17 to 16), a Kconfig default (`PANIC_TIMEOUT` 0 to 9)
-    // and a Makefile adding an object. Both values keep their length, so
-    // `autoconf.h` keeps its size (`lto::policy::AUTOCONF_SIZE`): only each
-    // symbol's reader recompiles, and the tree is kept. `kernel/configs.o`
+    // (`LOG_BUF_SHIFT` 17 to 16), a Kconfig default (the clocksource
+    // watchdog's skew, 125 to 250 us) and a Makefile adding an object. Both
+    // values keep their length, so `autoconf.h` keeps its size
+    // (`lto::policy::AUTOCONF_SIZE`): only each symbol's reader recompiles
+    // (fixdep's `include/config/` files name them), and the tree is kept.
+    // Neither symbol is named in a header `fork.c` reads. `kernel/configs.o`
     // embeds `config_data.gz` with `.incbin`, which LLVM's ThinLTO cache key
     // ignores: its bitcode does not change, yet its backend must run, or
     // `vmlinux` embeds the old config.
     let configs = fs::read(tree.join("kernel/configs.o")).unwrap();
     let _kconfig = Edit::replace(
-        "lib/Kconfig.debug",
-        "int \"panic timeout\"\n\tdefault 0",
-        "int \"panic timeout\"\n\tdefault 9",
+        "kernel/time/Kconfig",
+        "range 50 1000\n\tdefault 125",
+        "range 50 1000\n\tdefault 250",
     );
     let new_c = Edit::create(
         "kernel/xtask_probe.c",
@@ -869,7 +871,10 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     let embedded = embedded_config(&tree);
     for (value, reader) in [
         ("CONFIG_LOG_BUF_SHIFT=16\n", "kernel/printk/printk.o"),
-        ("CONFIG_PANIC_TIMEOUT=9\n", "kernel/panic.o"),
+        (
+            "CONFIG_CLOCKSOURCE_WATCHDOG_MAX_SKEW_US=250\n",
+            "kernel/time/clocksource.o",
+        ),
     ] {
         assert!(dot_config.contains(value), "{value} did not land");
         assert!(
