@@ -10,18 +10,38 @@ use serde::{de::DeserializeOwned, Serialize};
 /// writers of one file never write into each other's temporary: the last
 /// rename wins whole.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    // `fs::write`'s mode, 0666 less the umask, rather than tempfile's 0600:
+    // reports and state are read by other users and tools.
+    write_mode(path, bytes, 0o666)
+}
+
+/// Replaces `path` with `bytes`, keeping its mode: an edited script stays
+/// executable. A new file is made as [`write`] makes it.
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mode = match fs::metadata(path) {
+        Ok(metadata) => metadata.permissions().mode() & 0o7777,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return write(path, bytes),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading the mode of {}", path.display()))
+        }
+    };
+    write_mode(path, bytes, mode)?;
+    // The umask may have taken bits the file had.
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("restoring the mode of {}", path.display()))
+}
+
+fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let context = || format!("writing {}", path.display());
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    // `fs::write`'s mode, 0666 less the umask, rather than tempfile's 0600:
-    // reports and state are read by other users and tools.
     let mut file = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o666))
+        .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .with_context(context)?;
     file.write_all(bytes).with_context(context)?;
@@ -52,6 +72,21 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replace_keeps_the_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("link.sh");
+        fs::write(&script, "old").unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o757)).unwrap();
+        super::replace(&script, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&script).unwrap(), "new");
+        let mode = fs::metadata(&script).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o757);
+        let fresh = dir.path().join("fresh.c");
+        super::replace(&fresh, b"int x;").unwrap();
+        assert_eq!(names(dir.path()).len(), 2, "a temporary was left");
+    }
+
     use std::{fs, os::unix::fs::PermissionsExt, path::Path};
 
     fn names(dir: &Path) -> Vec<std::ffi::OsString> {

@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::engine::lock::TreeLock;
+use crate::{engine::lock::TreeLock, fs_atomic};
 
 pub struct PrivateSource {
     pristine: PathBuf,
@@ -144,7 +144,7 @@ impl PrivateSource {
             relative: relative.into(),
         };
         // On failure `edit` drops here, which puts the pristine file back.
-        replace_file(&self.root.join(relative), bytes)?;
+        fs_atomic::replace(&self.root.join(relative), bytes)?;
         Ok(edit)
     }
 
@@ -187,17 +187,6 @@ impl Drop for Edit {
     }
 }
 
-/// Writes a new file beside `path` and renames it over `path`, with its mode.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let permissions = fs::metadata(path).ok().map(|m| m.permissions());
-    let temporary = path.with_file_name(format!(".{}.xtask-edit", file_name(path)));
-    fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-    if let Some(permissions) = permissions {
-        fs::set_permissions(&temporary, permissions)?;
-    }
-    fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))
-}
-
 /// Links the pristine file back (the default tree's inode again), or removes
 /// a file the pristine tree does not have, then forgets the edit.
 fn undo(pristine: &Path, root: &Path, relative: &Path) -> Result<()> {
@@ -209,7 +198,7 @@ fn undo(pristine: &Path, root: &Path, relative: &Path) -> Result<()> {
             .with_context(|| format!("linking {}", relative.display()))?;
         fs::rename(&temporary, &path).with_context(|| format!("restoring {}", path.display()))?;
     } else {
-        crate::fs_atomic::remove_file(&path)?;
+        fs_atomic::remove_file(&path)?;
     }
     let rest: Vec<PathBuf> = read_log(root)?
         .into_iter()
@@ -237,10 +226,10 @@ fn read_log(root: &Path) -> Result<Vec<PathBuf>> {
 
 fn write_log(root: &Path, log: &[PathBuf]) -> Result<()> {
     if log.is_empty() {
-        return crate::fs_atomic::remove_file(&log_path(root));
+        return fs_atomic::remove_file(&log_path(root));
     }
     let text: String = log.iter().map(|l| format!("{}\n", l.display())).collect();
-    crate::fs_atomic::write(&log_path(root), text.as_bytes())
+    fs_atomic::write(&log_path(root), text.as_bytes())
 }
 
 fn file_name(path: &Path) -> String {
