@@ -25,6 +25,16 @@ pub struct DistccServer {
 impl DistccServer {
     /// Serves compiles with the compilers on `path` (the server's `PATH`).
     pub fn start(path: &str) -> Result<DistccServer> {
+        DistccServer::start_with(path, true)
+    }
+
+    /// Started as its package documents, without `--enable-tcp-insecure`:
+    /// it runs only the compilers linked in `/usr/lib/distcc`.
+    pub fn start_as_packaged(path: &str) -> Result<DistccServer> {
+        DistccServer::start_with(path, false)
+    }
+
+    fn start_with(path: &str, any_compiler: bool) -> Result<DistccServer> {
         if !Path::new(DISTCCD).exists() {
             bail!("no {DISTCCD}: `apt-get install distcc` (the distributed-compile tests run it on loopback)");
         }
@@ -39,10 +49,6 @@ impl DistccServer {
             .args(["--allow", "127.0.0.1", "--port", &port.to_string()])
             .args(["--jobs", "2", "--log-level", "info", "--log-file"])
             .arg(log(dir.path()))
-            // Debian's distccd runs only the compilers linked in
-            // /usr/lib/distcc unless told otherwise; here the clients are
-            // this machine's own tests, on an allow list of one address.
-            .arg("--enable-tcp-insecure")
             .env_clear()
             .env("PATH", path)
             .env("LC_ALL", "C")
@@ -52,6 +58,12 @@ impl DistccServer {
             // Its own process group: stopping it stops its workers, and
             // nothing it signals reaches the test.
             .process_group(0);
+        if any_compiler {
+            // Debian's distccd runs only the compilers linked in
+            // /usr/lib/distcc unless told otherwise; here the clients are
+            // this machine's own tests, on an allow list of one address.
+            command.arg("--enable-tcp-insecure");
+        }
         if unsafe { libc::geteuid() } == 0 {
             command.args(["--user", "nobody"]);
         }

@@ -676,6 +676,12 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         }),
         shared_cache: shared.as_ref().map(SharedCache::finish),
     };
+    let advice = launcher.as_ref().and_then(|l| {
+        l.fell_back_advice(counts.fell_back, counts.launched, &toolchain.tool("clang"))
+    });
+    if let Some(advice) = advice {
+        eprintln!("warning: {advice}");
+    }
     let first = !objtree.join("build-report.json").exists();
     report.write(&objtree)?;
     crate::build_log::record(&crate::build_log::Entry::xtask(
@@ -720,6 +726,7 @@ fn add(total: &mut Counts, phase: Counts) {
     total.cached += phase.cached;
     total.restored += phase.restored;
     total.launched += phase.launched;
+    total.fell_back += phase.fell_back;
 }
 
 fn write_kernel_release(kbuild: &Kbuild) -> Result<()> {

@@ -38,8 +38,16 @@ pub struct Launcher {
 
 impl Launcher {
     /// `ccache`, `distcc`, `"ccache -d /cache"`: found on `PATH`, or an error
-    /// naming the package.
+    /// naming the package. Its settings come from this process's environment.
     pub fn resolve(spec: &str) -> Result<Launcher> {
+        Launcher::resolve_in(spec, std::env::vars())
+    }
+
+    /// The same, with its settings taken from `vars`.
+    pub fn resolve_in(
+        spec: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Launcher> {
         let argv = shlex::split(spec)
             .filter(|a| !a.is_empty())
             .with_context(|| format!("--launcher {spec:?}: not a command line"))?;
@@ -70,7 +78,8 @@ impl Launcher {
             bail!("--launcher {spec}: `{}` is not on PATH{install}", argv[0]);
         }
         const SETTINGS: [&str; 5] = ["CCACHE_", "SCCACHE_", "DISTCC_", "ICECC_", "HOME"];
-        let mut env: Vec<(String, String)> = std::env::vars()
+        let mut env: Vec<(String, String)> = vars
+            .into_iter()
             .filter(|(k, _)| SETTINGS.iter().any(|p| k.starts_with(p)))
             .collect();
         // distcc gives a clang without `-target` one for the machine it runs
@@ -153,6 +162,48 @@ impl Launcher {
         })
     }
 
+    /// How a compile it was given ran, from what it printed, and that
+    /// stderr without the launcher's own lines. distcc says `failed to
+    /// distribute` when it compiles here instead (a refused compiler, an
+    /// unreachable host); its diagnostics lines start with `distcc[`.
+    pub fn ran(&self, stderr: &str) -> (Ran, String) {
+        if self.kind != Kind::Distcc {
+            return (Ran::Launched, stderr.to_string());
+        }
+        let ran = if stderr.contains("failed to distribute") {
+            Ran::FellBack
+        } else {
+            Ran::Launched
+        };
+        let compiler: String = stderr
+            .lines()
+            .filter(|line| !line.starts_with("distcc["))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        (ran, compiler)
+    }
+
+    /// One line for the user when compiles fell back, naming the usual fix.
+    /// A Debian `distccd` runs only the compilers linked in its
+    /// `/usr/lib/distcc`, and `update-distcc-symlinks` links `clang-19`, not
+    /// the plain `clang` that Kbuild's commands name.
+    pub fn fell_back_advice(
+        &self,
+        fell_back: usize,
+        launched: usize,
+        clang: &Path,
+    ) -> Option<String> {
+        (self.kind == Kind::Distcc && fell_back > 0).then(|| {
+            format!(
+                "distcc compiled {fell_back} of {launched} compiles here: it could not \
+                 distribute them (the server's log says why). A distccd runs only the \
+                 compilers linked in its /usr/lib/distcc; on the server run \
+                 `ln -s {} /usr/lib/distcc/clang` (Kbuild's compiler is plain `clang`)",
+                clang.display()
+            )
+        })
+    }
+
     /// The launcher's own settings, for the steps it runs in.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
@@ -178,6 +229,15 @@ impl Launcher {
             _ => Stats::from_sccache(&text),
         }
     }
+}
+
+/// How a compile given to a launcher ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// As the launcher runs it: cached, or compiled on another host.
+    Launched,
+    /// Compiled here by the launcher after it failed to hand it on.
+    FellBack,
 }
 
 /// A launcher's cache counters.
@@ -242,6 +302,41 @@ pub struct Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What distcc 3.4 printed for a compile a Debian distccd refused,
+    /// with a warning of the compiler's own.
+    const REFUSED: &str = "\
+distcc[20379] (dcc_readx) ERROR: unexpected eof on fd5
+distcc[20379] (dcc_r_token_int) ERROR: read failed while waiting for token \"DONE\"
+distcc[20379] (dcc_r_result_header) ERROR: server provided no answer. Is the server configured to allow access from your IP address? Is the server performing authentication and your client isn't? Does the server have the compiler installed? Is the server configured to access the compiler?
+distcc[20379] Warning: failed to distribute x.c to 127.0.0.1:36321, running locally instead
+x.c:1:5: warning: no previous prototype for function 'f' [-Wmissing-prototypes]
+";
+
+    #[test]
+    fn distcc_falling_back_is_told_and_its_lines_are_dropped() {
+        let distcc = Launcher {
+            kind: Kind::Distcc,
+            ..launcher(&["distcc"])
+        };
+        let (ran, stderr) = distcc.ran(REFUSED);
+        assert_eq!(ran, Ran::FellBack);
+        assert_eq!(
+            stderr,
+            "x.c:1:5: warning: no previous prototype for function 'f' [-Wmissing-prototypes]\n"
+        );
+        let warning = "x.c:1:5: warning: unused\n";
+        assert_eq!(distcc.ran(warning), (Ran::Launched, warning.to_string()));
+        // Only distcc's words mean distcc's fallback.
+        let ccache = Launcher {
+            kind: Kind::Ccache,
+            ..launcher(&["ccache"])
+        };
+        assert_eq!(ccache.ran(REFUSED).0, Ran::Launched);
+        assert!(ccache
+            .fell_back_advice(3, 3, Path::new("/usr/bin/clang"))
+            .is_none());
+    }
 
     fn launcher(argv: &[&str]) -> Launcher {
         Launcher {

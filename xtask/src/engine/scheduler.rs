@@ -30,7 +30,7 @@ use crate::{
         shell,
     },
     kbuild::{Step, StepKind},
-    launcher::Launcher,
+    launcher::{Launcher, Ran},
 };
 
 /// What a stage does after one of its steps ran and before the step's
@@ -48,6 +48,9 @@ pub struct Counts {
     pub restored: usize,
     /// Of those executed, the compiles run through `--launcher`.
     pub launched: usize,
+    /// Of those launched, the ones the launcher compiled here after failing
+    /// to hand them on (distcc's quiet fallback).
+    pub fell_back: usize,
 }
 
 /// A step that failed: the unit, the command and what it printed.
@@ -107,7 +110,10 @@ struct State {
 enum Outcome {
     Cached,
     Restored,
-    Ran { stderr: String, launched: bool },
+    Ran {
+        stderr: String,
+        launched: Option<Ran>,
+    },
 }
 
 impl Runner<'_> {
@@ -220,7 +226,8 @@ impl Runner<'_> {
                         }
                         Outcome::Ran { stderr, launched } => {
                             state.counts.executed += 1;
-                            state.counts.launched += usize::from(launched);
+                            state.counts.launched += usize::from(launched.is_some());
+                            state.counts.fell_back += usize::from(launched == Some(Ran::FellBack));
                             send(Event::Ran { step, stderr });
                         }
                     }
@@ -319,12 +326,12 @@ impl Runner<'_> {
     }
 
     /// Runs the step's command; returns its stderr, the record to keep, and
-    /// whether the launcher ran it.
+    /// how the launcher ran it, if it did.
     fn execute(
         &self,
         step: &Step,
         upstream: &Upstream,
-    ) -> Result<(String, Record, bool), StepFailed> {
+    ) -> Result<(String, Record, Option<Ran>), StepFailed> {
         let failed = |log: String| self.failed(step, log);
         // The key stays the plain command: the launcher is transparent.
         let cc = self.env.get("CC").map_or("clang", String::as_str);
@@ -383,7 +390,14 @@ impl Runner<'_> {
             inputs: inputs.files,
             tracked: inputs.tracked,
         };
-        Ok((stderr, record, wrapped.is_some()))
+        let (stderr, launched) = match launcher.filter(|_| wrapped.is_some()) {
+            Some(launcher) => {
+                let (ran, stderr) = launcher.ran(&stderr);
+                (stderr, Some(ran))
+            }
+            None => (stderr, None),
+        };
+        Ok((stderr, record, launched))
     }
 }
 

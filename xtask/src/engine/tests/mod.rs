@@ -493,6 +493,61 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
     );
 }
 
+/// A distccd started as Debian documents it runs only the compilers linked
+/// in `/usr/lib/distcc`. A compiler of another name is refused; distcc, as
+/// its users run it (with its local fallback), compiles here instead and
+/// says so on stderr. The build counts that compile as fallen back, keeps
+/// distcc's lines out of what it prints, and has one line of advice.
+#[test]
+fn a_compile_distccd_refuses_is_counted_as_compiled_here() {
+    let llvm = format!("/usr/lib/llvm-19/bin:{}", std::env::var("PATH").unwrap());
+    let server = testkit::DistccServer::start_as_packaged(&llvm).unwrap_or_else(|e| panic!("{e}"));
+    let mut tree = Tree::new();
+    // A name no `update-distcc-symlinks` links.
+    tree.write("bin/.keep", "");
+    std::os::unix::fs::symlink(
+        "/usr/lib/llvm-19/bin/clang",
+        tree.path().join("bin/xtask-refused-cc"),
+    )
+    .unwrap();
+    let path = format!("{}:{llvm}", tree.path().join("bin").display());
+    let vars = server
+        .client_env()
+        .into_iter()
+        .filter(|(key, _)| key != "DISTCC_FALLBACK")
+        .chain([("PATH".to_string(), path.clone())]);
+    let launcher =
+        crate::launcher::Launcher::resolve_in("distcc", vars).unwrap_or_else(|e| panic!("{e}"));
+    tree.env.insert("PATH".into(), path);
+    tree.env.insert("CC".into(), "xtask-refused-cc".into());
+    tree.write("src/a.c", "int answer(int x) { return x * 42; }\n");
+    let mut compile = step("CC", "a.o", "xtask-refused-cc -c -o a.o src/a.c");
+    compile.kind = crate::kbuild::StepKind::CompileC;
+    let steps = [compile];
+    let cache = Cache::open(tree.path()).unwrap();
+    let runner = Runner {
+        launcher: Some(&launcher),
+        ..tree.runner(&cache, 1)
+    };
+    let counts = runner
+        .run(&steps, &Graph::new(&steps))
+        .unwrap_or_else(|e| panic!("{e:#}\ndistccd's log:\n{}", server.log()));
+    assert_eq!(
+        (counts.executed, counts.launched, counts.fell_back),
+        (1, 1, 1),
+        "distccd's log:\n{}",
+        server.log()
+    );
+    assert!(tree.path().join("a.o").is_file());
+    let advice = launcher
+        .fell_back_advice(1, 1, Path::new("/usr/lib/llvm-19/bin/clang"))
+        .unwrap();
+    assert!(
+        advice.contains("ln -s /usr/lib/llvm-19/bin/clang /usr/lib/distcc/clang"),
+        "{advice}"
+    );
+}
+
 /// `--launcher distcc` for real: Debian's distccd on loopback compiles, from
 /// the `.i` distcc sends it, C with the flags of Kbuild's that fail a remote
 /// compile (`-fmacro-prefix-map` unused there, under
