@@ -510,14 +510,15 @@ fn a_compile_distccd_refuses_is_counted_as_compiled_here() {
         tree.path().join("bin/xtask-refused-cc"),
     )
     .unwrap();
-    let path = format!("{}:{llvm}", tree.path().join("bin").display());
+    // distcc's settings, with its local fallback as its users have it; the
+    // step finds the compiler on the tree's `PATH`.
     let vars = server
         .client_env()
         .into_iter()
-        .filter(|(key, _)| key != "DISTCC_FALLBACK")
-        .chain([("PATH".to_string(), path.clone())]);
+        .filter(|(key, _)| key != "DISTCC_FALLBACK");
     let launcher =
         crate::launcher::Launcher::resolve_in("distcc", vars).unwrap_or_else(|e| panic!("{e}"));
+    let path = format!("{}:{llvm}", tree.path().join("bin").display());
     tree.env.insert("PATH".into(), path);
     tree.env.insert("CC".into(), "xtask-refused-cc".into());
     tree.write("src/a.c", "int answer(int x) { return x * 42; }\n");
