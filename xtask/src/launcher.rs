@@ -146,14 +146,14 @@ impl Launcher {
     }
 
     /// Whether the compile of `step` in `objtree` may go through this
-    /// launcher. distcc and icecc send the preprocessed text to be compiled
-    /// elsewhere, so inline assembly that pulls a file in with `.incbin`
-    /// (`kernel/configs.c` and its `config_data.gz`) would be assembled where
-    /// that file is not: such a compile runs here, as if without a launcher.
+    /// launcher. A source whose assembly pulls a file in with `.incbin`
+    /// (`kernel/configs.c` and its `config_data.gz`, the boot image's
+    /// `piggy.S` and its compressed kernel) runs here, as if without one:
+    /// distcc and icecc would assemble it where that file is not, and
+    /// ccache's direct and depend modes key a compile by the files the
+    /// compiler lists as read, where clang names no `.incbin` file, so a
+    /// changed one gives back the old object (ccache 4.7.5, depend mode).
     pub fn takes(&self, objtree: &Path, step: &Step) -> bool {
-        if !matches!(self.kind, Kind::Distcc | Kind::Icecc) {
-            return true;
-        }
         let Some(source) = crate::editor::compdb::source_of(&step.command, &step.output) else {
             return true;
         };
@@ -365,7 +365,7 @@ x.c:1:5: warning: no previous prototype for function 'f' [-Wmissing-prototypes]
     }
 
     #[test]
-    fn a_remote_launcher_leaves_out_sources_that_incbin_a_file() {
+    fn every_launcher_leaves_out_sources_that_incbin_a_file() {
         let dir = tempfile::tempdir().unwrap();
         fs_write(dir.path(), "kernel/fork.c", "int x;\n");
         fs_write(
@@ -388,12 +388,13 @@ x.c:1:5: warning: no previous prototype for function 'f' [-Wmissing-prototypes]
         };
         assert!(distcc.takes(dir.path(), &compile("fork")));
         assert!(!distcc.takes(dir.path(), &compile("configs")));
-        // A local cache compiles here: it may take any source.
+        // ccache would key the compile without the file it pulls in.
         let ccache = Launcher {
             kind: Kind::Ccache,
             ..launcher(&["ccache"])
         };
-        assert!(ccache.takes(dir.path(), &compile("configs")));
+        assert!(ccache.takes(dir.path(), &compile("fork")));
+        assert!(!ccache.takes(dir.path(), &compile("configs")));
     }
 
     fn fs_write(root: &Path, relative: &str, text: &str) {
