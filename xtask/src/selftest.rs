@@ -19,10 +19,12 @@ use crate::{
 const FIRST: &str = "t01_x86_64_thin_matches_kbuild_and_make_never_builds";
 
 /// Tests only `--full` runs: each is a cold build of a configuration no
-/// other test builds (or a second walk of a mechanism CI proves on x86_64).
+/// other test builds, a second walk of a mechanism CI proves on x86_64, or
+/// (`t09`) a check a unit test holds in CI, made again on `t07`'s tree.
 const FULL_ONLY: &[&str] = &[
     "t06_arm64_opt_out_of_kernel_time_boots",
     "t07_x86_64_without_lto_builds_and_boots",
+    "t09_lto_none_reports_policy_without_stripping",
     "t16_debian_6_1_builds_with_thin_lto_and_boots",
     "t18_arm64_thin_proof_passes_every_proof",
     "t19_x86_64_full_lto_proof_passes_every_proof",
