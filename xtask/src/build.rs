@@ -106,15 +106,22 @@ fn lto_flags<'a>(target: &Target, env: &'a BTreeMap<String, String>) -> Option<&
         .map(String::as_str)
 }
 
-/// Source, toolchain, policy, and the compile plan (cached, or configure +
-/// dry run in the plan tree).
-fn planned(
-    target: &Target,
-    options: &Options,
-    launcher: Option<&Launcher>,
-    phases: &mut Vec<Phase>,
-    timer: &mut Timer,
-) -> Result<Planned> {
+/// A tree chosen and locked: its source, toolchain, policy, recipe and key.
+struct Tree {
+    lock: TreeLock,
+    toolchain: Toolchain,
+    source: source::Source,
+    policy: kernel_manifest::Policy,
+    objtree: PathBuf,
+    kbuild: Kbuild,
+    recipe: configure::Recipe,
+    shared: Option<SharedCache>,
+    /// Everything that decides the configuration, except what the source's
+    /// Kconfig files and Makefiles say.
+    key: String,
+}
+
+fn tree(target: &Target, options: &Options) -> Result<Tree> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
     // Bad overrides are rejected before anything is configured or removed.
@@ -137,8 +144,6 @@ fn planned(
     fs::create_dir_all(&objtree)?;
     let objtree = objtree.canonicalize()?;
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
-    phases.push(timer.lap("source"));
-
     let salt = format!("{}\n{}\n{}", toolchain.clang, toolchain.lld, toolchain.llvm);
     let shared = SharedCache::from_args(
         options.cache.as_deref(),
@@ -146,6 +151,40 @@ fn planned(
         &salt,
     )?;
     let key = plan_key(target, &source, &toolchain, &kbuild, &recipe)?;
+    Ok(Tree {
+        lock,
+        toolchain,
+        source,
+        policy,
+        objtree,
+        kbuild,
+        recipe,
+        shared,
+        key,
+    })
+}
+
+/// Source, toolchain, policy, and the compile plan (cached, or configure +
+/// dry run in the plan tree).
+fn planned(
+    target: &Target,
+    options: &Options,
+    launcher: Option<&Launcher>,
+    phases: &mut Vec<Phase>,
+    timer: &mut Timer,
+) -> Result<Planned> {
+    let Tree {
+        lock,
+        toolchain,
+        source,
+        policy,
+        objtree,
+        kbuild,
+        recipe,
+        shared,
+        key,
+    } = tree(target, options)?;
+    phases.push(timer.lap("source"));
     let cached = Plan::cached(&objtree, &key, |compile| {
         makefiles_hash(&source.root, &objtree, compile)
     });
@@ -177,9 +216,13 @@ fn planned(
                 ),
                 _ => {}
             }
-            eprintln!("configuring {target} in {}", objtree.display());
-            configure::configure(&kbuild, &recipe, options.jobs)?;
-            phases.push(timer.lap("configure"));
+            if configure::is_current(&kbuild, &key) {
+                eprintln!("{} is configured: planning it", objtree.display());
+            } else {
+                eprintln!("configuring {target} in {}", objtree.display());
+                configure::configure(&kbuild, &recipe, &key, options.jobs)?;
+                phases.push(timer.lap("configure"));
+            }
             // The first file Kbuild's prepare writes, which the top Makefile
             // exports as KERNELRELEASE: captured now, a cold tree's
             // environment is the one a warm tree would give.
@@ -327,11 +370,23 @@ pub struct Configured {
     _lock: TreeLock,
 }
 
+/// The tree configured as its build would configure it; planning is left
+/// to the build, which finds the configuration current.
 pub fn configured(target: &Target, options: &Options) -> Result<Configured> {
-    let planned = planned(target, options, None, &mut Vec::new(), &mut Timer::new())?;
+    let tree = tree(target, options)?;
+    let planned = matches!(
+        Plan::cached(&tree.objtree, &tree.key, |compile| {
+            makefiles_hash(&tree.source.root, &tree.objtree, compile)
+        }),
+        Cached::Valid(_)
+    );
+    if !planned && !configure::is_current(&tree.kbuild, &tree.key) {
+        eprintln!("configuring {target} in {}", tree.objtree.display());
+        configure::configure(&tree.kbuild, &tree.recipe, &tree.key, options.jobs)?;
+    }
     Ok(Configured {
-        kbuild: planned.kbuild,
-        _lock: planned.lock,
+        kbuild: tree.kbuild,
+        _lock: tree.lock,
     })
 }
 

@@ -9,8 +9,10 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::{
+    fs_atomic,
     kbuild::Kbuild,
     kconfig::{self, DotConfig, Request},
     paths,
@@ -316,11 +318,95 @@ impl fmt::Display for UnmetRequests {
 
 impl std::error::Error for UnmetRequests {}
 
-pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
+/// What a finished configure leaves in the tree: the key of the recipe it
+/// followed and a hash of what else Kconfig read. A tree whose Makefiles
+/// changed, or that only a configuration command (`menuconfig`,
+/// `savedefconfig`) configured, is planned without configuring it again.
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Configured {
+    key: String,
+    inputs: String,
+}
+
+fn configured_path(objtree: &Path) -> PathBuf {
+    objtree.join(".xtask/configured.json")
+}
+
+/// Whether the tree's configuration is the one `key`'s recipe makes from
+/// the source as it is now.
+pub fn is_current(kbuild: &Kbuild, key: &str) -> bool {
+    fs_atomic::read_json::<Configured>(&configured_path(&kbuild.objtree))
+        .is_ok_and(|done| done == configured_for(kbuild, key))
+}
+
+fn configured_for(kbuild: &Kbuild, key: &str) -> Configured {
+    Configured {
+        key: key.into(),
+        inputs: inputs_hash(&kbuild.srctree, &kbuild.objtree, kbuild.arch.srcarch()),
+    }
+}
+
+/// The files besides the recipe's own that decide the configuration: the
+/// Kconfig files Kconfig read (`include/config/auto.conf.cmd`), the
+/// Makefiles a configuration target runs through, and Kconfig's own
+/// programs and scripts.
+fn inputs_hash(srctree: &Path, objtree: &Path, srcarch: &str) -> String {
+    let mut files: Vec<PathBuf> = kconfig::sources(objtree)
+        .iter()
+        .map(|f| srctree.join(f))
+        .collect();
+    files.extend(
+        [
+            "Makefile".to_string(),
+            format!("arch/{srcarch}/Makefile"),
+            "scripts/Kconfig.include".into(),
+            "scripts/Kbuild.include".into(),
+            "scripts/Makefile.build".into(),
+            "scripts/Makefile.compiler".into(),
+            "scripts/Makefile.host".into(),
+            "scripts/Makefile.lib".into(),
+        ]
+        .iter()
+        .map(|f| srctree.join(f)),
+    );
+    files.extend(files_under(&srctree.join("scripts/kconfig")));
+    let mut hasher = blake3::Hasher::new();
+    for file in files {
+        hasher.update(file.as_os_str().as_encoded_bytes());
+        match fs::read(&file) {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(_) => hasher.update(b"\0absent"),
+        };
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Every file under `dir`, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(_) => files.push(entry.path()),
+                Err(_) => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Configures the tree for `recipe`, whose plan key is `key`.
+pub fn configure(kbuild: &Kbuild, recipe: &Recipe, key: &str, jobs: usize) -> Result<()> {
     let state = kbuild.objtree.join(".xtask");
     fs::create_dir_all(&state)?;
+    // A configure cut short leaves no claim to be finished.
+    let done = configured_path(&kbuild.objtree);
+    fs_atomic::remove_file(&done)?;
     let lto_fragment_path = state.join("lto.config");
-    crate::fs_atomic::write(&lto_fragment_path, recipe.lto.as_bytes())?;
+    fs_atomic::write(&lto_fragment_path, recipe.lto.as_bytes())?;
 
     let dot_config = kbuild.objtree.join(".config");
     match &recipe.base {
@@ -336,7 +422,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     // there are none or when asked to sync; the base's run left stale ones.
     // Without them, `olddefconfig` writes them fresh, and no `syncconfig`
     // (another Kconfig run with its hundred compiler probes) is needed.
-    crate::fs_atomic::remove_file(&kbuild.objtree.join("include/config/auto.conf"))?;
+    fs_atomic::remove_file(&kbuild.objtree.join("include/config/auto.conf"))?;
     kbuild.run("olddefconfig", jobs)?;
 
     let mut requests = recipe.requests.clone();
@@ -365,7 +451,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, jobs: usize) -> Result<()> {
     if !unmet.is_empty() {
         return Err(UnmetRequests(unmet).into());
     }
-    Ok(())
+    fs_atomic::write_json(&done, &configured_for(kbuild, key))
 }
 
 #[cfg(test)]
@@ -628,6 +714,54 @@ mod tests {
             )),
             "{error}"
         );
+    }
+
+    #[test]
+    fn kconfig_files_and_kconfigs_own_make_decide_the_configuration_unit_makefiles_do_not() {
+        let src = srctree();
+        let obj = tempfile::tempdir().unwrap();
+        let write = |root: &Path, file: &str, text: &str| {
+            let path = root.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        };
+        for (file, text) in [
+            ("Kconfig", "source \"init/Kconfig\"\n"),
+            ("init/Kconfig", "config FOO\n\tbool \"foo\"\n"),
+            ("Makefile", "all:\n"),
+            (
+                "arch/x86/Makefile",
+                "KBUILD_DEFCONFIG := x86_64_defconfig\n",
+            ),
+            ("scripts/kconfig/conf.c", "int main(void) { return 0; }\n"),
+            ("kernel/Makefile", "obj-y += fork.o\n"),
+        ] {
+            write(src.path(), file, text);
+        }
+        write(
+            obj.path(),
+            "include/config/auto.conf.cmd",
+            "deps_config := \\\n\tKconfig \\\n\tinit/Kconfig\n",
+        );
+        let hash = || inputs_hash(src.path(), obj.path(), "x86");
+        let first = hash();
+        write(src.path(), "kernel/Makefile", "obj-y += fork.o exit.o\n");
+        assert_eq!(hash(), first, "a unit's Makefile shapes the plan only");
+        for (file, text) in [
+            ("init/Kconfig", "config FOO\n\tbool \"foo\"\n\tdefault y\n"),
+            ("scripts/kconfig/conf.c", "int main(void) { return 1; }\n"),
+            ("arch/x86/Makefile", "KBUILD_DEFCONFIG := i386_defconfig\n"),
+        ] {
+            let before = fs::read_to_string(src.path().join(file)).unwrap();
+            write(src.path(), file, text);
+            assert_ne!(
+                hash(),
+                first,
+                "{file} changed, the configuration is still current"
+            );
+            write(src.path(), file, &before);
+            assert_eq!(hash(), first);
+        }
     }
 
     #[test]

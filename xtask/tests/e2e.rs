@@ -732,12 +732,12 @@ fn t12_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
 
 /// Incremental equals clean, bit for bit. A sequence of edits, each built
 /// incrementally and booted to init: a `.c` change, a header change, a
-/// syscall's entry point (a prepare-stage input), then in one re-plan a
+/// syscall's entry point (a prepare-stage input), a Makefile adding an
+/// object (planned again, not configured again), then in one re-plan a
 /// fragment and a Kconfig default each changing a symbol (the embedded
-/// `.config` follows: ClangBuiltLinux #2021) and a Makefile adding an
-/// object, then all three taken back. Then the final state is built in an
-/// emptied tree through ccache, killed three times on the way and resumed:
-/// every artifact has the same sha256. That build fills a shared cache, which
+/// `.config` follows: ClangBuiltLinux #2021), then all three taken back.
+/// Then the final state is built in an emptied tree through ccache, killed
+/// three times on the way and resumed: every artifact has the same sha256. That build fills a shared cache, which
 /// then serves another tree and this one, emptied again. The edits are
 /// undone even if the test fails.
 #[test]
@@ -841,22 +841,15 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
         "unistd_64.h kept its bytes, yet objects recompiled: {compiled:?}"
     );
 
-    // One re-plan for three changes to what Kbuild runs: a fragment
-    // (`LOG_BUF_SHIFT` 17 to 16), a Kconfig default (the clocksource
-    // watchdog's skew, 125 to 250 us) and a Makefile adding an object. Both
-    // values keep their length, so `autoconf.h` keeps its size
-    // (`lto::policy::AUTOCONF_SIZE`): only each symbol's reader recompiles
-    // (fixdep's `include/config/` files name them), and the tree is kept.
-    // Neither symbol is named in a header `fork.c` reads. `kernel/configs.o`
-    // embeds `config_data.gz` with `.incbin`, which LLVM's ThinLTO cache key
-    // ignores: its bitcode does not change, yet its backend must run, or
-    // `vmlinux` embeds the old config.
-    let configs = fs::read(tree.join("kernel/configs.o")).unwrap();
-    let kconfig = Edit::replace(
-        "kernel/time/Kconfig",
-        "range 50 1000\n\tdefault 125",
-        "range 50 1000\n\tdefault 250",
-    );
+    // A Makefile adding an object: planned again, not configured again
+    // (`configure::is_current`).
+    let symbols = || -> String {
+        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm")
+            .arg(tree.join("vmlinux"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     let new_c = Edit::create(
         "kernel/xtask_probe.c",
         "int xtask_new_object(void);\nint xtask_new_object(void) { return 12; }\n",
@@ -865,11 +858,40 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     // A run stopped before the object's removal below left it, and an
     // object that matches its record is rightly not compiled again.
     let _ = fs::remove_file(tree.join("kernel/xtask_probe.o"));
-    let (report, ran) = step(
-        "a fragment, a Kconfig default and a Makefile adding an object",
-        true,
-        None,
+    let (report, ran) = step("a Makefile adding an object", false, None);
+    let phases: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        phases.contains(&"plan") && !phases.contains(&"configure"),
+        "a Makefile change configured the tree again: {phases:?}"
     );
+    assert!(ran.contains(&"kernel/xtask_probe.o".to_string()), "{ran:?}");
+    assert!(
+        symbols().contains(" xtask_new_object"),
+        "the new object is not linked"
+    );
+
+    // One re-plan for two changes to the configuration: a fragment
+    // (`LOG_BUF_SHIFT` 17 to 16) and a Kconfig default (the clocksource
+    // watchdog's skew, 125 to 250 us). Both values keep their length, so
+    // `autoconf.h` keeps its size (`lto::policy::AUTOCONF_SIZE`): only each
+    // symbol's reader recompiles (fixdep's `include/config/` files name
+    // them), and the tree is kept. Neither symbol is named in a header
+    // `fork.c` reads. `kernel/configs.o` embeds `config_data.gz` with
+    // `.incbin`, which LLVM's ThinLTO cache key ignores: its bitcode does
+    // not change, yet its backend must run, or `vmlinux` embeds the old
+    // config.
+    let configs = fs::read(tree.join("kernel/configs.o")).unwrap();
+    let kconfig = Edit::replace(
+        "kernel/time/Kconfig",
+        "range 50 1000\n\tdefault 125",
+        "range 50 1000\n\tdefault 250",
+    );
+    let (report, ran) = step("a fragment and a Kconfig default", true, None);
     let dot_config = fs::read_to_string(tree.join(".config")).unwrap();
     let embedded = embedded_config(&tree);
     for (value, reader) in [
@@ -902,18 +924,6 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
         report["steps"]["cached"].as_u64().unwrap() > 500,
         "the tree was not kept: {}",
         report["steps"]
-    );
-    let symbols = || -> String {
-        let out = Command::new("/usr/lib/llvm-19/bin/llvm-nm")
-            .arg(tree.join("vmlinux"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert!(ran.contains(&"kernel/xtask_probe.o".to_string()), "{ran:?}");
-    assert!(
-        symbols().contains(" xtask_new_object"),
-        "the new object is not linked"
     );
     // All three taken back: the configuration is the one the walk started
     // from, and each reader rebuilds again.
@@ -1323,9 +1333,33 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
 
     let given = dir.join("given.config");
     fs::copy(tree.join(".config"), &given).unwrap();
-    Xtask::new("units")
-        .args(&["--lto", "full", "--config", given.to_str().unwrap()])
+    let out = Xtask::new("units")
+        .args(&[
+            "--lto",
+            "full",
+            "--config",
+            given.to_str().unwrap(),
+            "--json",
+        ])
         .run();
+    // The listing names each unit's policy and where it comes from.
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rm = listing["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["path"] == "arch/x86/realmode/rm")
+        .unwrap_or_else(|| panic!("no arch/x86/realmode/rm in {listing}"));
+    assert_eq!(
+        (&rm["source"], &rm["lto"]),
+        (&"manifest".into(), &"off".into()),
+        "{rm}"
+    );
+    assert!(listing["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
     let file_tree = common::objtree("x86_64", "full", given.to_str().unwrap());
     assert!(
         file_tree
