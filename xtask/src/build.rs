@@ -353,7 +353,10 @@ fn restore_plans(
     match Plan::cached(objtree, key, |compile| {
         makefiles_hash(&kbuild.srctree, objtree, compile)
     }) {
-        Cached::Valid(plan) => Ok(Some(*plan)),
+        Cached::Valid(plan) => {
+            configure::mark_configured(kbuild, key)?;
+            Ok(Some(*plan))
+        }
         _ => {
             eprintln!(
                 "the shared plan was made from other Makefiles or Kconfig files: planning here"

@@ -339,6 +339,15 @@ pub fn is_current(kbuild: &Kbuild, key: &str) -> bool {
         .is_ok_and(|done| done == configured_for(kbuild, key))
 }
 
+/// Marks the tree's configuration as `key`'s: configure's last act, and a
+/// tree configured from the shared cache's bundle.
+pub fn mark_configured(kbuild: &Kbuild, key: &str) -> Result<()> {
+    fs_atomic::write_json(
+        &configured_path(&kbuild.objtree),
+        &configured_for(kbuild, key),
+    )
+}
+
 fn configured_for(kbuild: &Kbuild, key: &str) -> Configured {
     Configured {
         key: key.into(),
@@ -451,7 +460,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, key: &str, jobs: usize) -> Re
     if !unmet.is_empty() {
         return Err(UnmetRequests(unmet).into());
     }
-    fs_atomic::write_json(&done, &configured_for(kbuild, key))
+    mark_configured(kbuild, key)
 }
 
 #[cfg(test)]
