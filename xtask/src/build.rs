@@ -220,7 +220,7 @@ fn planned(
                 eprintln!("{} is configured: planning it", objtree.display());
             } else {
                 eprintln!("configuring {target} in {}", objtree.display());
-                configure::configure(&kbuild, &recipe, &key, options.jobs)?;
+                configure::configure(&kbuild, &recipe, &toolchain, &key, options.jobs)?;
                 phases.push(timer.lap("configure"));
             }
             // The first file Kbuild's prepare writes, which the top Makefile
@@ -385,7 +385,13 @@ pub fn configured(target: &Target, options: &Options) -> Result<Configured> {
     );
     if !planned && !configure::is_current(&tree.kbuild, &tree.key) {
         eprintln!("configuring {target} in {}", tree.objtree.display());
-        configure::configure(&tree.kbuild, &tree.recipe, &tree.key, options.jobs)?;
+        configure::configure(
+            &tree.kbuild,
+            &tree.recipe,
+            &tree.toolchain,
+            &tree.key,
+            options.jobs,
+        )?;
     }
     Ok(Configured {
         kbuild: tree.kbuild,

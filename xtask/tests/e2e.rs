@@ -972,6 +972,12 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     // compiles it again, and the kernels differ.
     let server = testkit::CacheServer::start().unwrap_or_else(|e| panic!("{e}"));
     let url = server.url();
+    // Nor does it take its base `.config` from those the walk's trees made
+    // (`configure::bases`): they are set aside while it configures.
+    let kernel = tree.parent().unwrap();
+    let (bases, aside) = (kernel.join(".bases"), kernel.join(".bases-aside"));
+    let _ = fs::remove_dir_all(&aside);
+    let _ = fs::rename(&bases, &aside);
     kill_three_times(&tree, || {
         Xtask::new("build")
             .selection("x86_64", "thin", "tiny")
@@ -983,6 +989,8 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
         false,
         Some(&url),
     );
+    fs::remove_dir_all(&bases).unwrap();
+    let _ = fs::rename(&aside, &bases);
     assert_eq!(
         artifacts(&tree),
         incremental,

@@ -94,7 +94,7 @@ const PLAIN_WRITES: &[(&str, &str)] = &[
     ("boot/mod.rs", "the initramfs archive QEMU loads"),
     ("boot/qemu.rs", "QEMU's stderr, streamed"),
     (
-        "configure.rs",
+        "configure/mod.rs",
         "the `.config` make reads, before olddefconfig",
     ),
     (

@@ -11,12 +11,17 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+mod bases;
+
+use bases::Bases;
+
 use crate::{
     fs_atomic,
     kbuild::Kbuild,
     kconfig::{self, DotConfig, Request},
     paths,
     target::{Config, Profile, Target},
+    toolchain::Toolchain,
 };
 
 /// Where the configuration starts.
@@ -351,7 +356,11 @@ pub fn mark_configured(kbuild: &Kbuild, key: &str) -> Result<()> {
 fn configured_for(kbuild: &Kbuild, key: &str) -> Configured {
     Configured {
         key: key.into(),
-        inputs: inputs_hash(&kbuild.srctree, &kbuild.objtree, kbuild.arch.srcarch()),
+        inputs: inputs_hash(
+            &kbuild.srctree,
+            kbuild.arch.srcarch(),
+            &kconfig::sources(&kbuild.objtree),
+        ),
     }
 }
 
@@ -359,11 +368,8 @@ fn configured_for(kbuild: &Kbuild, key: &str) -> Configured {
 /// Kconfig files Kconfig read (`include/config/auto.conf.cmd`), the
 /// Makefiles a configuration target runs through, and Kconfig's own
 /// programs and scripts.
-fn inputs_hash(srctree: &Path, objtree: &Path, srcarch: &str) -> String {
-    let mut files: Vec<PathBuf> = kconfig::sources(objtree)
-        .iter()
-        .map(|f| srctree.join(f))
-        .collect();
+fn inputs_hash(srctree: &Path, srcarch: &str, kconfig: &[String]) -> String {
+    let mut files: Vec<PathBuf> = kconfig.iter().map(|f| srctree.join(f)).collect();
     files.extend(
         [
             "Makefile".to_string(),
@@ -407,8 +413,59 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// `make NAME` in the tree, or the `.config` it wrote for a tree of this
+/// source before (`bases`). `randconfig` is made each time.
+fn make_base(kbuild: &Kbuild, recipe: &Recipe, toolchain: &Toolchain, jobs: usize) -> Result<()> {
+    let Base::Kbuild(name) = &recipe.base else {
+        unreachable!("a file is no target");
+    };
+    if name == "randconfig" {
+        return kbuild.run(name, jobs);
+    }
+    let mut parts = vec![
+        ("format", bases::FORMAT.to_string()),
+        ("target", name.clone()),
+        ("arch", kbuild.arch.kbuild().to_string()),
+        ("clang", toolchain.clang.clone()),
+        ("lld", toolchain.lld.clone()),
+    ];
+    for (name, value) in &kbuild.metadata {
+        parts.push(("metadata", format!("{name}={value}")));
+    }
+    for file in &recipe.base_inputs {
+        let text =
+            fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        parts.push(("file", format!("{}\n{text}", file.display())));
+    }
+    let parts: Vec<(&str, &str)> = parts.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let key = crate::kbuild::plan::key(&parts);
+
+    let srcarch = kbuild.arch.srcarch();
+    let dot_config = kbuild.objtree.join(".config");
+    let bases = Bases::beside(&kbuild.objtree);
+    if let Some(config) = bases.get(&key, |files| inputs_hash(&kbuild.srctree, srcarch, files)) {
+        return fs_atomic::write(&dot_config, config.as_bytes());
+    }
+    kbuild.run(name, jobs)?;
+    let kconfig = kconfig::sources(&kbuild.objtree);
+    if kconfig.is_empty() {
+        // Without the list, no change to a Kconfig file could retire it.
+        return Ok(());
+    }
+    let inputs = inputs_hash(&kbuild.srctree, srcarch, &kconfig);
+    let config = fs::read_to_string(&dot_config)
+        .with_context(|| format!("reading {}", dot_config.display()))?;
+    bases.put(&key, kconfig, inputs, config)
+}
+
 /// Configures the tree for `recipe`, whose plan key is `key`.
-pub fn configure(kbuild: &Kbuild, recipe: &Recipe, key: &str, jobs: usize) -> Result<()> {
+pub fn configure(
+    kbuild: &Kbuild,
+    recipe: &Recipe,
+    toolchain: &Toolchain,
+    key: &str,
+    jobs: usize,
+) -> Result<()> {
     let state = kbuild.objtree.join(".xtask");
     fs::create_dir_all(&state)?;
     // A configure cut short leaves no claim to be finished.
@@ -419,7 +476,7 @@ pub fn configure(kbuild: &Kbuild, recipe: &Recipe, key: &str, jobs: usize) -> Re
 
     let dot_config = kbuild.objtree.join(".config");
     match &recipe.base {
-        Base::Kbuild(name) => kbuild.run(name, jobs)?,
+        Base::Kbuild(_) => make_base(kbuild, recipe, toolchain, jobs)?,
         Base::File(path) => {
             fs::copy(path, &dot_config).with_context(|| {
                 format!("copying {} to {}", path.display(), dot_config.display())
@@ -752,7 +809,7 @@ mod tests {
             "include/config/auto.conf.cmd",
             "deps_config := \\\n\tKconfig \\\n\tinit/Kconfig\n",
         );
-        let hash = || inputs_hash(src.path(), obj.path(), "x86");
+        let hash = || inputs_hash(src.path(), "x86", &kconfig::sources(obj.path()));
         let first = hash();
         write(src.path(), "kernel/Makefile", "obj-y += fork.o exit.o\n");
         assert_eq!(hash(), first, "a unit's Makefile shapes the plan only");
