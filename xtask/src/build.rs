@@ -75,16 +75,16 @@ pub struct Built {
 }
 
 /// Everything known before the first step runs.
-struct Planned {
+pub struct Planned {
     lock: TreeLock,
     toolchain: Toolchain,
     source: source::Source,
-    objtree: PathBuf,
+    pub objtree: PathBuf,
     kbuild: Kbuild,
-    plan: Plan,
-    policy: kernel_manifest::Policy,
+    pub plan: Plan,
+    pub policy: kernel_manifest::Policy,
     warnings: Vec<kernel_manifest::Warning>,
-    lto_flags: Option<String>,
+    pub lto_flags: Option<String>,
     shared: Option<SharedCache>,
     plan_from: report::PlanFrom,
     /// The prepare stage, when planning ran it.
@@ -106,22 +106,35 @@ fn lto_flags<'a>(target: &Target, env: &'a BTreeMap<String, String>) -> Option<&
         .map(String::as_str)
 }
 
-/// A tree chosen and locked: its source, toolchain, policy, recipe and key.
-struct Tree {
+/// A tree chosen and locked (held until this is dropped): its source,
+/// toolchain, policy, recipe and key.
+pub struct Tree {
     lock: TreeLock,
-    toolchain: Toolchain,
+    pub toolchain: Toolchain,
     source: source::Source,
     policy: kernel_manifest::Policy,
-    objtree: PathBuf,
-    kbuild: Kbuild,
-    recipe: configure::Recipe,
+    pub objtree: PathBuf,
+    pub kbuild: Kbuild,
+    pub recipe: configure::Recipe,
     shared: Option<SharedCache>,
     /// Everything that decides the configuration, except what the source's
     /// Kconfig files and Makefiles say.
-    key: String,
+    pub key: String,
 }
 
-fn tree(target: &Target, options: &Options) -> Result<Tree> {
+impl Tree {
+    /// Whether the tree's plan is the one its key and Makefiles give.
+    pub fn is_planned(&self) -> bool {
+        matches!(
+            Plan::cached(&self.objtree, &self.key, |compile| {
+                makefiles_hash(&self.source.root, &self.objtree, compile)
+            }),
+            Cached::Valid(_)
+        )
+    }
+}
+
+pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
     let toolchain = toolchain::ensure()?;
     let source = source::resolve(options.source.as_deref())?;
     // Bad overrides are rejected before anything is configured or removed.
@@ -162,6 +175,12 @@ fn tree(target: &Target, options: &Options) -> Result<Tree> {
         shared,
         key,
     })
+}
+
+/// The tree planned as its build would plan it, for a command that reads
+/// the plan and builds nothing.
+pub fn plan_only(target: &Target, options: &Options) -> Result<Planned> {
+    planned(target, options, None, &mut Vec::new(), &mut Timer::new())
 }
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
@@ -364,55 +383,6 @@ fn restore_plans(
             Ok(None)
         }
     }
-}
-
-/// A tree configured and planned as its build would be, held locked, for
-/// Kbuild's own configuration commands.
-pub struct Configured {
-    pub kbuild: Kbuild,
-    _lock: TreeLock,
-}
-
-/// The tree configured as its build would configure it; planning is left
-/// to the build, which finds the configuration current.
-pub fn configured(target: &Target, options: &Options) -> Result<Configured> {
-    let tree = tree(target, options)?;
-    let planned = matches!(
-        Plan::cached(&tree.objtree, &tree.key, |compile| {
-            makefiles_hash(&tree.source.root, &tree.objtree, compile)
-        }),
-        Cached::Valid(_)
-    );
-    if !planned && !configure::is_current(&tree.kbuild, &tree.key) {
-        eprintln!("configuring {target} in {}", tree.objtree.display());
-        configure::configure(
-            &tree.kbuild,
-            &tree.recipe,
-            &tree.toolchain,
-            &tree.key,
-            options.jobs,
-        )?;
-    }
-    Ok(Configured {
-        kbuild: tree.kbuild,
-        _lock: tree.lock,
-    })
-}
-
-/// The units of a target as planned, with object formats if it was built.
-pub fn units(
-    target: &Target,
-    options: &Options,
-) -> Result<(Vec<policy::Unit>, kernel_manifest::Policy)> {
-    let planned = planned(target, options, None, &mut Vec::new(), &mut Timer::new())?;
-    let mut steps = planned.plan.compile.clone();
-    let stages = StagePlans::open(&planned.objtree)?;
-    steps.extend(stages.stored()?);
-    let decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
-    Ok((
-        policy::verify(&planned.objtree, &decisions).0,
-        planned.policy,
-    ))
 }
 
 /// Runs stages: planned steps through the policy and the scheduler, native

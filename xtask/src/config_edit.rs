@@ -16,6 +16,23 @@ use crate::{
     toolchain::{self, Tools},
 };
 
+/// The tree configured as its build would configure it, held locked;
+/// planning is left to the build, which finds the configuration current.
+fn configured(target: &Target, options: &Options) -> Result<build::Tree> {
+    let tree = build::tree(target, options)?;
+    if !tree.is_planned() && !configure::is_current(&tree.kbuild, &tree.key) {
+        eprintln!("configuring {target} in {}", tree.objtree.display());
+        configure::configure(
+            &tree.kbuild,
+            &tree.recipe,
+            &tree.toolchain,
+            &tree.key,
+            options.jobs,
+        )?;
+    }
+    Ok(tree)
+}
+
 /// Which of Kbuild's terminal editors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Editor {
@@ -35,7 +52,7 @@ impl Editor {
 /// Opens the editor on the tree's `.config` and keeps what changed.
 pub fn edit(target: &Target, options: &Options, editor: Editor) -> Result<()> {
     toolchain::ensure_tools(&[Tools::Editor])?;
-    let tree = build::configured(target, options)?;
+    let tree = configured(target, options)?;
     let dot_config = tree.kbuild.objtree.join(".config");
     let before = DotConfig::read(&dot_config)?;
     tree.kbuild.edit(editor.target())?;
@@ -73,7 +90,7 @@ fn keep(edits: &Path, changes: &[String]) -> Result<()> {
 /// `make savedefconfig` on the tree, copied to `out`: a minimal file that
 /// `--config PATH` takes back.
 pub fn savedefconfig(target: &Target, options: &Options, out: &Path) -> Result<()> {
-    let tree = build::configured(target, options)?;
+    let tree = configured(target, options)?;
     tree.kbuild.run("savedefconfig", options.jobs)?;
     let written = tree.kbuild.objtree.join("defconfig");
     fs::copy(&written, out)

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::{
     build::{self, Options},
+    kbuild::plan::StagePlans,
     lto::policy::{self, LtoState, Unit},
     target::Target,
 };
@@ -26,8 +27,20 @@ struct Rule {
     source: String,
 }
 
+/// The units of a target as planned, with object formats if it was built.
+fn units(target: &Target, options: &Options) -> Result<(Vec<Unit>, kernel_manifest::Policy)> {
+    let planned = build::plan_only(target, options)?;
+    let mut steps = planned.plan.compile.clone();
+    steps.extend(StagePlans::open(&planned.objtree)?.stored()?);
+    let decisions = policy::apply(&mut steps, &planned.policy, planned.lto_flags.as_deref());
+    Ok((
+        policy::verify(&planned.objtree, &decisions).0,
+        planned.policy,
+    ))
+}
+
 pub fn run(target: &Target, options: &Options, json: bool) -> Result<()> {
-    let (units, policy) = build::units(target, options)?;
+    let (units, policy) = units(target, options)?;
     let built = units.iter().any(|u| u.bitcode + u.elf > 0);
     if json {
         let rules = policy
