@@ -154,7 +154,7 @@ impl Launcher {
     /// compiler lists as read, where clang names no `.incbin` file, so a
     /// changed one gives back the old object (ccache 4.7.5, depend mode).
     pub fn takes(&self, objtree: &Path, step: &Step) -> bool {
-        let Some(source) = crate::editor::compdb::source_of(&step.command, &step.output) else {
+        let Some(source) = crate::kbuild::recipe::source_of(&step.command, &step.output) else {
             return true;
         };
         std::fs::read(objtree.join(source)).map_or(true, |text| {

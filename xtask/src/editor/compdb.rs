@@ -17,7 +17,7 @@
 use std::{
     collections::HashSet,
     fs,
-    path::{Component, Path, PathBuf},
+    path::{Path, PathBuf},
 };
 
 use anyhow::{bail, Context, Result};
@@ -27,7 +27,7 @@ use crate::{
     fs_atomic,
     kbuild::{
         cmd_file::{self, CmdFile},
-        recipe::simple_commands,
+        recipe::{compiler_invocation, normalize, source_file},
         Step,
     },
 };
@@ -155,66 +155,6 @@ pub fn link_into_source(objtree: &Path, srctree: &Path) -> Result<PathBuf> {
 /// The command of `savedcmd_<output> := <command>`, a shell line again.
 fn saved_command(objtree: &Path, output: &str) -> Option<String> {
     CmdFile::read(objtree, output)?.command
-}
-
-/// The argv of the command in a shell line that compiles `output`: the
-/// simple command with `-c` and `-o <output>`.
-pub fn compiler_invocation(shell_line: &str, output: &str) -> Option<Vec<String>> {
-    let output = normalize(Path::new(output));
-    simple_commands(shell_line)
-        .into_iter()
-        .filter_map(|c| shlex::split(&c))
-        .find(|argv| {
-            argv.iter().any(|a| a == "-c")
-                && argv
-                    .windows(2)
-                    .any(|w| w[0] == "-o" && normalize(Path::new(&w[1])) == output)
-        })
-}
-
-/// The source file a shell line compiles into `output`, as written there.
-pub fn source_of(shell_line: &str, output: &str) -> Option<String> {
-    compiler_invocation(shell_line, output).and_then(|argv| source_file(&argv).map(String::from))
-}
-
-const SOURCE_EXTENSIONS: &[&str] = &["c", "S", "s"];
-
-/// The source of a compiler invocation: what follows `-c -o OUT`, or else the
-/// last argument that is no option (nor an option's value) and ends in `.c`/`.S`.
-fn source_file(argv: &[String]) -> Option<&str> {
-    let after_output = argv.windows(4).find_map(|w| {
-        (w[0] == "-c" && w[1] == "-o" && !w[3].starts_with('-')).then_some(w[3].as_str())
-    });
-    after_output.or_else(|| {
-        const TAKES_VALUE: &[&str] = &[
-            "-o", "-include", "-imacros", "-MF", "-MT", "-MQ", "-x", "-Xclang", "-isystem", "-I",
-        ];
-        argv.iter().enumerate().skip(1).rev().find_map(|(i, arg)| {
-            let is_source = !arg.starts_with('-')
-                && !TAKES_VALUE.contains(&argv[i - 1].as_str())
-                && Path::new(arg)
-                    .extension()
-                    .is_some_and(|e| SOURCE_EXTENSIONS.iter().any(|s| e == *s));
-            is_source.then_some(arg.as_str())
-        })
-    })
-}
-
-/// `path` without `.` components and with `..` applied, lexically.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -462,22 +402,6 @@ mod tests {
                 "-o",
                 "lib/x.o",
                 "/src/lib/x.c"
-            ]
-        );
-    }
-
-    #[test]
-    fn shell_lines_split_only_at_unquoted_separators() {
-        let line = "set -e; echo 'a; b' && x \"c | d\" \\\n e || y\\;z; p | q";
-        assert_eq!(
-            simple_commands(line),
-            [
-                "set -e",
-                " echo 'a; b' ",
-                " x \"c | d\" \\\n e ",
-                " y\\;z",
-                " p ",
-                " q"
             ]
         );
     }

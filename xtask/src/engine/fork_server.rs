@@ -32,6 +32,8 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 
+use crate::kbuild::recipe::plain_call;
+
 const SHIM: &str = include_str!("fork_server.c");
 const TRAILER_MAGIC: u32 = 0x4b53_4154;
 /// The listening socket's descriptor in the server.
@@ -225,37 +227,9 @@ impl Drop for Server {
     }
 }
 
-/// `command`'s argv if it is a plain call of `program`: `command` is
-/// exactly shlex's quoting of that argv, which quotes every character a shell
-/// would expand, redirect or split on (the backends' commands are made so).
-fn plain_call(command: &str, program: &str) -> Option<Vec<String>> {
-    let argv = shlex::split(command)?;
-    let quoted = shlex::try_join(argv.iter().map(String::as_str)).ok()?;
-    (quoted == command && argv.first().map(String::as_str) == Some(program)).then_some(argv)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_plain_call_of_the_program_is_forked() {
-        let argv = [
-            "clang",
-            "-DNAME=\"main\"",
-            "-fthinlto-index=a.o.thinlto.bc",
-            "-c",
-            "a b.o",
-        ];
-        let command = shlex::try_join(argv).unwrap();
-        assert_eq!(plain_call(&command, "clang").unwrap(), argv);
-        assert!(plain_call("clang -c a.c > log", "clang").is_none());
-        assert!(plain_call("clang -c a.c; rm a.c", "clang").is_none());
-        assert!(plain_call("clang -c $SRC", "clang").is_none());
-        assert!(plain_call("clang  -c a.c", "clang").is_none());
-        assert!(plain_call("gcc -c a.c", "clang").is_none());
-        assert!(plain_call("CC=1 clang -c a.c", "clang").is_none());
-    }
 
     /// A fork compiles what an exec compiles, to the byte, concurrently; a
     /// failing one gives its status and clang's message.
