@@ -1,34 +1,77 @@
 //! The engine of `cargo xtask`: builds a Linux kernel with Clang LTO through
 //! its own build graph. Kbuild is asked what to run; this crate runs it.
 //!
-//! The modules follow the pipeline: source and toolchain; configure (with
-//! `kconfig`, the `.config`/fragment/Kconfig readers); `kbuild` (the only
-//! `make`, dry runs, `.cmd` files, stages and their plans); `engine` (graph,
-//! scheduler, cache, lock); `lto` (policy rewrite and format proof); `link`;
-//! `report`. `build` runs the stages in order. Then the other subcommands:
-//! `units`, `boot` + `test_boot`, `editor` (compdb), `selftest`.
+//! The modules are listed in pipeline order, and a module uses only those
+//! above it (the tidy test holds this).
 
-pub mod bench;
-pub mod boot;
-pub mod build;
-pub mod build_log;
-pub mod cli;
-pub mod config_edit;
-pub mod configure;
-pub mod editor;
-pub mod engine;
-pub mod error;
+// Crash-safe writes of state.
 pub mod fs_atomic;
-pub mod kbuild;
-pub mod kconfig;
-pub mod launcher;
-pub mod link;
-pub mod lto;
+
+// Where things go.
 pub mod paths;
-pub mod report;
-pub mod selftest;
-pub mod source;
+
+// What is built: arch, LTO mode, configuration.
 pub mod target;
-pub mod test_boot;
+
+// The LLVM toolchain, and what each command installs.
 pub mod toolchain;
+
+// `.config`, fragments, and a small Kconfig reader.
+pub mod kconfig;
+
+// The only `make`: dry runs, `.cmd` files, recipes, stages and plans.
+pub mod kbuild;
+
+// A recipe to a `.config`, verified.
+pub mod configure;
+
+// ccache, distcc and others before a compile.
+pub mod launcher;
+
+// The graph, its scheduler, caches and lock.
+pub mod engine;
+
+// The kernel tree, unpacked once.
+pub mod source;
+
+// The LTO policy, ThinLTO as graph steps, bitcode proof.
+pub mod lto;
+
+// `vmlinux` and modules.
+pub mod link;
+
+// What a build did.
+pub mod report;
+
+// One line per build, for the suite's table.
+pub mod build_log;
+
+// The stages in order: `cargo xtask build`.
+pub mod build;
+
+// Booting in QEMU and judging what the kernel printed.
+pub mod boot;
+
+// One error enum and its exit codes.
+pub mod error;
+
+// `cargo xtask test-boot`.
+pub mod test_boot;
+
+// `compile_commands.json` and rust-project for editors.
+pub mod editor;
+
+// `cargo xtask units`.
 pub mod units;
+
+// `menuconfig`, `nconfig`, `savedefconfig`.
+pub mod config_edit;
+
+// `cargo xtask bench`: Kbuild and the xtask on one tree.
+pub mod bench;
+
+// `cargo xtask test`.
+pub mod selftest;
+
+// argv to a subcommand.
+pub mod cli;

@@ -1,6 +1,7 @@
 //! Tidy: the repository stays as its reference says. The README's Layout
-//! names every module on disk, and state is written only through
-//! `fs_atomic`. Reads files; builds nothing.
+//! names every module on disk, state is written only through `fs_atomic`,
+//! and a module uses only those `lib.rs` lists above it. Reads files;
+//! builds nothing.
 
 use std::{
     fs,
@@ -176,5 +177,101 @@ fn state_is_written_only_through_fs_atomic() {
         writers, allowed,
         "a file is written with fs::write or File::create outside fs_atomic: write state \
          with fs_atomic::write; a kernel input or a streamed log belongs in PLAIN_WRITES"
+    );
+}
+
+/// `lib.rs`'s modules, in the order it lists them: the pipeline's.
+fn pipeline() -> Vec<String> {
+    fs::read_to_string(src().join("lib.rs"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';').to_string())
+        .collect()
+}
+
+/// The crate's top-level modules that `code` names: `crate::NAME` and the
+/// first names inside `use crate::{...}`.
+fn crate_modules(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The first word of each path at the group's own level.
+            let (mut depth, mut at_start, mut word) = (1, true, String::new());
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                let separator = depth == 0 || (depth == 1 && c == ',');
+                if separator || (at_start && !(c.is_alphanumeric() || c == '_')) {
+                    if !word.is_empty() {
+                        found.push(std::mem::take(&mut word));
+                        at_start = false;
+                    }
+                    if depth == 0 {
+                        break;
+                    }
+                    if separator {
+                        at_start = true;
+                    }
+                } else if at_start {
+                    word.push(c);
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            found.push(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_module_uses_only_modules_above_it_in_lib_rs() {
+    let order = pipeline();
+    let rank = |m: &str| order.iter().position(|o| o == m);
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut upward = Vec::new();
+    for path in &files {
+        let relative = path.strip_prefix(src()).unwrap();
+        let top = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let Some(own) = rank(&top) else {
+            continue; // lib.rs, main.rs
+        };
+        for used in crate_modules(&product_code(path)) {
+            if rank(&used).is_some_and(|r| r > own) {
+                upward.push(format!("{} uses {used}", relative.display()));
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert!(
+        upward.is_empty(),
+        "a module uses one listed below it in lib.rs (a stage above it): {upward:#?}\n\
+         move the code to the lower module, or give the higher one a hook"
+    );
+}
+
+#[test]
+fn crate_paths_are_read_at_their_first_level() {
+    let code = "use crate::{\n    build::{self, Options},\n    kbuild::plan::StagePlans,\n    lto::policy::{self, Unit},\n    target::Target,\n};\nlet x = crate::fs_atomic::write(p);\n";
+    assert_eq!(
+        crate_modules(code),
+        ["build", "kbuild", "lto", "target", "fs_atomic"]
     );
 }
