@@ -20,11 +20,13 @@ use crate::{
     engine::shared::SharedCache,
     engine::{
         cache::Cache,
+        event::Counts,
         fork_server::ForkServer,
         graph::Graph,
+        launcher::Launcher,
         lock::{Locked, TreeLock},
         native::{self, Native},
-        scheduler::{Counts, Runner},
+        scheduler::Runner,
     },
     kbuild::{
         bundle::Bundle,
@@ -33,7 +35,6 @@ use crate::{
         Kbuild, Step,
     },
     kconfig::{self, DotConfig},
-    launcher::Launcher,
     link::{self, modules::Modfinal, vmlinux::VmlinuxLink},
     lto::{
         policy::{self, Decision},
@@ -700,7 +701,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         policy_warnings: warnings.iter().map(|w| w.to_string()).collect(),
         plan_from,
         vmlinux_o_command: report::saved_command(&objtree, "vmlinux.o"),
-        launcher: launcher.as_ref().map(|l| crate::launcher::Report {
+        launcher: launcher.as_ref().map(|l| crate::engine::launcher::Report {
             command: l.line(),
             kind: l.kind,
             stats: l

@@ -25,9 +25,6 @@ pub mod kbuild;
 // A recipe to a `.config`, verified.
 pub mod configure;
 
-// ccache, distcc and others before a compile.
-pub mod launcher;
-
 // The graph, its scheduler, caches and lock.
 pub mod engine;
 

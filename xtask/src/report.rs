@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    engine::scheduler::Counts,
+    engine::event::Counts,
     fs_atomic,
     kbuild::{cmd_file::CmdFile, stage::Stage},
     lto::policy::{LtoState, Unit},
@@ -107,7 +107,7 @@ pub struct Report {
     /// flags such as `-mllvm -import-instr-limit=5` and the objtool pass.
     /// `--launcher`: its command and, for ccache and sccache, this build's hits and misses.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub launcher: Option<crate::launcher::Report>,
+    pub launcher: Option<crate::engine::launcher::Report>,
     /// `--cache`: where, and this build's hits, misses, uploads and corrupt entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_cache: Option<crate::engine::shared::Report>,

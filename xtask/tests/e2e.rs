@@ -500,9 +500,10 @@ fn ccache_env() -> [(&'static str, String); 2] {
     ]
 }
 
-fn ccache_stats() -> xtask::launcher::Stats {
+fn ccache_stats() -> xtask::engine::launcher::Stats {
     std::env::set_var("CCACHE_DIR", ccache_dir());
-    let ccache = xtask::launcher::Launcher::resolve("ccache").unwrap_or_else(|e| panic!("{e}"));
+    let ccache =
+        xtask::engine::launcher::Launcher::resolve("ccache").unwrap_or_else(|e| panic!("{e}"));
     ccache.stats().expect("ccache --print-stats")
 }
 

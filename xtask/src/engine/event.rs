@@ -1,4 +1,5 @@
-//! What the scheduler reports, and the progress bar that shows it.
+//! What the scheduler reports (each step's events, and the counts of a
+//! phase), and the progress bar that shows it.
 //!
 //! Workers never touch the terminal: they send an `Event` for each thing that
 //! happens to a step, and the thread that called `Runner::run` hands each one
@@ -76,4 +77,19 @@ impl Reporter for Progress {
             }
         }
     }
+}
+
+/// How a phase went.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Counts {
+    pub planned: usize,
+    pub executed: usize,
+    pub cached: usize,
+    /// Restored from the shared cache instead of run.
+    pub restored: usize,
+    /// Of those executed, the compiles run through `--launcher`.
+    pub launched: usize,
+    /// Of those launched, the ones the launcher compiled here after failing
+    /// to hand them on (distcc's quiet fallback).
+    pub fell_back: usize,
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod fork_server;
 pub mod graph;
 pub mod inputs;
+pub mod launcher;
 pub mod lock;
 pub mod native;
 pub mod scheduler;

@@ -22,36 +22,21 @@ use crate::{
     engine::{
         cache::{Cache, Record},
         cache_status::CacheStatus,
-        event::{Event, Progress, Reporter},
+        event::{Counts, Event, Progress, Reporter},
         fork_server::ForkServer,
         graph::{self, Graph},
         inputs,
+        launcher::{Launcher, Ran},
         shared::{Lookup, Seen, SharedCache},
         shell,
     },
     kbuild::{Step, StepKind},
-    launcher::{Launcher, Ran},
 };
 
 /// What a stage does after one of its steps ran and before the step's
 /// record is made, given the cache's file hash: bookkeeping the step's key
 /// must see (the ThinLTO backends record what they read).
 pub type AfterRun<'a> = &'a (dyn Fn(&Step, &dyn Fn(&str) -> String) -> Result<()> + Sync);
-
-/// How a phase went.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-pub struct Counts {
-    pub planned: usize,
-    pub executed: usize,
-    pub cached: usize,
-    /// Restored from the shared cache instead of run.
-    pub restored: usize,
-    /// Of those executed, the compiles run through `--launcher`.
-    pub launched: usize,
-    /// Of those launched, the ones the launcher compiled here after failing
-    /// to hand them on (distcc's quiet fallback).
-    pub fell_back: usize,
-}
 
 /// A step that failed: the unit, the command and what it printed.
 #[derive(Debug)]

@@ -15,9 +15,10 @@ use anyhow::Result;
 use crate::{
     engine::{
         cache::Cache,
+        event::Counts,
         event::Event,
         graph::Graph,
-        scheduler::{Counts, Runner, StepFailed},
+        scheduler::{Runner, StepFailed},
     },
     kbuild::{cmd_file, Step},
 };
@@ -447,7 +448,8 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
     let ccache_dir = tempfile::tempdir().unwrap();
     // Read by `resolve` into the launcher's settings; no other test uses it.
     std::env::set_var("CCACHE_DIR", ccache_dir.path());
-    let launcher = crate::launcher::Launcher::resolve("ccache").unwrap_or_else(|e| panic!("{e}"));
+    let launcher =
+        crate::engine::launcher::Launcher::resolve("ccache").unwrap_or_else(|e| panic!("{e}"));
     let stats = || launcher.stats().expect("ccache --print-stats");
     let tree = |_: u8| {
         let mut tree = Tree::new();
@@ -458,7 +460,7 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
         tree
     };
     let compile = [step("CC", "a/a.o", "set -e; clang -c -o a/a.o src/a.c; printf '%s\\n' 'savedcmd_a/a.o := clang -c -o a/a.o src/a.c' > a/.a.o.cmd")];
-    let build = |tree: &Tree, launcher: Option<&crate::launcher::Launcher>| {
+    let build = |tree: &Tree, launcher: Option<&crate::engine::launcher::Launcher>| {
         tree.mkdirs(&compile);
         let cache = Cache::open(tree.path()).unwrap();
         let runner = Runner {
@@ -472,12 +474,12 @@ fn a_launcher_wraps_the_compile_and_is_not_in_its_key() {
     assert_eq!(build(&first, Some(&launcher)).executed, 1);
     assert_eq!(
         stats().since(before),
-        crate::launcher::Stats { hits: 0, misses: 1 }
+        crate::engine::launcher::Stats { hits: 0, misses: 1 }
     );
     assert_eq!(build(&second, Some(&launcher)).executed, 1);
     assert_eq!(
         stats().since(before),
-        crate::launcher::Stats { hits: 1, misses: 1 }
+        crate::engine::launcher::Stats { hits: 1, misses: 1 }
     );
     assert_eq!(first.read("a/a.o").len(), second.read("a/a.o").len());
     assert!(
@@ -516,8 +518,8 @@ fn a_compile_distccd_refuses_is_counted_as_compiled_here() {
         .client_env()
         .into_iter()
         .filter(|(key, _)| key != "DISTCC_FALLBACK");
-    let launcher =
-        crate::launcher::Launcher::resolve_in("distcc", vars).unwrap_or_else(|e| panic!("{e}"));
+    let launcher = crate::engine::launcher::Launcher::resolve_in("distcc", vars)
+        .unwrap_or_else(|e| panic!("{e}"));
     let path = format!("{}:{llvm}", tree.path().join("bin").display());
     tree.env.insert("PATH".into(), path);
     tree.env.insert("CC".into(), "xtask-refused-cc".into());
@@ -564,7 +566,8 @@ fn distcc_compiles_kbuild_commands_remotely_to_the_objects_of_a_local_compile() 
     for (key, value) in server.client_env() {
         std::env::set_var(key, value);
     }
-    let launcher = crate::launcher::Launcher::resolve("distcc").unwrap_or_else(|e| panic!("{e}"));
+    let launcher =
+        crate::engine::launcher::Launcher::resolve("distcc").unwrap_or_else(|e| panic!("{e}"));
     let mut tree = Tree::new();
     tree.env.insert("PATH".into(), llvm);
     tree.env.insert("CC".into(), "clang".into());

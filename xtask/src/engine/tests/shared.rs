@@ -8,8 +8,9 @@ use super::{step, Tree};
 use crate::{
     engine::{
         cache::Cache,
+        event::Counts,
         graph::Graph,
-        scheduler::{Counts, Runner},
+        scheduler::Runner,
         shared::{self, SharedCache},
     },
     kbuild::Step,
