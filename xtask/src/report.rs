@@ -18,7 +18,7 @@ use crate::{
     toolchain::Toolchain,
 };
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Phase {
     pub name: String,
     pub seconds: f64,
@@ -62,7 +62,7 @@ fn cpu_seconds() -> f64 {
 }
 
 /// How one stage of the pipeline went.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct StageRun {
     pub stage: Stage,
     #[serde(flatten)]
@@ -71,14 +71,14 @@ pub struct StageRun {
     pub cpu_seconds: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Artifact {
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Report {
     pub arch: Arch,
     pub lto: Lto,

@@ -31,7 +31,7 @@ const HOST_HEADERS: &[(&str, &str)] = &[
     ("/usr/include/openssl/ssl.h", "libssl-dev"),
 ];
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Toolchain {
     /// The directory holding `clang`, `ld.lld`, `llvm-ar`, ...; prepended to `PATH` so `LLVM=1` finds them.
     pub bin: PathBuf,

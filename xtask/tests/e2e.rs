@@ -17,6 +17,7 @@ use std::{
 
 use common::{read_json, Edit, Xtask};
 use serde_json::Value;
+use xtask::lto::policy::LtoState;
 
 fn build(arch: &str, lto: &str) -> Value {
     Xtask::new("build").selection(arch, lto, "tiny").run();
@@ -45,72 +46,47 @@ fn unit<'a>(report: &'a Value, path: &str) -> &'a Value {
 /// The report is complete and the policy held: opted-out units are all ELF,
 /// LTO'd units have bitcode (their assembly objects are ELF by nature).
 fn check_report(report: &Value, arch: &str, lto: &str) {
-    for field in [
-        "arch",
-        "lto",
-        "config",
-        "kernel_version",
-        "toolchain",
-        "units",
-        "steps",
-        "phases",
-        "artifacts",
-    ] {
-        assert!(!report[field].is_null(), "report lacks {field}");
-    }
-    assert_eq!(report["arch"], arch);
-    assert_eq!(report["lto"], lto);
-    assert!(report["toolchain"]["clang"]
-        .as_str()
-        .unwrap()
-        .contains("clang version"));
+    // Read as the type the build wrote: a field renamed or dropped fails here.
+    let report: xtask::report::Report = serde_json::from_value(report.clone())
+        .unwrap_or_else(|e| panic!("the report does not read as a Report: {e}"));
+    assert_eq!(report.arch.to_string(), arch);
+    assert_eq!(report.lto.to_string(), lto);
+    assert!(report.toolchain.clang.contains("clang version"));
+    assert!(!report.config.is_empty() && !report.kernel_version.is_empty());
+    assert!(!report.phases.is_empty() && report.steps.planned > 0);
     let mut lto_units = 0;
-    for u in units(report) {
-        let (bitcode, elf, objects) = (
-            u["bitcode"].as_u64().unwrap(),
-            u["elf"].as_u64().unwrap(),
-            u["objects"].as_u64().unwrap(),
-        );
+    for u in &report.units {
         assert_eq!(
-            bitcode + elf,
-            objects,
+            u.bitcode + u.elf,
+            u.objects,
             "every object of {} is bitcode or ELF",
-            u["path"]
+            u.path
         );
-        if u["lto"] == "off" {
+        if u.lto == LtoState::Off {
             // Only its LTO'd exceptions (x86's vma.o beside the vDSO objects) may be bitcode.
-            let lto_exceptions = u["exceptions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["bitcode"] == true)
-                .count() as u64;
+            let lto_exceptions = u.exceptions.iter().filter(|e| e.bitcode).count();
             assert!(
-                bitcode <= lto_exceptions,
-                "opted-out unit {} holds {bitcode} bitcode objects: {u}",
-                u["path"]
+                u.bitcode <= lto_exceptions,
+                "opted-out unit {} holds {} bitcode objects: {u:?}",
+                u.path,
+                u.bitcode
             );
         } else {
             lto_units += 1;
-            assert!(bitcode > 0, "LTO'd unit {} holds no bitcode", u["path"]);
+            assert!(u.bitcode > 0, "LTO'd unit {} holds no bitcode", u.path);
         }
     }
     if lto == "none" {
         assert_eq!(lto_units, 0, "with --lto none nothing is bitcode");
     } else {
         assert!(
-            lto_units * 10 >= units(report).len() * 8,
+            lto_units * 10 >= report.units.len() * 8,
             "only {lto_units} of {} units are LTO'd",
-            units(report).len()
+            report.units.len()
         );
     }
-    let images: Vec<&str> = report["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["path"].as_str().unwrap())
-        .collect();
-    assert!(images.iter().any(|p| p.ends_with("/vmlinux")), "{images:?}");
+    let images: Vec<&Path> = report.artifacts.iter().map(|a| a.path.as_path()).collect();
+    assert!(images.iter().any(|p| p.ends_with("vmlinux")), "{images:?}");
     let image = if arch == "x86_64" {
         "arch/x86/boot/bzImage"
     } else {

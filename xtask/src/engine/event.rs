@@ -80,7 +80,7 @@ impl Reporter for Progress {
 }
 
 /// How a phase went.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub planned: usize,
     pub executed: usize,

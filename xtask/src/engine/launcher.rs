@@ -15,7 +15,7 @@ const NO_REWRITE_CROSS: &str = "DISTCC_NO_REWRITE_CROSS";
 const INCBIN: &[u8] = b".incbin";
 
 /// The launchers whose statistics the report reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Ccache,
@@ -241,7 +241,7 @@ pub enum Ran {
 }
 
 /// A launcher's cache counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Stats {
     pub hits: u64,
     pub misses: u64,
@@ -290,7 +290,7 @@ impl Stats {
 }
 
 /// What `build-report.json` says about the launcher.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Report {
     pub command: String,
     pub kind: Kind,

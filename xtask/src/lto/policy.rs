@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::kbuild::{Step, StepKind};
 
 /// What an object is, as far as LTO is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     /// C compiled for the kernel: bitcode under LTO unless opted out.
@@ -45,7 +45,7 @@ impl ObjectKind {
 }
 
 /// What the build decided for one object.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Decision {
     pub object: String,
     pub kind: ObjectKind,
@@ -182,7 +182,7 @@ pub fn origin(origin: &Origin) -> String {
 }
 
 /// The format of an object file, by magic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     Bitcode,
@@ -208,7 +208,7 @@ pub fn format_of(path: &Path) -> Format {
 
 /// Whether a unit's C objects, or one object, are LTO'd: `on` or `off` in
 /// the report and in `cargo xtask units`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LtoState {
     On,
@@ -235,7 +235,7 @@ impl std::fmt::Display for LtoState {
 }
 
 /// One unit (directory) in the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Unit {
     pub path: String,
     pub objects: usize,

@@ -351,7 +351,7 @@ fn backend_argv(compile: &str, object: &str, lto: &HashSet<&str>) -> Option<Vec<
 const FIRST_RUN: &str = "(first run)";
 
 /// Why one backend ran: the inputs that changed since it last ran.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BackendRun {
     pub object: String,
     /// Changed inputs; `(first run)`; or empty when only its command changed.

@@ -65,7 +65,7 @@ pub enum Lookup {
 }
 
 /// What this build did with the shared cache.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct Report {
     pub location: String,
     /// Steps restored instead of run.

@@ -40,7 +40,7 @@ pub trait Store: Send + Sync {
 }
 
 /// What a `trim` removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Trimmed {
     pub files: usize,
     pub bytes: u64,
