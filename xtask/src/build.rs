@@ -42,7 +42,7 @@ use crate::{
     },
     report::{self, Phase, Report, Stopwatch},
     source,
-    target::{Arch, Lto, Target},
+    target::{Lto, Target},
     toolchain::{self, Toolchain},
 };
 
@@ -490,39 +490,6 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-/// How many rounds the image plan may take to settle (x86 needs three: its
-/// prefix, the whole image, and the same again).
-const IMAGE_ROUNDS: u8 = 4;
-
-/// Plans and runs the image in rounds until a round plans what the round
-/// before it ran: a recipe that make expanded before its input existed (x86's
-/// `size_append` embeds file sizes) comes back corrected. Each round is the
-/// complete plan in make's order but x86's round 0 (`stage::plan_image`);
-/// the settled one is what a rebuild runs.
-fn image_rounds(
-    pipeline: &mut Pipeline,
-    stages: &StagePlans,
-    kbuild: &Kbuild,
-    arch: Arch,
-    vmlinux: &str,
-) -> Result<Vec<Step>> {
-    let mut previous: Vec<Step> = Vec::new();
-    let mut outputs = String::new();
-    for round in 0..IMAGE_ROUNDS {
-        let key = plan::key(&[("vmlinux", vmlinux), ("previous round", &outputs)]);
-        let steps = stages.get(Stage::ImageRound(round), &key, || {
-            stage::plan_image(kbuild, pipeline.env, arch, round)
-        })?;
-        if steps == previous {
-            return Ok(steps);
-        }
-        pipeline.run(Stage::ImageRound(round), steps.clone())?;
-        outputs = pipeline.outputs_key(&steps);
-        previous = steps;
-    }
-    bail!("the image plan still changed after {IMAGE_ROUNDS} rounds of make -n: a recipe depends on a file in a way the xtask does not follow; `cargo xtask build` again, and report it if it repeats")
-}
-
 pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
     let launcher = Launcher::from_args(options.launcher.as_deref())?;
@@ -649,7 +616,19 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     match stages.stored_for(Stage::Image, &vmlinux) {
         Some(steps) => pipeline.run(Stage::Image, steps)?,
         None => {
-            let settled = image_rounds(&mut pipeline, &stages, &kbuild, target.arch, &vmlinux)?;
+            let env = pipeline.env;
+            let settled = link::image::settle(
+                |round, outputs| {
+                    let key = plan::key(&[("vmlinux", &vmlinux), ("previous round", outputs)]);
+                    stages.get(Stage::ImageRound(round), &key, || {
+                        stage::plan_image(&kbuild, env, target.arch, round)
+                    })
+                },
+                |round, steps| {
+                    pipeline.run(Stage::ImageRound(round), steps.to_vec())?;
+                    Ok(pipeline.outputs_key(steps))
+                },
+            )?;
             stages.store(Stage::Image, &vmlinux, &settled)?;
         }
     }

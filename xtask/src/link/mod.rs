@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+pub mod image;
 pub mod initcalls;
 pub mod modules;
 pub mod vmlinux;
