@@ -27,6 +27,7 @@ use crate::{
         lock::{Locked, TreeLock},
         native::{self, Native},
         scheduler::Runner,
+        trace::Trace,
     },
     kbuild::{
         bundle::Bundle,
@@ -63,6 +64,8 @@ pub struct Options {
     pub cache: Option<String>,
     /// `--cache-size` or `XTASK_CACHE_SIZE`, as given; none is 5G.
     pub cache_size: Option<String>,
+    /// `--trace FILE`: where the steps go as a Chrome trace.
+    pub trace: Option<PathBuf>,
 }
 
 /// What a finished build hands to `test-boot` and `compdb`.
@@ -181,7 +184,14 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
 /// The tree planned as its build would plan it, for a command that reads
 /// the plan and builds nothing.
 pub fn plan_only(target: &Target, options: &Options) -> Result<Planned> {
-    planned(target, options, None, &mut Vec::new(), &mut Timer::new())
+    planned(
+        target,
+        options,
+        None,
+        None,
+        &mut Vec::new(),
+        &mut Timer::new(),
+    )
 }
 
 /// Source, toolchain, policy, and the compile plan (cached, or configure +
@@ -190,6 +200,7 @@ fn planned(
     target: &Target,
     options: &Options,
     launcher: Option<&Launcher>,
+    trace: Option<&Trace>,
     phases: &mut Vec<Phase>,
     timer: &mut Timer,
 ) -> Result<Planned> {
@@ -254,6 +265,7 @@ fn planned(
                 launcher,
                 shared: shared.as_ref(),
                 fork_server: None,
+                trace,
             };
             let (env, compile, early) =
                 plan_configured(&kbuild, &toolchain, target, setup, phases, timer)?;
@@ -408,6 +420,7 @@ struct Setup<'a> {
     launcher: Option<&'a Launcher>,
     shared: Option<&'a SharedCache>,
     fork_server: Option<&'a ForkServer>,
+    trace: Option<&'a Trace>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -449,7 +462,7 @@ impl<'a> Pipeline<'a> {
         };
         let stopwatch = Stopwatch::start();
         let forked = self.setup.fork_server.map_or(0.0, ForkServer::cpu_seconds);
-        let counts = runner.run(&steps, &Graph::new(&steps))?;
+        let counts = runner.run_traced(&steps, &Graph::new(&steps), self.setup.trace)?;
         add(&mut self.counts, counts);
         let (seconds, cpu_seconds) = stopwatch.elapsed();
         let forked = self.setup.fork_server.map_or(0.0, ForkServer::cpu_seconds) - forked;
@@ -494,6 +507,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     let started = Instant::now();
     let launcher = Launcher::from_args(options.launcher.as_deref())?;
     let launcher_before = launcher.as_ref().and_then(Launcher::stats);
+    let trace = options.trace.as_ref().map(|_| Trace::new());
     let mut phases = Vec::new();
     let mut timer = Timer::new();
     let Planned {
@@ -509,7 +523,14 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         shared,
         plan_from,
         prepared,
-    } = planned(target, options, launcher.as_ref(), &mut phases, &mut timer)?;
+    } = planned(
+        target,
+        options,
+        launcher.as_ref(),
+        trace.as_ref(),
+        &mut phases,
+        &mut timer,
+    )?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
@@ -525,6 +546,7 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         launcher: launcher.as_ref(),
         shared: shared.as_ref(),
         fork_server: Some(&fork_server),
+        trace: trace.as_ref(),
     };
     let mut pipeline = Pipeline::new(&objtree, env, &cache, setup);
     for early in prepared.stages {
@@ -698,6 +720,11 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     }
     let first = !objtree.join("build-report.json").exists();
     report.write(&objtree)?;
+    if let (Some(trace), Some(path)) = (&trace, &options.trace) {
+        trace
+            .write(path)
+            .with_context(|| format!("--trace {}", path.display()))?;
+    }
     crate::build_log::record(&crate::build_log::Entry::xtask(
         &objtree,
         first,

@@ -154,6 +154,11 @@ pub struct BuildArgs {
     /// (`5G`, `500M`). Default: 5G.
     #[arg(long, value_name = "SIZE", env = "XTASK_CACHE_SIZE")]
     pub cache_size: Option<String>,
+    /// Writes the build's steps to FILE in Chrome's trace-event format, for
+    /// Perfetto or chrome://tracing: one slice per step on its worker, with
+    /// its stage and whether it was cached.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -300,6 +305,7 @@ impl BuildArgs {
             launcher: self.launcher.clone(),
             cache: self.cache.clone(),
             cache_size: self.cache_size.clone(),
+            trace: self.trace.clone(),
         }
     }
 

@@ -142,12 +142,27 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
 
     // How fast is the bench's business (`noop`), not a test's: a timed
     // assertion fails on a busy machine and proves nothing on an idle one.
-    let again = build("x86_64", "thin");
+    let trace = objtree("x86_64", "thin").join("trace.json");
+    Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .args(&["--trace", trace.to_str().unwrap()])
+        .run();
+    let again = read_json(&objtree("x86_64", "thin").join("build-report.json"));
     assert_eq!(
         again["steps"]["executed"], 0,
         "a no-op build ran steps: {}",
         again["steps"]
     );
+    // Its trace holds every step, each cached, on at most two lanes (-j 2).
+    let slices = read_json(&trace)["traceEvents"].as_array().unwrap().clone();
+    assert_eq!(
+        slices.len() as u64,
+        again["steps"]["planned"].as_u64().unwrap(),
+        "a step is missing from the trace"
+    );
+    assert!(slices
+        .iter()
+        .all(|s| s["ph"] == "X" && s["args"]["cached"] == true && s["tid"].as_u64() < Some(2)));
 }
 
 /// arm64 ThinLTO: tiny builds (the vDSO native, as Kbuild builds it) and

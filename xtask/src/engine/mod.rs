@@ -18,6 +18,7 @@ pub mod native;
 pub mod scheduler;
 pub mod shared;
 pub mod shell;
+pub mod trace;
 
 #[cfg(test)]
 mod tests;

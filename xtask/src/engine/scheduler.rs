@@ -29,6 +29,7 @@ use crate::{
         launcher::{Launcher, Ran},
         shared::{Lookup, Seen, SharedCache},
         shell,
+        trace::Trace,
     },
     kbuild::{Step, StepKind},
 };
@@ -104,8 +105,24 @@ enum Outcome {
 impl Runner<'_> {
     /// Runs the steps with a progress bar labelled `self.label`.
     pub fn run(&self, steps: &[Step], graph: &Graph) -> Result<Counts> {
+        self.run_traced(steps, graph, None)
+    }
+
+    /// The same, with every step also noted in `trace`.
+    pub fn run_traced(
+        &self,
+        steps: &[Step],
+        graph: &Graph,
+        trace: Option<&Trace>,
+    ) -> Result<Counts> {
         let mut progress = Progress::new(steps.len(), self.label);
-        let counts = self.run_with(steps, graph, &mut progress);
+        let mut stage = trace.map(|t| t.stage(self.label));
+        let counts = self.run_with(steps, graph, &mut |event: Event<'_>| {
+            if let Some(stage) = &mut stage {
+                stage.note(&event);
+            }
+            progress.report(event);
+        });
         progress.finish();
         counts
     }
