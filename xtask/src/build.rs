@@ -484,7 +484,11 @@ impl<'a> Pipeline<'a> {
         inputs: &[String],
         run: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
+        let start = self.setup.trace.map(Trace::now);
         let status = native::step(self.cache, output, command, inputs, run)?;
+        if let (Some(trace), Some(start)) = (self.setup.trace, start) {
+            trace.native(output, start, status == Native::Cached);
+        }
         self.counts.planned += 1;
         match status {
             Native::Ran => self.counts.executed += 1,

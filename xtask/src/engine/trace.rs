@@ -115,6 +115,27 @@ impl Trace {
     }
 }
 
+impl Trace {
+    /// How long since the build began.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A step the xtask ran itself on this thread (a link, the initcall
+    /// order), begun at `start`: on lane 0, as no worker runs then.
+    pub fn native(&self, output: &str, start: Duration, cached: bool) {
+        self.slices.lock().unwrap().push(Slice {
+            output: output.into(),
+            tag: "NATIVE".into(),
+            stage: "native".into(),
+            lane: 0,
+            start,
+            end: self.now(),
+            cached,
+        });
+    }
+}
+
 impl Default for Trace {
     fn default() -> Trace {
         Trace::new()
