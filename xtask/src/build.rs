@@ -840,7 +840,6 @@ fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> String {
     let mut dirs: Vec<&str> = steps.iter().map(Step::dir).collect();
     dirs.sort_unstable();
     dirs.dedup();
-    let mut hasher = blake3::Hasher::new();
     let mut files: Vec<PathBuf> = vec![
         srctree.join("Makefile"),
         srctree.join("scripts/Makefile.build"),
@@ -851,14 +850,7 @@ fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> String {
         files.push(srctree.join(dir).join("Kbuild"));
     }
     files.extend(kconfig::sources(objtree).iter().map(|f| srctree.join(f)));
-    for file in files {
-        hasher.update(file.as_os_str().as_encoded_bytes());
-        match fs::read(&file) {
-            Ok(bytes) => hasher.update(&bytes),
-            Err(_) => hasher.update(b"\0absent"),
-        };
-    }
-    hasher.finalize().to_hex().to_string()
+    plan::files_hash(files)
 }
 
 struct Timer(Stopwatch);

@@ -385,15 +385,7 @@ fn inputs_hash(srctree: &Path, srcarch: &str, kconfig: &[String]) -> String {
         .map(|f| srctree.join(f)),
     );
     files.extend(files_under(&srctree.join("scripts/kconfig")));
-    let mut hasher = blake3::Hasher::new();
-    for file in files {
-        hasher.update(file.as_os_str().as_encoded_bytes());
-        match fs::read(&file) {
-            Ok(bytes) => hasher.update(&bytes),
-            Err(_) => hasher.update(b"\0absent"),
-        };
-    }
-    hasher.finalize().to_hex().to_string()
+    crate::kbuild::plan::files_hash(files)
 }
 
 /// Every file under `dir`, sorted.

@@ -160,6 +160,20 @@ impl StagePlans {
 }
 
 /// A key over named parts, so no two different lists hash alike.
+/// A hash of each file's path and bytes (or that it is absent), in order:
+/// what a plan or a configuration was made from.
+pub fn files_hash(files: impl IntoIterator<Item = PathBuf>) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for file in files {
+        hasher.update(file.as_os_str().as_encoded_bytes());
+        match fs::read(&file) {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(_) => hasher.update(b"\0absent"),
+        };
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
 pub fn key(parts: &[(&str, &str)]) -> String {
     let mut hasher = blake3::Hasher::new();
     for (name, value) in parts {
