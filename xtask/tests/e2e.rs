@@ -606,14 +606,7 @@ fn t06_arm64_opt_out_of_kernel_time_boots() {
 fn t09_lto_none_reports_policy_without_stripping() {
     let own = own_configuration("none");
     let config: Vec<&str> = own.iter().map(String::as_str).collect();
-    let out = Xtask::new("units").args(&config).arg("--json").run();
-    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rm = listing["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["path"] == "arch/x86/realmode/rm")
-        .unwrap();
+    let rm = realmode_unit(&config);
     assert_eq!(rm["source"], "manifest");
     assert!(
         rm["reason"]
@@ -622,11 +615,26 @@ fn t09_lto_none_reports_policy_without_stripping() {
             .contains("LTO is off for the whole build"),
         "{rm}"
     );
+}
+
+/// `units --json` of the configuration `args` names: the listing of
+/// `arch/x86/realmode/rm`, once the rules are seen to include one this
+/// configuration does not build (`drivers/firmware/efi/libstub`).
+fn realmode_unit(args: &[&str]) -> Value {
+    let out = Xtask::new("units").args(args).arg("--json").run();
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(listing["rules"]
         .as_array()
         .unwrap()
         .iter()
         .any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
+    listing["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["path"] == "arch/x86/realmode/rm")
+        .unwrap_or_else(|| panic!("no arch/x86/realmode/rm in {listing}"))
+        .clone()
 }
 
 /// Bad overrides are rejected with exit code 13 and a message that names the fix.
@@ -1337,33 +1345,13 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
 
     let given = dir.join("given.config");
     fs::copy(tree.join(".config"), &given).unwrap();
-    let out = Xtask::new("units")
-        .args(&[
-            "--lto",
-            "full",
-            "--config",
-            given.to_str().unwrap(),
-            "--json",
-        ])
-        .run();
     // The listing names each unit's policy and where it comes from.
-    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rm = listing["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["path"] == "arch/x86/realmode/rm")
-        .unwrap_or_else(|| panic!("no arch/x86/realmode/rm in {listing}"));
+    let rm = realmode_unit(&["--lto", "full", "--config", given.to_str().unwrap()]);
     // Kbuild's Makefile opts it out too: `manifest+kbuild-makefile`.
     assert!(
         rm["lto"] == "off" && rm["source"].as_str().unwrap().starts_with("manifest"),
         "{rm}"
     );
-    assert!(listing["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
     let file_tree = common::objtree("x86_64", "full", given.to_str().unwrap());
     assert!(
         file_tree
