@@ -12,6 +12,7 @@ use crate::{
     build::{self, Options},
     configure,
     kconfig::{self, DotConfig},
+    render::{self, Notice},
     target::Target,
     toolchain::{self, Tools},
 };
@@ -21,7 +22,10 @@ use crate::{
 fn configured(target: &Target, options: &Options) -> Result<build::Tree> {
     let tree = build::tree(target, options)?;
     if !tree.is_planned() && !configure::is_current(&tree.kbuild, &tree.key) {
-        eprintln!("configuring {target} in {}", tree.objtree.display());
+        render::notice(Notice::Doing(format!(
+            "configuring {target} in {}",
+            tree.objtree.display()
+        )));
         configure::configure(
             &tree.kbuild,
             &tree.recipe,
@@ -59,16 +63,19 @@ pub fn edit(target: &Target, options: &Options, editor: Editor) -> Result<()> {
     let after = DotConfig::read(&dot_config)?;
     let changes = before.changes_to(&after);
     if changes.is_empty() {
-        eprintln!("{}: nothing changed", tree.kbuild.objtree.display());
+        render::notice(Notice::Doing(format!(
+            "{}: nothing changed",
+            tree.kbuild.objtree.display()
+        )));
         return Ok(());
     }
     let edits = configure::edits_path(&tree.kbuild.objtree);
     keep(&edits, &changes)?;
-    eprintln!(
+    render::notice(Notice::Doing(format!(
         "{} setting(s) changed, kept in {} (applied after the fragments; remove the file to drop them); the next `cargo xtask build` uses them",
         changes.len(),
         edits.display()
-    );
+    )));
     Ok(())
 }
 
@@ -95,11 +102,11 @@ pub fn savedefconfig(target: &Target, options: &Options, out: &Path) -> Result<(
     let written = tree.kbuild.objtree.join("defconfig");
     fs::copy(&written, out)
         .with_context(|| format!("copying {} to {}", written.display(), out.display()))?;
-    eprintln!(
+    render::notice(Notice::Doing(format!(
         "wrote {} (build it with --config {})",
         out.display(),
         shown_as_path(out)
-    );
+    )));
     Ok(())
 }
 

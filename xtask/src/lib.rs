@@ -7,6 +7,9 @@
 // Crash-safe writes of state.
 pub mod fs_atomic;
 
+// The one place that writes progress: notices and the stage's bar.
+pub mod render;
+
 // Where things go.
 pub mod paths;
 

@@ -47,6 +47,32 @@ impl Stopwatch {
     }
 }
 
+/// A build's phases, each timed from the end of the one before.
+pub struct Laps {
+    since: Stopwatch,
+    pub phases: Vec<Phase>,
+}
+
+impl Laps {
+    pub fn start() -> Laps {
+        Laps {
+            since: Stopwatch::start(),
+            phases: Vec::new(),
+        }
+    }
+
+    /// Ends the phase `name` now; the next one starts.
+    pub fn lap(&mut self, name: &str) {
+        let (seconds, cpu_seconds) = self.since.elapsed();
+        self.since = Stopwatch::start();
+        self.phases.push(Phase {
+            name: name.into(),
+            seconds,
+            cpu_seconds,
+        });
+    }
+}
+
 /// CPU time of this process and of the children it has waited for.
 fn cpu_seconds() -> f64 {
     let seconds = |who| {

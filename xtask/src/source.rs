@@ -10,7 +10,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::lock::TreeLock;
+use crate::{
+    engine::lock::TreeLock,
+    render::{self, Notice},
+};
 
 /// The Debian `linux-source-<series>` built when no `--source` is given.
 pub const DEFAULT_SERIES: &str = "6.12";
@@ -66,7 +69,10 @@ pub fn unpack_debian(series: &str) -> Result<PathBuf> {
     }
     fs::create_dir_all(&cache)?;
     let _lock = TreeLock::acquire(&root, |holder| {
-        eprintln!("waiting for {} to be unpacked: {holder}", root.display());
+        render::notice(Notice::Doing(format!(
+            "waiting for {} to be unpacked: {holder}",
+            root.display()
+        )));
         Ok(())
     })?;
     if stamp.exists() && root.is_dir() {
@@ -79,7 +85,11 @@ pub fn unpack_debian(series: &str) -> Result<PathBuf> {
     let partial = cache.join(format!("unpacking-{name}"));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial)?;
-    eprintln!("unpacking {} into {}", tarball.display(), cache.display());
+    render::notice(Notice::Doing(format!(
+        "unpacking {} into {}",
+        tarball.display(),
+        cache.display()
+    )));
     let status = Command::new("tar")
         .arg("-xf")
         .arg(&tarball)

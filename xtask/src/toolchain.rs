@@ -9,7 +9,10 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::target::Arch;
+use crate::{
+    render::{self, Notice},
+    target::Arch,
+};
 
 /// Where Debian's versioned LLVM lives; preferred over whatever `clang` is on `PATH`.
 const LLVM_DIRS: &[&str] = &["/usr/lib/llvm-19/bin"];
@@ -120,7 +123,9 @@ pub fn install(packages: &[&str]) -> Result<()> {
             packages.join(" ")
         );
     }
-    eprintln!("installing missing packages: {command}");
+    render::notice(Notice::Doing(format!(
+        "installing missing packages: {command}"
+    )));
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!(

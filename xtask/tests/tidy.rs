@@ -180,6 +180,40 @@ fn state_is_written_only_through_fs_atomic() {
     );
 }
 
+/// Files that print, and what. Everything else sends `render::notice`, so a
+/// line never tears the progress bar and the build and engine print nothing.
+const PRINTERS: &[(&str, &str)] = &[
+    ("bench/mod.rs", "the bench command: its progress and table"),
+    ("bench/private_source.rs", "the bench's copy of the source"),
+    ("editor/compdb.rs", "the compdb command: the files it wrote"),
+    ("main.rs", "the error that ends the program"),
+    ("render.rs", "notices and the stage's bar"),
+    ("report.rs", "the build command's summary"),
+    ("selftest.rs", "the test command: what it runs"),
+    ("test_boot.rs", "the test-boot command: its verdict"),
+    ("units.rs", "the units command: its listing"),
+];
+
+#[test]
+fn only_commands_and_the_renderer_print() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut printers: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let code = product_code(path);
+            ["println!(", "print!("].iter().any(|m| code.contains(m))
+        })
+        .map(|path| path.strip_prefix(src()).unwrap().display().to_string())
+        .collect();
+    printers.sort();
+    let allowed: Vec<String> = PRINTERS.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(
+        printers, allowed,
+        "a module prints: send `render::notice` instead; a command's own output belongs in PRINTERS"
+    );
+}
+
 /// `lib.rs`'s modules, in the order it lists them: the pipeline's.
 fn pipeline() -> Vec<String> {
     fs::read_to_string(src().join("lib.rs"))

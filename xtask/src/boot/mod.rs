@@ -40,6 +40,7 @@ pub use qemu::Accel;
 
 use crate::{
     kconfig::DotConfig,
+    render::{self, Notice},
     target::{Arch, Lto, Target},
 };
 
@@ -209,7 +210,7 @@ fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> 
         };
         let (program, args) = qemu::command(&spec)?;
         let command = qemu::display(&program, &args)?;
-        println!("$ {command}");
+        render::notice(Notice::Doing(format!("$ {command}")));
         match qemu::run(&program, &args, accel, input.timeout, stderr_log) {
             Ok(run) => {
                 let (ending, seconds) = (run.ending, run.seconds);
@@ -223,7 +224,9 @@ fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> 
             }
             Err(e) => match e.downcast_ref::<qemu::KvmFailed>() {
                 Some(qemu::KvmFailed(reason)) if accel == Accel::Kvm => {
-                    eprintln!("KVM does not work here ({reason}): falling back to TCG");
+                    render::notice(Notice::Doing(format!(
+                        "KVM does not work here ({reason}): falling back to TCG"
+                    )));
                     qemu::mark_kvm_broken(reason);
                     accel = Accel::Tcg;
                     accel_note = Some(format!("TCG: KVM failed ({reason})"));

@@ -20,6 +20,7 @@ use crate::{
     kbuild::Kbuild,
     kconfig::{self, DotConfig, Request},
     paths,
+    render::{self, Notice},
     target::{Config, Profile, Target},
     toolchain::Toolchain,
 };
@@ -504,7 +505,9 @@ pub fn configure(
         .into_iter()
         .partition(|u| recipe.kernel_own.contains(&u.request.file));
     for miss in &kernel_own {
-        eprintln!("warning: {miss} (the kernel's own fragment: Kbuild only warns too)");
+        render::notice(Notice::Warning(format!(
+            "{miss} (the kernel's own fragment: Kbuild only warns too)"
+        )));
     }
     if !unmet.is_empty() {
         return Err(UnmetRequests(unmet).into());

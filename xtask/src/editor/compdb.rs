@@ -30,6 +30,7 @@ use crate::{
         recipe::{compiler_invocation, normalize, source_file},
         Step,
     },
+    render::{self, Notice},
 };
 
 /// The database's name, in the object tree (and, linked, in the source tree).
@@ -65,7 +66,7 @@ pub fn run(built: &crate::build::Built, link: bool) -> Result<()> {
     match super::rust_project::write_rust_project(&built.objtree, &built.report.source) {
         Ok(Some(path)) => println!("{}", path.display()),
         Ok(None) => {}
-        Err(error) => eprintln!("warning: no rust-project.json: {error:#}"),
+        Err(error) => render::notice(Notice::Warning(format!("no rust-project.json: {error:#}"))),
     }
     Ok(())
 }

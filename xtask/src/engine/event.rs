@@ -3,14 +3,12 @@
 //!
 //! Workers never touch the terminal: they send an `Event` for each thing that
 //! happens to a step, and the thread that called `Runner::run` hands each one
-//! to a `Reporter`. A step's stderr is printed through the bar, so a line is
-//! never torn by a tick.
+//! to a `Reporter`; the progress bar is one, and `render` draws it.
 
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::kbuild::Step;
+use crate::{
+    kbuild::Step,
+    render::{self, Bar},
+};
 
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -36,28 +34,22 @@ impl<F: FnMut(Event<'_>)> Reporter for F {
     }
 }
 
-/// The progress bar of one phase: a tick per finished step, the last step that
-/// ran as its message, and step stderr printed above it.
+/// The bar of one stage (`render::Bar`), fed by its events. A step's
+/// stderr goes through the renderer, so a line is never torn by a tick.
 pub struct Progress {
-    bar: ProgressBar,
+    bar: Bar,
 }
 
 impl Progress {
     pub fn new(steps: usize, label: &str) -> Progress {
-        let bar = ProgressBar::new(steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar }
+        Progress {
+            bar: Bar::new(steps, label),
+        }
     }
 
     /// Removes the bar; what was printed through it stays.
     pub fn finish(self) {
-        self.bar.finish_and_clear();
+        self.bar.finish();
     }
 }
 
@@ -65,15 +57,10 @@ impl Reporter for Progress {
     fn report(&mut self, event: Event<'_>) {
         match event {
             Event::Started { .. } | Event::Failed { .. } => {}
-            Event::Cached { .. } => self.bar.inc(1),
+            Event::Cached { .. } => self.bar.cached(),
             Event::Ran { step, stderr } => {
-                let stderr = stderr.trim_end();
-                if !stderr.is_empty() {
-                    self.bar.suspend(|| eprintln!("{stderr}"));
-                }
-                self.bar
-                    .set_message(format!("{:<7} {}", step.tag, step.output));
-                self.bar.inc(1);
+                render::step_output(&stderr);
+                self.bar.ran(&step.tag, &step.output);
             }
         }
     }
@@ -92,4 +79,15 @@ pub struct Counts {
     /// Of those launched, the ones the launcher compiled here after failing
     /// to hand them on (distcc's quiet fallback).
     pub fell_back: usize,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, phase: Counts) {
+        self.planned += phase.planned;
+        self.executed += phase.executed;
+        self.cached += phase.cached;
+        self.restored += phase.restored;
+        self.launched += phase.launched;
+        self.fell_back += phase.fell_back;
+    }
 }

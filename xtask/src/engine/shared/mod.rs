@@ -39,7 +39,10 @@ use self::{
     action_result::{sha256, ActionResult, Digest, OutputFile},
     store::{DirStore, Space, Store},
 };
-use crate::kbuild::{cmd_file, Step, StepKind};
+use crate::{
+    kbuild::{cmd_file, Step, StepKind},
+    render::{self, Notice},
+};
 
 /// How many input sets a manifest keeps, newest first.
 const MANIFEST_ENTRIES: usize = 8;
@@ -282,10 +285,10 @@ impl SharedCache {
             Err(e) => {
                 self.broken.store(true, Ordering::Relaxed);
                 self.warned.call_once(|| {
-                    eprintln!(
-                        "warning: shared cache {}: {e:#}; building locally from here on",
+                    render::notice(Notice::Warning(format!(
+                        "shared cache {}: {e:#}; building locally from here on",
                         self.location
-                    );
+                    )));
                     *self.error.lock().unwrap() = Some(format!("{e:#}"));
                 });
                 None
