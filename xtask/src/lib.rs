@@ -10,6 +10,9 @@ pub mod fs_atomic;
 // The one place that writes progress: notices and the stage's bar.
 pub mod render;
 
+// The one place that starts a child process.
+pub mod process;
+
 // Where things go.
 pub mod paths;
 

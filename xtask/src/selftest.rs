@@ -4,12 +4,13 @@
 //! each timed, with the builds it did counted from `XTASK_BUILD_LOG`.
 //! `--full` adds the tests CI's time cannot hold.
 
-use std::{process::Command, time::Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
 use crate::{
     build_log::{self, Entry},
+    process,
     toolchain::{self, Tools},
 };
 
@@ -148,28 +149,23 @@ pub fn run(full: bool) -> Result<()> {
 
 /// The end-to-end tests in libtest's order (by name), from `--list`.
 fn e2e_tests() -> Result<Vec<String>> {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "test",
-            "-q",
-            "-p",
-            "xtask",
-            "--test",
-            "e2e",
-            "--",
-            "--ignored",
-            "--list",
-        ])
-        .current_dir(crate::paths::workspace_root())
-        .output()
-        .context("listing the end-to-end tests")?;
-    if !out.status.success() {
-        bail!(
-            "cargo test --test e2e -- --list failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let listing = process::stdout(
+        process::command(env!("CARGO"))
+            .args([
+                "test",
+                "-q",
+                "-p",
+                "xtask",
+                "--test",
+                "e2e",
+                "--",
+                "--ignored",
+                "--list",
+            ])
+            .current_dir(crate::paths::workspace_root()),
+    )
+    .context("listing the end-to-end tests")?;
+    let names: Vec<String> = listing
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))
         .map(String::from)
@@ -224,12 +220,9 @@ fn table(rows: &[Row], total: f64) -> String {
 
 fn cargo(args: &[&str]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(crate::paths::workspace_root())
-        .status()?;
-    if !status.success() {
-        bail!("cargo {} failed", args.join(" "));
-    }
-    Ok(())
+    process::run(
+        process::command(env!("CARGO"))
+            .args(args)
+            .current_dir(crate::paths::workspace_root()),
+    )
 }

@@ -5,13 +5,13 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{bail, Context, Result};
 
 use crate::{
     engine::lock::TreeLock,
+    process,
     render::{self, Notice},
 };
 
@@ -90,16 +90,13 @@ pub fn unpack_debian(series: &str) -> Result<PathBuf> {
         tarball.display(),
         cache.display()
     )));
-    let status = Command::new("tar")
-        .arg("-xf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&partial)
-        .status()
-        .context("running tar")?;
-    if !status.success() {
-        bail!("tar -xf {} failed", tarball.display());
-    }
+    process::run(
+        process::command("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&partial),
+    )?;
     let _ = fs::remove_dir_all(&root);
     fs::rename(partial.join(&name), &root)?;
     fs::remove_dir_all(&partial)?;

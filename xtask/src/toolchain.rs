@@ -1,15 +1,13 @@
 //! The LLVM toolchain and host tools a kernel build needs, and the tools each
 //! other command needs on top ([`Tools`]): found, or installed when missing.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::{
+    process,
     render::{self, Notice},
     target::Arch,
 };
@@ -112,7 +110,7 @@ pub fn install(packages: &[&str]) -> Result<()> {
         "apt-get install -y --no-install-recommends {}",
         packages.join(" ")
     );
-    let is_root = Command::new("id")
+    let is_root = process::command("id")
         .arg("-u")
         .output()
         .map(|o| o.stdout == b"0\n")
@@ -126,17 +124,10 @@ pub fn install(packages: &[&str]) -> Result<()> {
     render::notice(Notice::Doing(format!(
         "installing missing packages: {command}"
     )));
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive {command}"
-        ))
-        .status()
-        .context("running apt-get")?;
-    if !status.success() {
-        bail!("`{command}` failed; run it by hand and retry");
-    }
-    Ok(())
+    process::run(process::command("sh").arg("-c").arg(format!(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive {command}"
+    )))
+    .with_context(|| format!("installing: run `{command}` by hand and retry"))
 }
 
 pub fn which(tool: &str) -> Option<PathBuf> {
@@ -148,7 +139,7 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 }
 
 fn first_line(tool: &Path, arg: &str) -> Result<String> {
-    let out = Command::new(tool)
+    let out = process::command(tool)
         .arg(arg)
         .output()
         .with_context(|| format!("running {}", tool.display()))?;

@@ -214,6 +214,23 @@ fn only_commands_and_the_renderer_print() {
     );
 }
 
+#[test]
+fn only_the_process_module_creates_processes() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut spawners: Vec<String> = files
+        .iter()
+        .filter(|path| product_code(path).contains("Command::new("))
+        .map(|path| path.strip_prefix(src()).unwrap().display().to_string())
+        .collect();
+    spawners.sort();
+    assert_eq!(
+        spawners,
+        ["process.rs"],
+        "a module creates a process itself: use process::command, whose errors name the command"
+    );
+}
+
 /// `lib.rs`'s modules, in the order it lists them: the pipeline's.
 fn pipeline() -> Vec<String> {
     fs::read_to_string(src().join("lib.rs"))

@@ -27,6 +27,7 @@ use crate::{
     engine::lock::TreeLock,
     kbuild::Kbuild,
     kconfig::DotConfig,
+    process,
     target::{Arch, Target},
 };
 
@@ -316,7 +317,7 @@ impl Bench {
 
     /// A subcommand that takes `build`'s options, on the bench's tree.
     fn xtask(&self, subcommand: &str) -> Command {
-        let mut cmd = Command::new(&self.exe);
+        let mut cmd = process::command(&self.exe);
         let Target { arch, lto, config } = &self.target;
         cmd.arg(subcommand).arg("--source").arg(self.source.root());
         cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string()])

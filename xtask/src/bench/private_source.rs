@@ -12,12 +12,12 @@
 use std::{
     fs,
     path::{Component, Path, PathBuf},
-    process::Command,
     time::SystemTime,
 };
 
 use anyhow::{bail, ensure, Context, Result};
 
+use crate::process;
 use crate::{engine::lock::TreeLock, fs_atomic};
 
 pub struct PrivateSource {
@@ -48,18 +48,12 @@ impl PrivateSource {
             let partial = copy.with_file_name(format!("{}.partial", file_name(copy)));
             let _ = fs::remove_dir_all(&partial);
             let _ = fs::remove_dir_all(copy);
-            let status = Command::new("cp")
-                .arg("-al")
-                .arg(pristine)
-                .arg(&partial)
-                .status()
-                .context("running cp")?;
-            ensure!(
-                status.success(),
-                "cp -al {} {} failed",
-                pristine.display(),
-                partial.display()
-            );
+            process::run(
+                process::command("cp")
+                    .arg("-al")
+                    .arg(pristine)
+                    .arg(&partial),
+            )?;
             fs::rename(&partial, copy)?;
         }
         let source = PrivateSource {

@@ -7,7 +7,7 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{judge::Ending, Firmware};
+use crate::process;
 use crate::target::{Arch, Target};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -332,7 +333,7 @@ pub fn run(
     let stderr = fs::File::create(stderr_log)
         .with_context(|| format!("creating {}", stderr_log.display()))?;
     let start = Instant::now();
-    let mut child = Command::new(program)
+    let mut child = process::command(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(stderr.try_clone()?)

@@ -5,11 +5,11 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{bail, Context, Result};
 
+use crate::process;
 use crate::{fs_atomic, kconfig::DotConfig};
 
 /// rust-analyzer's project file, in the object tree as `make rust-analyzer` puts it.
@@ -113,7 +113,7 @@ impl RustTools {
         let objtree = objtree
             .canonicalize()
             .with_context(|| format!("resolving {}", objtree.display()))?;
-        let mut command = Command::new(&self.python);
+        let mut command = process::command(&self.python);
         command
             .arg(&script)
             .arg(format!("--cfgs=core={}", core_cfgs(&srctree)));
@@ -185,10 +185,7 @@ fn core_cfgs(srctree: &Path) -> String {
 
 /// Runs a tool; its stdout when it exits 0.
 fn stdout_of(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    process::stdout(process::command(program).args(args)).ok()
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use std::{
         process::{CommandExt, ExitStatusExt},
     },
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, ExitStatus, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
         OnceLock,
@@ -33,6 +33,7 @@ use std::{
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::kbuild::recipe::plain_call;
+use crate::process;
 
 const SHIM: &str = include_str!("fork_server.c");
 const TRAILER_MAGIC: u32 = 0x4b53_4154;
@@ -117,7 +118,7 @@ impl ForkServer {
         let listener =
             UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
         let listen_fd = listener.as_raw_fd();
-        let mut command = Command::new(&self.program);
+        let mut command = process::command(&self.program);
         command
             .current_dir(&self.objtree)
             .env_clear()
@@ -168,7 +169,7 @@ impl ForkServer {
     fn compile_shim(&self, dir: &Path) -> Result<PathBuf> {
         let (source, shim) = (dir.join("fork_server.c"), dir.join("fork_server.so"));
         std::fs::write(&source, SHIM).with_context(|| format!("writing {}", source.display()))?;
-        let out = Command::new(&self.program)
+        let out = process::command(&self.program)
             .env_clear()
             .envs(&self.env)
             .args(["-shared", "-fPIC", "-O2", "-o"])
@@ -268,7 +269,7 @@ mod tests {
             "the jobs' CPU time was not reported"
         );
         for name in ["a", "b", "c", "d"] {
-            let status = Command::new("sh")
+            let status = process::command("sh")
                 .arg("-c")
                 .arg(compile(name, &format!("{name}.exec.o")))
                 .current_dir(tree)

@@ -3,12 +3,13 @@
 //! compile runs, the launcher goes in front of its compiler. Keys, `.cmd`
 //! files and plans never see it, so switching it on or off rebuilds nothing.
 
-use std::{collections::BTreeMap, path::Path, process::Command};
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::kbuild::Step;
+use crate::process;
 
 const NO_REWRITE_CROSS: &str = "DISTCC_NO_REWRITE_CROSS";
 
@@ -217,7 +218,7 @@ impl Launcher {
             Kind::Sccache => &["--show-stats", "--stats-format", "json"],
             _ => return None,
         };
-        let out = Command::new(&self.argv[0])
+        let out = process::command(&self.argv[0])
             .args(args)
             .envs(self.env.iter().cloned())
             .output()

@@ -6,6 +6,7 @@
 
 use std::{path::Path, process::Command};
 
+use crate::process;
 use anyhow::{Context, Result};
 
 /// Well under `MAX_ARG_STRLEN` (32 pages).
@@ -13,7 +14,7 @@ const LONGEST_ARGUMENT: usize = 96 * 1024;
 
 /// `sh` ready to run `script` in `objtree`, with an empty environment.
 pub fn sh(objtree: &Path, script: &str) -> Result<Command> {
-    let mut command = Command::new("sh");
+    let mut command = process::command("sh");
     command.current_dir(objtree).env_clear();
     if script.len() <= LONGEST_ARGUMENT {
         command.arg("-c").arg(script);

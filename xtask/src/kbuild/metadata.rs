@@ -3,9 +3,10 @@
 //! two clean builds of the same inputs are byte-identical and "incremental
 //! equals clean" is a sha256 comparison. A value the user exports wins.
 
-use std::{path::Path, process::Command, time::UNIX_EPOCH};
+use std::{path::Path, time::UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use crate::process;
+use anyhow::{Context, Result};
 
 /// The variables Kbuild reads, with their values: the user's, or fixed here.
 pub fn variables(srctree: &Path) -> Result<Vec<(&'static str, String)>> {
@@ -44,18 +45,12 @@ fn epoch(srctree: &Path) -> Result<u64> {
 /// The form `date` prints, which is what Kbuild puts in `UTS_VERSION` and
 /// hands back to `date -d`.
 fn timestamp(epoch: u64) -> Result<String> {
-    let out = Command::new("date")
-        .args(["-u", "-d", &format!("@{epoch}")])
-        .env("LC_ALL", "C")
-        .output()
-        .context("running date")?;
-    if !out.status.success() {
-        bail!(
-            "date -u -d @{epoch} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = process::stdout(
+        process::command("date")
+            .args(["-u", "-d", &format!("@{epoch}")])
+            .env("LC_ALL", "C"),
+    )?;
+    Ok(out.trim().to_string())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use crate::process;
 use crate::{target::Arch, toolchain::Toolchain};
 
 pub mod bundle;
@@ -331,7 +332,7 @@ impl Kbuild {
 
 /// Every `make` this project runs: no stdin, and make's messages in English.
 fn make_command() -> Command {
-    let mut cmd = Command::new("make");
+    let mut cmd = process::command("make");
     cmd.env("LC_ALL", "C").stdin(Stdio::null());
     cmd
 }

@@ -2,8 +2,9 @@
 //! computes it: LTO may reorder initcalls within a level, so a linker script
 //! pins them to the order of the archives' members.
 
-use std::{collections::BTreeMap, fs, path::Path, process::Command};
+use std::{collections::BTreeMap, fs, path::Path};
 
+use crate::process;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -22,20 +23,13 @@ pub struct Initcall {
 pub fn initcall_order(objtree: &Path, nm: &Path, archives: &[String]) -> Result<Vec<Initcall>> {
     let mut order = Vec::new();
     for archive in archives {
-        let out = Command::new(nm)
-            .arg("--defined-only")
-            .arg(archive)
-            .current_dir(objtree)
-            .output()
-            .with_context(|| format!("running {}", nm.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} --defined-only {archive} failed: {}",
-                nm.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        order.extend(parse_nm_initcalls(&String::from_utf8_lossy(&out.stdout))?);
+        let listing = process::stdout(
+            process::command(nm)
+                .arg("--defined-only")
+                .arg(archive)
+                .current_dir(objtree),
+        )?;
+        order.extend(parse_nm_initcalls(&listing)?);
     }
     if order.is_empty() {
         bail!("no initcalls found in {}", archives.join(" "));

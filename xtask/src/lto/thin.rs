@@ -18,13 +18,18 @@
 //! decide which backends run. The `.incbin` inputs are what LLVM's own
 //! ThinLTO cache key missed (ClangBuiltLinux #2021).
 
-use std::{collections::HashSet, path::Path, process::Command};
+use std::{collections::HashSet, path::Path};
 
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    kbuild::{cmd_file::CmdFile, recipe::simple_commands, Step, StepKind},
+    kbuild::{
+        cmd_file::CmdFile,
+        recipe::{self, simple_commands},
+        Step, StepKind,
+    },
     lto::policy::{format_of, Format},
+    process,
 };
 
 /// Where the shards, imports lists and native objects live.
@@ -146,23 +151,13 @@ fn take_until(args: &mut std::slice::Iter<String>, end: &str) -> Vec<String> {
 
 /// The members of a thin archive, as paths in the object tree.
 pub fn members(objtree: &Path, ar: &Path, archive: &str) -> Result<Vec<String>> {
-    let out = Command::new(ar)
-        .arg("t")
-        .arg(archive)
-        .current_dir(objtree)
-        .output()
-        .with_context(|| format!("running {}", ar.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} t {archive} failed: {}",
-            ar.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect())
+    let listing = process::stdout(
+        process::command(ar)
+            .arg("t")
+            .arg(archive)
+            .current_dir(objtree),
+    )?;
+    Ok(listing.lines().map(String::from).collect())
 }
 
 /// The archives' members, resolved once per plan.
@@ -308,7 +303,8 @@ fn record_reads(objtree: &Path, output: &str, hash: &dyn Fn(&str) -> String) -> 
 /// A compile command turned into its backend: no preprocessing, no LTO
 /// flags, no dependency file; the shard and the bitcode object in, native out.
 fn backend_argv(compile: &str, object: &str, lto: &HashSet<&str>) -> Option<Vec<String>> {
-    let argv = shlex::split(compile)?;
+    let argv = recipe::compiler_invocation(compile, object)?;
+    let source = recipe::source_file(&argv)?.to_string();
     let mut out = Vec::with_capacity(argv.len());
     let mut args = argv.into_iter();
     out.push(args.next()?);
@@ -318,8 +314,7 @@ fn backend_argv(compile: &str, object: &str, lto: &HashSet<&str>) -> Option<Vec<
             "-o" => {
                 args.next()?;
             }
-            a if lto.contains(a) || a.starts_with("-Wp,-M") => {}
-            a if a.ends_with(".c") && !a.starts_with('-') => {}
+            a if lto.contains(a) || a.starts_with("-Wp,-M") || a == source => {}
             _ => out.push(arg),
         }
     }
