@@ -2,7 +2,7 @@
 //! and after a build the number of bitcode and ELF objects it produced.
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     build::{self, Options},
@@ -11,20 +11,21 @@ use crate::{
     target::Target,
 };
 
-#[derive(Serialize)]
-struct Listing<'a> {
-    target: String,
-    built: bool,
-    units: &'a [Unit],
+/// What `units --json` prints.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Listing {
+    pub target: String,
+    pub built: bool,
+    pub units: Vec<Unit>,
     /// Every rule of the policy, including those whose unit this config does not build.
-    rules: Vec<Rule>,
+    pub rules: Vec<Rule>,
 }
 
-#[derive(Serialize)]
-struct Rule {
-    spec: String,
-    reason: String,
-    source: String,
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rule {
+    pub spec: String,
+    pub reason: String,
+    pub source: String,
 }
 
 /// The units of a target as planned, with object formats if it was built.
@@ -55,7 +56,7 @@ pub fn run(target: &Target, options: &Options, json: bool) -> Result<()> {
         let listing = Listing {
             target: target.name(),
             built,
-            units: &units,
+            units,
             rules,
         };
         println!("{}", serde_json::to_string_pretty(&listing)?);

@@ -16,10 +16,14 @@ use std::{
 };
 
 use common::{read_json, Edit, Xtask};
-use serde_json::Value;
-use xtask::lto::policy::LtoState;
+use xtask::{
+    engine::launcher::Kind,
+    lto::policy::{LtoState, Unit},
+    report::{PlanFrom, Report},
+    units::Listing,
+};
 
-fn build(arch: &str, lto: &str) -> Value {
+fn build(arch: &str, lto: &str) -> Report {
     Xtask::new("build").selection(arch, lto, "tiny").run();
     report(arch, lto)
 }
@@ -28,27 +32,29 @@ fn objtree(arch: &str, lto: &str) -> PathBuf {
     common::objtree(arch, lto, "tiny")
 }
 
-fn report(arch: &str, lto: &str) -> Value {
-    read_json(&objtree(arch, lto).join("build-report.json"))
+fn report(arch: &str, lto: &str) -> Report {
+    read_report(&objtree(arch, lto))
 }
 
-fn units(report: &Value) -> &Vec<Value> {
-    report["units"].as_array().expect("units")
+/// A tree's `build-report.json`, read as the type the build wrote: a field
+/// renamed or dropped fails here.
+fn read_report(tree: &Path) -> Report {
+    let path = tree.join("build-report.json");
+    serde_json::from_value(read_json(&path))
+        .unwrap_or_else(|e| panic!("{} does not read as a Report: {e}", path.display()))
 }
 
-fn unit<'a>(report: &'a Value, path: &str) -> &'a Value {
-    units(report)
+fn unit<'a>(report: &'a Report, path: &str) -> &'a Unit {
+    report
+        .units
         .iter()
-        .find(|u| u["path"] == path)
+        .find(|u| u.path == path)
         .unwrap_or_else(|| panic!("no unit {path} in the report"))
 }
 
 /// The report is complete and the policy held: opted-out units are all ELF,
 /// LTO'd units have bitcode (their assembly objects are ELF by nature).
-fn check_report(report: &Value, arch: &str, lto: &str) {
-    // Read as the type the build wrote: a field renamed or dropped fails here.
-    let report: xtask::report::Report = serde_json::from_value(report.clone())
-        .unwrap_or_else(|e| panic!("the report does not read as a Report: {e}"));
+fn check_report(report: &Report, arch: &str, lto: &str) {
     assert_eq!(report.arch.to_string(), arch);
     assert_eq!(report.lto.to_string(), lto);
     assert!(report.toolchain.clang.contains("clang version"));
@@ -134,10 +140,7 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
     check_report(&report, "x86_64", "thin");
     // The vDSO's own objects are native; vma.o and friends are LTO'd as in Kbuild.
     let vdso = unit(&report, "arch/x86/entry/vdso");
-    assert!(
-        vdso["elf"].as_u64().unwrap() >= 3 && vdso["bitcode"].as_u64().unwrap() >= 1,
-        "{vdso}"
-    );
+    assert!(vdso.elf >= 3 && vdso.bitcode >= 1, "{vdso:?}");
     boots_to_init("x86_64", "thin");
 
     // How fast is the bench's business (`noop`), not a test's: a timed
@@ -147,17 +150,17 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
         .selection("x86_64", "thin", "tiny")
         .args(&["--trace", trace.to_str().unwrap()])
         .run();
-    let again = read_json(&objtree("x86_64", "thin").join("build-report.json"));
+    let again = read_report(&objtree("x86_64", "thin"));
     assert_eq!(
-        again["steps"]["executed"], 0,
-        "a no-op build ran steps: {}",
-        again["steps"]
+        again.steps.executed, 0,
+        "a no-op build ran steps: {:?}",
+        again.steps
     );
     // Its trace holds every step, each cached, on at most two lanes (-j 2).
     let slices = read_json(&trace)["traceEvents"].as_array().unwrap().clone();
     assert_eq!(
-        slices.len() as u64,
-        again["steps"]["planned"].as_u64().unwrap(),
+        slices.len(),
+        again.steps.planned,
         "a step is missing from the trace"
     );
     assert!(slices
@@ -173,7 +176,7 @@ fn t02_x86_64_thin_builds_boots_and_rebuilds_nothing() {
 fn t05_arm64_thin_builds_and_boots() {
     let report = build("arm64", "thin");
     check_report(&report, "arm64", "thin");
-    assert_eq!(unit(&report, "arch/arm64/kernel/vdso")["lto"], "off");
+    assert_eq!(unit(&report, "arch/arm64/kernel/vdso").lto, LtoState::Off);
     boots_to_init("arm64", "thin");
 }
 
@@ -190,11 +193,7 @@ fn t07_x86_64_without_lto_builds_and_boots() {
         .args(&["--firmware", "bios", "--timeout", "240"])
         .run();
     let tree = common::objtree("x86_64", "none", "tinyconfig");
-    check_report(
-        &read_json(&tree.join("build-report.json")),
-        "x86_64",
-        "none",
-    );
+    check_report(&read_report(&tree), "x86_64", "none");
     assert_proofs(&tree, &["vdso"]);
 }
 
@@ -263,7 +262,7 @@ fn proof_profile_passes(arch: &str, lto: &str, required: &[&str]) {
         .args(&["--firmware", "all", "--timeout", "400"])
         .run();
     let tree = common::objtree(arch, lto, "proof");
-    check_report(&read_json(&tree.join("build-report.json")), arch, lto);
+    check_report(&read_report(&tree), arch, lto);
     assert_proofs(&tree, required);
 }
 
@@ -322,18 +321,18 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     let kbuild = xtask::bench::private_source::kbuild_reference_dir(&ours);
     kbuild_build(&ours, &kbuild);
     let report = report("x86_64", "thin");
-    let changed: BTreeSet<String> = units(&report)
+    let changed: BTreeSet<String> = report
+        .units
         .iter()
         .flat_map(|u| {
-            let unit_changed = u["source"] == "manifest" || u["source"] == "--lto-off";
-            let exceptions = u["exceptions"]
-                .as_array()
-                .unwrap()
+            let unit_changed = u.source == "manifest" || u.source == "--lto-off";
+            let exceptions = u
+                .exceptions
                 .iter()
-                .filter(|e| e["source"] == "manifest")
-                .map(|e| e["object"].as_str().unwrap().to_string());
+                .filter(|e| e.source == "manifest")
+                .map(|e| e.object.clone());
             let prefix = if unit_changed {
-                vec![u["path"].as_str().unwrap().to_string() + "/"]
+                vec![u.path.clone() + "/"]
             } else {
                 vec![]
             };
@@ -570,12 +569,12 @@ fn opt_out_kernel_time(arch: &str, then: impl FnOnce(&[&str])) {
     let report = report(arch, "thin");
     check_report(&report, arch, "thin");
     let time = unit(&report, "kernel/time");
-    assert_eq!(time["lto"], "off");
-    assert_eq!(time["source"], "--lto-off");
-    assert_eq!(time["bitcode"], 0);
+    assert_eq!(time.lto, LtoState::Off);
+    assert_eq!(time.source, "--lto-off");
+    assert_eq!(time.bitcode, 0);
     then(&opt_out);
     let report = build(arch, "thin");
-    assert_eq!(unit(&report, "kernel/time")["lto"], "on");
+    assert_eq!(unit(&report, "kernel/time").lto, LtoState::On);
 }
 
 /// The opt-out, and its tree's native objects compiled through distcc.
@@ -607,34 +606,28 @@ fn t09_lto_none_reports_policy_without_stripping() {
     let own = own_configuration("none");
     let config: Vec<&str> = own.iter().map(String::as_str).collect();
     let rm = realmode_unit(&config);
-    assert_eq!(rm["source"], "manifest");
+    assert_eq!(rm.source, "manifest");
     assert!(
-        rm["reason"]
-            .as_str()
-            .unwrap()
-            .contains("LTO is off for the whole build"),
-        "{rm}"
+        rm.reason.contains("LTO is off for the whole build"),
+        "{rm:?}"
     );
 }
 
 /// `units --json` of the configuration `args` names: the listing of
 /// `arch/x86/realmode/rm`, once the rules are seen to include one this
 /// configuration does not build (`drivers/firmware/efi/libstub`).
-fn realmode_unit(args: &[&str]) -> Value {
+fn realmode_unit(args: &[&str]) -> Unit {
     let out = Xtask::new("units").args(args).arg("--json").run();
-    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(listing["rules"]
-        .as_array()
-        .unwrap()
+    let listing: Listing = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listing
+        .rules
         .iter()
-        .any(|r| r["spec"] == "drivers/firmware/efi/libstub"));
-    listing["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["path"] == "arch/x86/realmode/rm")
-        .unwrap_or_else(|| panic!("no arch/x86/realmode/rm in {listing}"))
-        .clone()
+        .any(|r| r.spec == "drivers/firmware/efi/libstub"));
+    listing
+        .units
+        .into_iter()
+        .find(|u| u.path == "arch/x86/realmode/rm")
+        .unwrap_or_else(|| panic!("no arch/x86/realmode/rm in the listing"))
 }
 
 /// Bad overrides are rejected with exit code 13 and a message that names the fix.
@@ -745,7 +738,7 @@ fn t12_a_second_build_of_a_tree_waits_or_exits_with_no_wait() {
 fn t13_incremental_builds_equal_a_killed_clean_build() {
     let tree = objtree("x86_64", "thin");
     let fragment = log_buf_fragment();
-    let step = |what: &str, with: bool, cache: Option<&str>| -> (Value, Vec<String>) {
+    let step = |what: &str, with: bool, cache: Option<&str>| -> (Report, Vec<String>) {
         let mut args: Vec<&str> = if with {
             vec!["--fragment", &fragment]
         } else {
@@ -859,12 +852,7 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     // object that matches its record is rightly not compiled again.
     let _ = fs::remove_file(tree.join("kernel/xtask_probe.o"));
     let (report, ran) = step("a Makefile adding an object", false, None);
-    let phases: Vec<&str> = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
     assert!(
         phases.contains(&"plan") && !phases.contains(&"configure"),
         "a Makefile change configured the tree again: {phases:?}"
@@ -921,9 +909,9 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
         "fork.o reads neither symbol, yet rebuilt: was the tree kept?"
     );
     assert!(
-        report["steps"]["cached"].as_u64().unwrap() > 500,
-        "the tree was not kept: {}",
-        report["steps"]
+        report.steps.cached > 500,
+        "the tree was not kept: {:?}",
+        report.steps
     );
     // All three taken back: the configuration is the one the walk started
     // from, and each reader rebuilds again. So the clean build below can
@@ -1011,17 +999,16 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
             "--arch", "x86_64", "--lto", "thin", "--config", config, "--cache", &url,
         ])
         .run();
-    let report = read_json(&second.join("build-report.json"));
-    let shared = &report["shared_cache"];
+    let report = read_report(&second);
+    let shared = report
+        .shared_cache
+        .expect("a --cache build reports its cache");
     assert_eq!(
-        (shared["misses"].as_u64(), shared["corrupt"].as_u64()),
-        (Some(0), Some(0)),
-        "a compile or backend ran: {shared}"
+        (shared.misses, shared.corrupt),
+        (0, 0),
+        "a compile or backend ran: {shared:?}"
     );
-    assert!(
-        shared["hits"].as_u64().unwrap() > 500 && shared["error"].is_null(),
-        "{shared}"
-    );
+    assert!(shared.hits > 500 && shared.error.is_none(), "{shared:?}");
     let ran = fs::read_to_string(second.join(".xtask/last-executed.txt")).unwrap();
     assert!(
         !ran.lines()
@@ -1047,14 +1034,12 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
         .selection("x86_64", "thin", "tiny")
         .args(&["--cache", &url])
         .run();
-    let again = read_json(&tree.join("build-report.json"));
-    assert_eq!(again["plan_from"], "shared-cache", "{}", again["phases"]);
-    assert_eq!(
-        again["shared_cache"]["misses"].as_u64(),
-        Some(0),
-        "{}",
-        again["shared_cache"]
-    );
+    let again = read_report(&tree);
+    assert_eq!(again.plan_from, PlanFrom::SharedCache, "{:?}", again.phases);
+    let shared = again
+        .shared_cache
+        .expect("a --cache build reports its cache");
+    assert_eq!(shared.misses, 0, "{shared:?}");
     assert_eq!(
         artifacts(&tree),
         incremental,
@@ -1066,7 +1051,7 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
 /// nothing else: ThinLTO backends run only for the edited object and those
 /// that import from it, as forks of one clang; the image is re-planned for
 /// the new `vmlinux`.
-fn one_object_rebuilt_and_relinked(report: &Value, ran: &[String], object: &str) {
+fn one_object_rebuilt_and_relinked(report: &Report, ran: &[String], object: &str) {
     let unit = object.rsplit_once('/').unwrap().0;
     let backend = format!("{}/{object}", xtask::lto::thin::DIR);
     for expected in [
@@ -1090,7 +1075,8 @@ fn one_object_rebuilt_and_relinked(report: &Value, ran: &[String], object: &str)
         "{backends} backends ran for one edited file: {ran:?}"
     );
     assert_eq!(
-        report["backends_forked"], true,
+        report.backends_forked,
+        Some(true),
         "the backends did not run as forks of one clang (see the build's warning)"
     );
     let stray: Vec<&String> = ran
@@ -1103,7 +1089,7 @@ fn one_object_rebuilt_and_relinked(report: &Value, ran: &[String], object: &str)
         .filter(|o| ![object, "init/version-timestamp.o", "vmlinux.o"].contains(&o.as_str()))
         .collect();
     assert!(stray.is_empty(), "other objects were rebuilt: {stray:?}");
-    let executed = report["steps"]["executed"].as_u64().unwrap();
+    let executed = report.steps.executed;
     assert!(
         executed < 60,
         "{executed} steps ran for one edited file: {ran:?}"
@@ -1136,19 +1122,17 @@ fn embedded_config(tree: &Path) -> String {
 
 /// `path sha256` of every artifact the report lists, the path relative to the tree.
 fn artifacts(tree: &Path) -> Vec<String> {
-    let report = read_json(&tree.join("build-report.json"));
-    let relative = |a: &Value| {
-        let path = Path::new(a["path"].as_str().unwrap());
+    let report = read_report(tree);
+    let relative = |path: &Path| {
         path.strip_prefix(tree)
             .unwrap_or_else(|_| panic!("{} is not in {}", path.display(), tree.display()))
             .display()
             .to_string()
     };
-    let list: Vec<String> = report["artifacts"]
-        .as_array()
-        .unwrap()
+    let list: Vec<String> = report
+        .artifacts
         .iter()
-        .map(|a| format!("{} {}", relative(a), a["sha256"].as_str().unwrap()))
+        .map(|a| format!("{} {}", relative(&a.path), a.sha256))
         .collect();
     assert!(list.len() >= 3, "{list:?}");
     list
@@ -1324,8 +1308,8 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
         tree.display()
     );
     assert_proofs(&tree, &["vdso"]);
-    let report = read_json(&tree.join("build-report.json"));
-    assert_eq!(report["config"], "tinyconfig");
+    let report = read_report(&tree);
+    assert_eq!(report.config, "tinyconfig");
     check_report(&report, "x86_64", "full");
     let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
     for (symbol, value) in [
@@ -1349,8 +1333,8 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
     let rm = realmode_unit(&["--lto", "full", "--config", given.to_str().unwrap()]);
     // Kbuild's Makefile opts it out too: `manifest+kbuild-makefile`.
     assert!(
-        rm["lto"] == "off" && rm["source"].as_str().unwrap().starts_with("manifest"),
-        "{rm}"
+        rm.lto == LtoState::Off && rm.source.starts_with("manifest"),
+        "{rm:?}"
     );
     let file_tree = common::objtree("x86_64", "full", given.to_str().unwrap());
     assert!(
@@ -1454,19 +1438,19 @@ fn distcc_compiles_what_a_local_build_did(args: &[&str], tree: &Path, unit: &str
         .fold(Xtask::new("build").args(args), |x, (k, v)| x.env(k, v))
         .args(&["--launcher", "distcc"])
         .run();
-    let report = read_json(&tree.join("build-report.json"));
-    assert_eq!(
-        report["launcher"]["kind"], "distcc",
-        "{}",
-        report["launcher"]
-    );
+    let report = read_report(tree);
+    let launcher = report
+        .launcher
+        .as_ref()
+        .expect("a --launcher build reports it");
+    assert_eq!(launcher.kind, Kind::Distcc, "{launcher:?}");
     let c_compiles = compiles_run(tree, "compile_c");
-    let launched = report["steps"]["launched"].as_u64().unwrap() as usize;
+    let launched = report.steps.launched;
     assert!(
         c_compiles == removed.len() && launched + 1 == c_compiles,
-        "{} removed, {c_compiles} compiled: {}",
+        "{} removed, {c_compiles} compiled: {:?}",
         removed.len(),
-        report["steps"]
+        report.steps
     );
     assert_eq!(
         server.compiled(launched),
@@ -1538,9 +1522,9 @@ fn t16_debian_6_1_builds_with_thin_lto_and_boots() {
         };
         target.obj_dir(Some(Path::new(source)))
     };
-    let report = read_json(&tree.join("build-report.json"));
+    let report = read_report(&tree);
     check_report(&report, "x86_64", "thin");
-    let version = report["kernel_version"].as_str().unwrap();
+    let version = &report.kernel_version;
     assert!(version.starts_with("6.1."), "{version}");
     let boot = read_json(&tree.join("boot-report.json"));
     assert_eq!(boot["outcome"], "pass", "{boot:#}");
