@@ -864,25 +864,37 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     );
 
     // One re-plan for two changes to the configuration: a fragment
-    // (`LOG_BUF_SHIFT` 17 to 16) and a Kconfig default (the clocksource
-    // watchdog's skew, 125 to 250 us). Both values keep their length, so
-    // `autoconf.h` keeps its size (`lto::policy::AUTOCONF_SIZE`): only each
-    // symbol's reader recompiles (fixdep's `include/config/` files name
-    // them), and the tree is kept. Neither symbol is named in a header
-    // `fork.c` reads. `kernel/configs.o` embeds `config_data.gz` with
+    // (`LOG_BUF_SHIFT` 17 to 16, and `PRINTK_TIME`, which was not set) and
+    // a Kconfig default (the clocksource watchdog's skew, 125 to 250 us).
+    // `PRINTK_TIME` adds a line to `autoconf.h`, whose padding keeps its
+    // length (`kconfig::autoconf`), so `lto::policy::AUTOCONF_SIZE` holds:
+    // only each symbol's reader recompiles (fixdep's `include/config/`
+    // files name them), and the tree is kept. No symbol is named in a
+    // header `fork.c` reads. `kernel/configs.o` embeds `config_data.gz` with
     // `.incbin`, which LLVM's ThinLTO cache key ignores: its bitcode does
     // not change, yet its backend must run, or `vmlinux` embeds the old
     // config.
     let configs = fs::read(tree.join("kernel/configs.o")).unwrap();
+    let autoconf = tree.join(xtask::kconfig::autoconf::PATH);
+    let autoconf_before = fs::read_to_string(&autoconf).unwrap();
     let kconfig = Edit::replace(
         "kernel/time/Kconfig",
         "range 50 1000\n\tdefault 125",
         "range 50 1000\n\tdefault 250",
     );
     let (report, ran) = step("a fragment and a Kconfig default", true, None);
+    let autoconf_after = fs::read_to_string(&autoconf).unwrap();
+    assert!(
+        autoconf_after.contains("#define CONFIG_PRINTK_TIME 1\n")
+            && autoconf_after.len() == autoconf_before.len(),
+        "autoconf.h went from {} to {} bytes: every bitcode object rebuilt",
+        autoconf_before.len(),
+        autoconf_after.len()
+    );
     let dot_config = fs::read_to_string(tree.join(".config")).unwrap();
     let embedded = embedded_config(&tree);
     for (value, reader) in [
+        ("CONFIG_PRINTK_TIME=y\n", "kernel/printk/printk.o"),
         ("CONFIG_LOG_BUF_SHIFT=16\n", "kernel/printk/printk.o"),
         (
             "CONFIG_CLOCKSOURCE_WATCHDOG_MAX_SKEW_US=250\n",
@@ -931,6 +943,7 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     );
     let embedded = embedded_config(&tree);
     for (value, reader) in [
+        ("# CONFIG_PRINTK_TIME is not set\n", "kernel/printk/printk.o"),
         ("CONFIG_LOG_BUF_SHIFT=17\n", "kernel/printk/printk.o"),
         (
             "CONFIG_CLOCKSOURCE_WATCHDOG_MAX_SKEW_US=125\n",
@@ -1096,11 +1109,12 @@ fn one_object_rebuilt_and_relinked(report: &Report, ran: &[String], object: &str
     );
 }
 
-/// A fragment that sets `CONFIG_LOG_BUF_SHIFT` (17 in the tiny preset) to 16.
+/// A fragment that sets `CONFIG_LOG_BUF_SHIFT` (17 in the tiny preset) to
+/// 16, and `CONFIG_PRINTK_TIME`, which the preset leaves unset.
 fn log_buf_fragment() -> String {
     let fragment = xtask::paths::target_dir().join("tests/log-buf-shift.config");
     fs::create_dir_all(fragment.parent().unwrap()).unwrap();
-    fs::write(&fragment, "CONFIG_LOG_BUF_SHIFT=16\n").unwrap();
+    fs::write(&fragment, "CONFIG_LOG_BUF_SHIFT=16\nCONFIG_PRINTK_TIME=y\n").unwrap();
     fragment.to_str().unwrap().to_string()
 }
 

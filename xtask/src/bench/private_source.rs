@@ -17,8 +17,7 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::process;
-use crate::{engine::lock::TreeLock, fs_atomic};
+use crate::{engine::lock::TreeLock, fs_atomic, process};
 
 pub struct PrivateSource {
     pristine: PathBuf,

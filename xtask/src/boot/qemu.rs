@@ -16,8 +16,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{judge::Ending, Firmware};
-use crate::process;
-use crate::target::{Arch, Target};
+use crate::{
+    process,
+    target::{Arch, Target},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

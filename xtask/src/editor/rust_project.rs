@@ -9,8 +9,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::process;
-use crate::{fs_atomic, kconfig::DotConfig};
+use crate::{fs_atomic, kconfig::DotConfig, process};
 
 /// rust-analyzer's project file, in the object tree as `make rust-analyzer` puts it.
 pub const RUST_PROJECT: &str = "rust-project.json";

@@ -32,8 +32,7 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::kbuild::recipe::plain_call;
-use crate::process;
+use crate::{kbuild::recipe::plain_call, process};
 
 const SHIM: &str = include_str!("fork_server.c");
 const TRAILER_MAGIC: u32 = 0x4b53_4154;

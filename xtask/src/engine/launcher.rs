@@ -8,8 +8,7 @@ use std::{collections::BTreeMap, path::Path};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::kbuild::Step;
-use crate::process;
+use crate::{kbuild::Step, process};
 
 const NO_REWRITE_CROSS: &str = "DISTCC_NO_REWRITE_CROSS";
 

@@ -13,8 +13,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::process;
-use crate::{target::Arch, toolchain::Toolchain};
+use crate::{kconfig, process, target::Arch, toolchain::Toolchain};
 
 pub mod bundle;
 pub mod cmd_file;
@@ -72,6 +71,8 @@ impl Kbuild {
     }
 
     /// A configuration target (`tinyconfig`, `olddefconfig`, `syncconfig`).
+    /// Whatever `autoconf.h` Kconfig wrote comes out padded
+    /// (`kconfig::autoconf`).
     pub fn run(&self, target: &str, jobs: usize) -> Result<()> {
         assert!(
             target.ends_with("config"),
@@ -82,7 +83,8 @@ impl Kbuild {
             .make(&["-s", &jobs, target])
             .output()
             .context("running make")?;
-        check(&out, &format!("make {target}"))
+        check(&out, &format!("make {target}"))?;
+        kconfig::autoconf::pad(&self.objtree)
     }
 
     /// One of Kbuild's interactive editors (`menuconfig`, `nconfig`) on the

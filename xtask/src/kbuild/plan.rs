@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::{stage::Stage, Step};
 use crate::fs_atomic;
 
-/// Bumped whenever the shape of the compile plan changes (it is planned again).
-pub const FORMAT: &str = "xtask-plan-v7";
+/// Bumped whenever the shape of the compile plan or of the configuration
+/// changes (the tree is configured and planned again): v8 pads `autoconf.h`.
+pub const FORMAT: &str = "xtask-plan-v8";
 /// Bumped whenever the shape or the planning of a later stage changes (only
 /// those stages are planned again).
 const STAGE_FORMAT: &str = "xtask-stage-v5";

@@ -16,6 +16,7 @@
 //! To explain, it reads the Kconfig tree with a small reader of its own
 //! ([`Kconfig`]) and evaluates its conditions against the `.config`.
 
+pub mod autoconf;
 mod dotconfig;
 mod entry;
 mod explain;
