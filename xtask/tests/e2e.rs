@@ -943,7 +943,10 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
     );
     let embedded = embedded_config(&tree);
     for (value, reader) in [
-        ("# CONFIG_PRINTK_TIME is not set\n", "kernel/printk/printk.o"),
+        (
+            "# CONFIG_PRINTK_TIME is not set\n",
+            "kernel/printk/printk.o",
+        ),
         ("CONFIG_LOG_BUF_SHIFT=17\n", "kernel/printk/printk.o"),
         (
             "CONFIG_CLOCKSOURCE_WATCHDOG_MAX_SKEW_US=125\n",

@@ -77,10 +77,11 @@ impl Stages<'_> {
         self.pipeline
             .run(Stage::ThinLink, vec![thin::thin_link(&link, &members)])?;
         let indexed = thin::indexed(objtree)?;
-        self.pipeline.run(
-            Stage::Backends,
-            thin::backends(objtree, &indexed, lto_flags)?,
-        )?;
+        let key = thin::backends_key(&indexed, lto_flags, &self.pipeline.steps);
+        let backends = self.plans.get(Stage::Backends, &key, || {
+            thin::backends(objtree, &indexed, lto_flags)
+        })?;
+        self.pipeline.run(Stage::Backends, backends)?;
         if let Some(why) = self.fork_server.failure() {
             render::notice(Notice::Warning(format!(
                 "the ThinLTO backends ran as separate processes: {why}"

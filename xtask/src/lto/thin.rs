@@ -244,6 +244,25 @@ pub fn backends(objtree: &Path, indexed: &[String], lto_flags: &str) -> Result<V
         .collect()
 }
 
+/// What decides the backends' plan: the LTO flags and the compile command of
+/// each indexed object (the `.cmd` file `backends` reads holds the command
+/// that made the object). Kept with the plan, a no-op reads no `.cmd` file.
+pub fn backends_key(indexed: &[String], lto_flags: &str, compiles: &[Step]) -> String {
+    let commands: std::collections::HashMap<&str, &str> = compiles
+        .iter()
+        .map(|s| (s.output.as_str(), s.command.as_str()))
+        .collect();
+    let mut made_by = String::new();
+    for object in indexed {
+        let command = commands
+            .get(object.as_str())
+            .copied()
+            .unwrap_or("(not compiled)");
+        made_by.push_str(&format!("{object}\0{command}\0"));
+    }
+    crate::kbuild::plan::key(&[("lto flags", lto_flags), ("compiles", &made_by)])
+}
+
 /// The scheduler's [`AfterRun`](crate::engine::scheduler::AfterRun) hook:
 /// a backend that ran records what it read; other steps need nothing.
 pub fn after_run(objtree: &Path, step: &Step, hash: &dyn Fn(&str) -> String) -> Result<()> {
@@ -459,6 +478,35 @@ mod tests {
 init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-lib --start-lib arch/x86/lib/memcpy_64.o --end-lib \
 '--thinlto-index-only=.xtask/thin/index.list' --thinlto-emit-imports-files '--thinlto-prefix-replace=;.xtask/thin/'"
         ), "{}", step.command);
+    }
+
+    #[test]
+    fn the_backends_plan_is_kept_until_an_indexed_compile_or_the_flags_change() {
+        let compile = |output: &str, command: &str| Step::new("CC", false, output, command);
+        let compiles = vec![
+            compile(
+                "kernel/fork.o",
+                "clang -flto=thin -c -o kernel/fork.o kernel/fork.c",
+            ),
+            compile(
+                "init/version.o",
+                "clang -c -o init/version.o init/version.c",
+            ),
+        ];
+        let indexed = vec!["kernel/fork.o".to_string()];
+        let key = backends_key(&indexed, "-flto=thin", &compiles);
+        assert_eq!(key, backends_key(&indexed, "-flto=thin", &compiles));
+        let mut other = compiles.clone();
+        other[1].command.push_str(" -O2");
+        assert_eq!(
+            key,
+            backends_key(&indexed, "-flto=thin", &other),
+            "not indexed"
+        );
+        other[0].command.push_str(" -O2");
+        assert_ne!(key, backends_key(&indexed, "-flto=thin", &other));
+        assert_ne!(key, backends_key(&indexed, "-flto", &compiles));
+        assert_ne!(key, backends_key(&[], "-flto=thin", &compiles));
     }
 
     #[test]
