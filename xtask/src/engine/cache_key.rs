@@ -21,7 +21,12 @@ impl CacheKey<'_> {
     /// The hex blake3 hash of the serialized key: what a `Record` stores.
     pub fn hash(&self) -> String {
         let mut hasher = blake3::Hasher::new();
-        serde_json::to_writer(&mut hasher, self).expect("a key of strings serializes");
+        // serde_json writes a key in hundreds of small pieces; blake3 is
+        // fastest fed whole chunks. The bytes hashed are the same.
+        let mut buffered = std::io::BufWriter::with_capacity(16 * 1024, &mut hasher);
+        serde_json::to_writer(&mut buffered, self).expect("a key of strings serializes");
+        std::io::Write::flush(&mut buffered).expect("hashing cannot fail");
+        drop(buffered);
         hasher.finalize().to_hex().to_string()
     }
 }
@@ -42,6 +47,20 @@ mod tests {
             inputs: map(inputs),
             upstream: map(upstream),
         }
+    }
+
+    /// Records made before the buffer keep matching: the hash is of the
+    /// serialized key, whatever the writes' sizes.
+    #[test]
+    fn the_hash_is_of_the_whole_serialized_key() {
+        let long = "x".repeat(40_000);
+        let key = key(
+            &long,
+            &[("a.c", "1"), ("\"quoted\"", "2")],
+            &[("gen.h", "3")],
+        );
+        let whole = serde_json::to_vec(&key).unwrap();
+        assert_eq!(key.hash(), blake3::hash(&whole).to_hex().to_string());
     }
 
     #[test]

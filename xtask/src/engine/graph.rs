@@ -103,7 +103,12 @@ fn cost(step: &Step) -> u64 {
 /// Words of a shell command that could name files.
 pub fn tokens(command: &str) -> impl Iterator<Item = &str> {
     command
-        .split(|c: char| c.is_whitespace() || "'\";|<>()=,".contains(c))
+        .split(|c: char| {
+            matches!(
+                c,
+                '\'' | '"' | ';' | '|' | '<' | '>' | '(' | ')' | '=' | ','
+            ) || c.is_whitespace()
+        })
         .map(|t| t.trim_start_matches("./"))
         .filter(|t| !t.is_empty() && !t.starts_with('-'))
 }
@@ -114,6 +119,33 @@ mod tests {
 
     fn step(tag: &str, output: &str, command: &str) -> Step {
         Step::new(tag, false, output, command)
+    }
+
+    #[test]
+    fn tokens_are_the_words_that_could_name_files() {
+        let command = "set -e; echo '  CC      kernel/fork.o'; clang -Wp,-MMD,kernel/.fork.o.d \
+-DKBUILD_MODNAME='\"fork\"' -c -o ./kernel/fork.o kernel/fork.c|tee (log)>out<in\tnames=a,b";
+        assert_eq!(
+            tokens(command).collect::<Vec<_>>(),
+            [
+                "set",
+                "echo",
+                "CC",
+                "kernel/fork.o",
+                "clang",
+                "kernel/.fork.o.d",
+                "fork",
+                "kernel/fork.o",
+                "kernel/fork.c",
+                "tee",
+                "log",
+                "out",
+                "in",
+                "names",
+                "a",
+                "b"
+            ]
+        );
     }
 
     #[test]
