@@ -133,22 +133,24 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
         pipeline,
     };
 
+    // The backends' CPU is the fork server's, which the build reaps only at its end.
+    let forked = || fork_server.cpu_seconds();
     stages.compiled()?;
-    host.laps.lap("compile");
+    host.laps.lap_with("compile", forked());
     let thin_backends = stages.vmlinux_o()?;
     let modules = stages.vmlinux()?;
     if modules {
         stages.modules()?;
     }
-    host.laps.lap("link");
+    host.laps.lap_with("link", forked());
     stages.image()?;
-    host.laps.lap("image");
+    host.laps.lap_with("image", forked());
     if let Some(shared) = &planned.shared {
         stages.share(shared)?;
     }
 
     let verified = verified(&planned, &cache, stages.pipeline)?;
-    host.laps.lap("verify");
+    host.laps.lap_with("verify", forked());
     let report = report(
         &host,
         target,
