@@ -311,8 +311,15 @@ impl BuildArgs {
 
     pub fn run(&self) -> Result<()> {
         for target in self.selection.targets() {
-            let built = build::build(&target, &self.options())?;
-            crate::report::print_summary(&built.report, &built.objtree);
+            let options = self.options();
+            let (objtree, report) = match build::up_to_date(&target, &options)? {
+                Some(done) => done,
+                None => {
+                    let built = build::build(&target, &options)?;
+                    (built.objtree, built.report)
+                }
+            };
+            crate::report::print_summary(&report, &objtree);
         }
         Ok(())
     }

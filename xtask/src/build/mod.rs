@@ -12,19 +12,26 @@ mod pipeline;
 mod planned;
 mod stages;
 mod tree;
+mod up_to_date;
 
-use std::{path::PathBuf, time::Instant};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::{Context, Result};
 
 pub use planned::{plan_only, Planned};
 pub use tree::{tree, Tree};
+pub use up_to_date::{up_to_date, PHASE as UP_TO_DATE};
 
 use self::{
     pipeline::{Pipeline, Setup},
     stages::Stages,
 };
 use crate::{
+    configure,
     engine::{
         cache::Cache,
         fork_server::ForkServer,
@@ -163,6 +170,10 @@ pub fn build(target: &Target, options: &Options) -> Result<Built> {
     if !verified.wrong.is_empty() {
         return Err(report::PolicyViolation(verified.wrong).into());
     }
+    if let Some(request) = up_to_date::request(target, options, &planned.source.root)? {
+        let files = decided_by(&planned, &cache, options);
+        up_to_date::record(&planned.objtree, request, files, &cache)?;
+    }
     Ok(Built {
         target: target.clone(),
         objtree: planned.objtree,
@@ -285,6 +296,33 @@ fn record(host: &Host, options: &Options, planned: &Planned, report: &Report) ->
         report.steps.restored,
         report.seconds,
     ))
+}
+
+/// Every file whose content decided this build (see `up_to_date`).
+fn decided_by(planned: &Planned, cache: &Cache, options: &Options) -> Vec<PathBuf> {
+    let objtree = &planned.objtree;
+    let entries = |dir: &Path| -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let mut files: Vec<PathBuf> = cache.files().iter().map(|f| objtree.join(f)).collect();
+    files.extend(tree::makefiles(
+        &planned.source.root,
+        objtree,
+        &planned.plan.compile,
+    ));
+    files.extend(planned.recipe.files().cloned());
+    files.push(configure::edits_path(objtree));
+    files.extend(options.overlays.iter().cloned());
+    files.extend(std::env::current_exe());
+    files.extend(entries(&planned.toolchain.bin));
+    files.push(objtree.join(".config"));
+    files.push(objtree.join(".xtask/plan.json"));
+    files.extend(entries(&objtree.join(".xtask/plans")));
+    files.sort_unstable();
+    files.dedup();
+    files
 }
 
 /// The last item for each key, in the order the keys first appeared.

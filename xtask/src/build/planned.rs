@@ -43,6 +43,7 @@ pub struct Planned {
     pub lto_flags: Option<String>,
     pub(super) shared: Option<SharedCache>,
     pub(super) plan_from: report::PlanFrom,
+    pub(super) recipe: configure::Recipe,
     /// The prepare stage, when planning ran it.
     pub(super) prepared: Prepared,
 }
@@ -180,6 +181,7 @@ pub(super) fn planned(
         lto_flags,
         shared,
         plan_from,
+        recipe,
         prepared,
     })
 }

@@ -65,22 +65,12 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
     let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
     // A typo in the configuration fails here, before the tree exists.
     let recipe = configure::Recipe::resolve(target, &source.root, &objtree, &options.fragments)?;
-    let lock = TreeLock::acquire(&objtree, |holder| {
-        if options.no_wait {
-            return Err(Locked {
-                tree: objtree.clone(),
-                holder: holder.into(),
-            }
-            .into());
-        }
-        render::notice(Notice::Doing(format!(
-            "waiting for {}: {holder}",
-            objtree.display()
-        )));
-        Ok(())
-    })?;
+    let lock = lock(&objtree, options.no_wait)?;
     fs::create_dir_all(&objtree)?;
     let objtree = objtree.canonicalize()?;
+    // Whatever happens next may change the tree: it is up to date again
+    // only when a build finishes.
+    super::up_to_date::forget(&objtree)?;
     let kbuild = Kbuild::new(&source.root, &objtree, target.arch, &toolchain)?;
     let salt = format!("{}\n{}\n{}", toolchain.clang, toolchain.lld, toolchain.llvm);
     let shared = SharedCache::from_args(
@@ -99,6 +89,24 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
         recipe,
         shared,
         key,
+    })
+}
+
+/// The tree's lock, waited for unless `no_wait`.
+pub(super) fn lock(objtree: &Path, no_wait: bool) -> Result<TreeLock> {
+    TreeLock::acquire(objtree, |holder| {
+        if no_wait {
+            return Err(Locked {
+                tree: objtree.to_path_buf(),
+                holder: holder.into(),
+            }
+            .into());
+        }
+        render::notice(Notice::Doing(format!(
+            "waiting for {}: {holder}",
+            objtree.display()
+        )));
+        Ok(())
     })
 }
 
@@ -130,6 +138,11 @@ fn plan_key(
 /// The Makefiles that shaped the plan (the top ones and one per planned
 /// directory) and the Kconfig files that shaped the configuration.
 pub(super) fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> String {
+    plan::files_hash(makefiles(srctree, objtree, steps))
+}
+
+/// The files `makefiles_hash` reads.
+pub(super) fn makefiles(srctree: &Path, objtree: &Path, steps: &[Step]) -> Vec<PathBuf> {
     let mut dirs: Vec<&str> = steps.iter().map(Step::dir).collect();
     dirs.sort_unstable();
     dirs.dedup();
@@ -143,5 +156,5 @@ pub(super) fn makefiles_hash(srctree: &Path, objtree: &Path, steps: &[Step]) -> 
         files.push(srctree.join(dir).join("Kbuild"));
     }
     files.extend(kconfig::sources(objtree).iter().map(|f| srctree.join(f)));
-    plan::files_hash(files)
+    files
 }

@@ -134,17 +134,20 @@ impl Recipe {
     }
 
     /// Everything configure reads but the Kconfig files, for the plan's key.
+    /// The files `text` reads: what the configuration is made from.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.base_inputs
+            .iter()
+            .chain(&self.fragments)
+            .chain(&self.edits)
+    }
+
     pub fn text(&self) -> Result<String> {
         let mut text = match &self.base {
             Base::Kbuild(name) => format!("# make {name}\n"),
             Base::File(path) => format!("# base {}\n", path.display()),
         };
-        for file in self
-            .base_inputs
-            .iter()
-            .chain(&self.fragments)
-            .chain(&self.edits)
-        {
+        for file in self.files() {
             text += &format!("# {}\n", file.display());
             text +=
                 &fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;

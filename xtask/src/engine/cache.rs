@@ -336,6 +336,26 @@ impl Cache {
     }
 
     /// What ran in this build, in completion order.
+    /// Every file a record names: each step's output and what it read
+    /// (a `config:` input is read from `include/config/auto.conf`, a
+    /// `size:` input is its file). Relative paths are in the object tree.
+    pub fn files(&self) -> Vec<String> {
+        let mut files: Vec<String> = vec!["include/config/auto.conf".into()];
+        for record in self.records.lock().unwrap().values() {
+            files.push(record.output.clone());
+            files.extend(
+                record
+                    .inputs
+                    .iter()
+                    .filter(|i| !i.starts_with("config:"))
+                    .map(|i| i.strip_prefix("size:").unwrap_or(i).to_string()),
+            );
+        }
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+
     pub fn ran(&self) -> Vec<String> {
         self.ran.lock().unwrap().clone()
     }

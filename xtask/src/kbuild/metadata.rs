@@ -29,7 +29,7 @@ pub fn variables(srctree: &Path) -> Result<Vec<(&'static str, String)>> {
 
 /// `SOURCE_DATE_EPOCH`, or the time of the source's top Makefile (a release
 /// tarball stamps it with the release).
-fn epoch(srctree: &Path) -> Result<u64> {
+pub fn epoch(srctree: &Path) -> Result<u64> {
     if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
         return epoch
             .trim()
