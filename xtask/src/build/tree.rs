@@ -62,7 +62,7 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
     // Bad overrides are rejected before anything is configured or removed.
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     policy.validate(&source.root, &Default::default())?;
-    let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
+    let objtree = objtree(target, options, &source);
     // A typo in the configuration fails here, before the tree exists.
     let recipe = configure::Recipe::resolve(target, &source.root, &objtree, &options.fragments)?;
     let lock = lock(&objtree, options.no_wait)?;
@@ -90,6 +90,12 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
         shared,
         key,
     })
+}
+
+/// Where `target` of `source` is built: the default source's trees are
+/// named by target alone.
+pub(super) fn objtree(target: &Target, options: &Options, source: &source::Source) -> PathBuf {
+    target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()))
 }
 
 /// The tree's lock, waited for unless `no_wait`.

@@ -21,15 +21,21 @@ use std::{
     fs,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::Instant,
 };
 
 use anyhow::Result;
 use prost::Message;
 
-use super::{tree::lock, Options};
+use super::{
+    tree::{lock, objtree},
+    Options,
+};
 use crate::{
-    engine::{cache::Cache, event::Counts},
+    engine::{
+        cache::{self, Cache},
+        event::Counts,
+    },
     fs_atomic,
     kbuild::metadata,
     report::{Phase, PlanFrom, Report, Stopwatch},
@@ -41,10 +47,6 @@ use crate::{
 pub const FILE: &str = ".xtask/up-to-date.pb";
 
 const FORMAT: &str = "xtask-up-to-date-v1";
-
-/// A file changed this shortly before its stamp was taken may change again
-/// without moving the stamp (a coarse clock): it is hashed on every check.
-const RACY_NS: i64 = 2_000_000_000;
 
 /// What phase a build proved up to date reports.
 pub const PHASE: &str = "up to date";
@@ -125,7 +127,7 @@ pub(super) fn record(
     files: Vec<PathBuf>,
     cache: &Cache,
 ) -> Result<()> {
-    let taken_ns = now_ns();
+    let taken_ns = cache::now_ns() as i64;
     let mut seen = Vec::with_capacity(files.len());
     for path in files {
         let before = fs::metadata(&path).ok();
@@ -165,7 +167,7 @@ pub fn up_to_date(target: &Target, options: &Options) -> Result<Option<(PathBuf,
     let Some(request) = request(target, options, &source.root)? else {
         return Ok(None);
     };
-    let objtree = target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()));
+    let objtree = objtree(target, options, &source);
     if !objtree.join(FILE).exists() {
         return Ok(None);
     }
@@ -185,12 +187,11 @@ pub fn up_to_date(target: &Target, options: &Options) -> Result<Option<(PathBuf,
     };
     // Stamps that moved, and files that were too new to trust, are
     // settled now: the next check stats them only.
-    let racy = |f: &Seen| f.mtime_ns > proof.taken_ns - RACY_NS;
-    if files != proof.files || files.iter().any(racy) {
+    if files != proof.files || files.iter().any(|f| racy(f.mtime_ns, proof.taken_ns)) {
         write(
             &objtree,
             &Proof {
-                taken_ns: now_ns(),
+                taken_ns: cache::now_ns() as i64,
                 files,
                 ..proof
             },
@@ -275,11 +276,11 @@ fn holds(seen: &Seen, taken_ns: i64) -> Option<Seen> {
     }
     let (mtime_ns, size, ino) = stamp_of(&meta);
     let same_stamp = (mtime_ns, size, ino) == (seen.mtime_ns, seen.size, seen.ino);
-    if same_stamp && seen.mtime_ns <= taken_ns - RACY_NS {
+    if same_stamp && !racy(seen.mtime_ns, taken_ns) {
         return Some(seen.clone());
     }
     let bytes = fs::read(&seen.path).ok()?;
-    (blake3::hash(&bytes).to_hex().as_str() == seen.hash).then(|| Seen {
+    (cache::content_hash(&bytes) == seen.hash).then(|| Seen {
         mtime_ns,
         size,
         ino,
@@ -288,17 +289,14 @@ fn holds(seen: &Seen, taken_ns: i64) -> Option<Seen> {
 }
 
 fn stamp_of(meta: &fs::Metadata) -> (i64, u64, u64) {
-    (
-        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        meta.len(),
-        meta.ino(),
-    )
+    (cache::mtime_ns(meta) as i64, meta.len(), meta.ino())
 }
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+/// Whether a file changed so shortly before the stamps were taken that it
+/// may change again without moving its stamp: it is hashed on every
+/// check (the cache's rule for its own stamps).
+fn racy(mtime_ns: i64, taken_ns: i64) -> bool {
+    i128::from(mtime_ns) > i128::from(taken_ns) - cache::RACY_NS
 }
 
 fn read(objtree: &Path) -> Option<Proof> {
@@ -311,6 +309,8 @@ fn write(objtree: &Path, proof: &Proof) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     /// A tree with two files and one absent, and its proof.
@@ -385,7 +385,7 @@ mod tests {
         let tree = tree.path();
         let proof = proved(tree);
         let stamp = proof.files[0].mtime_ns;
-        assert!(stamp > proof.taken_ns - RACY_NS, "a.c was written just now");
+        assert!(racy(stamp, proof.taken_ns), "a.c was written just now");
         // The same size and mtime, other bytes.
         let modified = fs::metadata(tree.join("a.c")).unwrap().modified().unwrap();
         fs::write(tree.join("a.c"), "int z;\n").unwrap();

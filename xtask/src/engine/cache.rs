@@ -115,12 +115,22 @@ impl Snapshot {
 
 /// How long after its last write a file's stamp is trusted: more than any
 /// file system's timestamp granularity (a jiffy on Linux, 2 s on FAT).
-const RACY_NS: i128 = 2_000_000_000;
+pub const RACY_NS: i128 = 2_000_000_000;
 
-fn now_ns() -> i128 {
+pub fn now_ns() -> i128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// A file's modification time, in nanoseconds since the epoch.
+pub fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
+}
+
+/// The hash of a file's content, as records and stamps hold it.
+pub fn content_hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
 }
 
 /// A file's identity as last hashed, so unchanged files are not read again.
@@ -284,14 +294,14 @@ impl Cache {
         let Ok(meta) = fs::metadata(&path) else {
             return ABSENT.into();
         };
-        let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        let mtime_ns = mtime_ns(&meta);
         if let Some(s) = self.stamps.lock().unwrap().get(&path) {
             if s.mtime_ns == mtime_ns && s.size == meta.len() && s.ino == meta.ino() {
                 return s.hash.clone();
             }
         }
         let hash = match fs::read(&path) {
-            Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
+            Ok(bytes) => content_hash(&bytes),
             Err(_) => return ABSENT.into(),
         };
         // A file written moments ago may be written again within the same
