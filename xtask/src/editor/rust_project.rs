@@ -201,11 +201,22 @@ mod tests {
         }
     }
 
+    /// An executable script, written by a child `sh`: were this process to
+    /// hold it open for writing, a concurrent test's fork could inherit
+    /// the descriptor, and running the script would fail with ETXTBSY.
     fn script(dir: &Path, name: &str, body: &str) -> String {
-        use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "printf '%s\\n' \"$2\" > \"$1\" && chmod 755 \"$1\"",
+                "sh",
+            ])
+            .arg(&path)
+            .arg(format!("#!/bin/sh\n{body}"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "writing {}", path.display());
         path.to_str().unwrap().to_string()
     }
 
