@@ -10,6 +10,8 @@
 //! scenario changes the source, each tool builds once, timed (which goes
 //! first alternates), and the change is undone. The xtask runs as its own
 //! binary, a child like make, so both are measured the same way (`measure`).
+//! The no-op is also timed through `cargo xtask`, as users run it: cargo
+//! checks the xtask's own sources first.
 
 use std::{
     cell::RefCell,
@@ -47,6 +49,8 @@ use summary::{Pair, Report, Run, ScenarioSummary};
 pub enum Tool {
     Kbuild,
     Xtask,
+    /// The same build as `Xtask`, through `cargo xtask`.
+    CargoXtask,
 }
 
 impl Tool {
@@ -54,6 +58,7 @@ impl Tool {
         match self {
             Tool::Kbuild => "kbuild",
             Tool::Xtask => "xtask",
+            Tool::CargoXtask => "cargo-xtask",
         }
     }
 }
@@ -157,7 +162,10 @@ impl Bench {
         };
         let change = scenario.change(&self.source)?;
         let mut runs = Vec::new();
-        for (i, tool) in order.into_iter().enumerate() {
+        // Cargo's check matters beside a build that takes milliseconds; it
+        // goes last, as it only adds to the binary's no-op.
+        let through_cargo = (scenario == Scenario::Noop).then_some(Tool::CargoXtask);
+        for (i, tool) in order.into_iter().chain(through_cargo).enumerate() {
             let sample = self.timed(scenario, tool, &format!("{scenario}-{rep}"))?;
             eprintln!(
                 "{scenario} {rep}/{}: {:<6} {:>8.2} s wall {:>8.2} s CPU",
@@ -271,6 +279,7 @@ impl Bench {
                 Ok(config.then(measure::run(&mut self.kbuild_build()?, &log)?))
             }
             (_, Tool::Xtask) => measure::run(&mut self.xtask_build()?, &log),
+            (_, Tool::CargoXtask) => measure::run(&mut self.cargo_xtask_build(), &log),
             (_, Tool::Kbuild) => measure::run(&mut self.kbuild_build()?, &log),
         }
     }
@@ -315,15 +324,39 @@ impl Bench {
         Ok(self.xtask("build"))
     }
 
+    /// The same build through `cargo xtask`, from the workspace, as its
+    /// users run it.
+    fn cargo_xtask_build(&self) -> Command {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = process::command(cargo);
+        cmd.current_dir(crate::paths::workspace_root())
+            .arg("xtask")
+            .args(self.xtask_args("build"));
+        cmd
+    }
+
     /// A subcommand that takes `build`'s options, on the bench's tree.
     fn xtask(&self, subcommand: &str) -> Command {
         let mut cmd = process::command(&self.exe);
-        let Target { arch, lto, config } = &self.target;
-        cmd.arg(subcommand).arg("--source").arg(self.source.root());
-        cmd.args(["--arch", &arch.to_string(), "--lto", &lto.to_string()])
-            .args(config.args());
-        cmd.args(["-j", &self.jobs.to_string()]);
+        cmd.args(self.xtask_args(subcommand));
         cmd
+    }
+
+    fn xtask_args(&self, subcommand: &str) -> Vec<std::ffi::OsString> {
+        let Target { arch, lto, config } = &self.target;
+        let mut args: Vec<std::ffi::OsString> = vec![
+            subcommand.into(),
+            "--source".into(),
+            self.source.root().into(),
+        ];
+        args.extend(
+            ["--arch", &arch.to_string(), "--lto", &lto.to_string()]
+                .into_iter()
+                .map(Into::into),
+        );
+        args.extend(config.args().into_iter().map(Into::into));
+        args.extend(["-j".into(), self.jobs.to_string().into()]);
+        args
     }
 
     /// The boot image, and the modules when the `.config` has them.

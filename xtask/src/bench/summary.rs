@@ -62,6 +62,9 @@ pub struct ScenarioSummary {
 pub struct Medians {
     pub kbuild: Option<Sample>,
     pub xtask: Option<Sample>,
+    /// The xtask through `cargo xtask` (the no-op only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cargo_xtask: Option<Sample>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,24 +72,33 @@ pub struct Ratios {
     pub wall: Option<f64>,
     pub cpu: Option<f64>,
     pub max_rss: Option<f64>,
+    /// `cargo xtask`'s wall time over Kbuild's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cargo_xtask_wall: Option<f64>,
 }
 
 impl ScenarioSummary {
     pub fn new(scenario: Scenario, runs: Vec<Run>) -> ScenarioSummary {
         let (kbuild, xtask) = (medians(&runs, Tool::Kbuild), medians(&runs, Tool::Xtask));
-        let ratio = |field: fn(&Sample) -> f64| match (kbuild, xtask) {
+        let cargo_xtask = medians(&runs, Tool::CargoXtask);
+        let ratio = |of: Option<Sample>, field: fn(&Sample) -> f64| match (kbuild, of) {
             (Some(k), Some(x)) if field(&k) > 0.0 => Some(field(&x) / field(&k)),
             _ => None,
         };
         let ratio = Ratios {
-            wall: ratio(|s| s.wall_s),
-            cpu: ratio(|s| s.cpu_s),
-            max_rss: ratio(|s| s.max_rss_kib as f64),
+            wall: ratio(xtask, |s| s.wall_s),
+            cpu: ratio(xtask, |s| s.cpu_s),
+            max_rss: ratio(xtask, |s| s.max_rss_kib as f64),
+            cargo_xtask_wall: ratio(cargo_xtask, |s| s.wall_s),
         };
         ScenarioSummary {
             scenario,
             runs,
-            median: Medians { kbuild, xtask },
+            median: Medians {
+                kbuild,
+                xtask,
+                cargo_xtask,
+            },
             ratio,
         }
     }
@@ -129,6 +141,13 @@ pub fn notes(scenarios: &[ScenarioSummary]) -> Vec<String> {
         notes.push(
             "cached, cached-http: Kbuild cold as in `cold`; the xtask cold in a new tree with --cache, a directory or nginx on loopback \
              speaking Bazel's HTTP protocol, filled by one untimed cold build earlier in the run"
+                .to_string(),
+        );
+    }
+    if scenarios.iter().any(|s| s.median.cargo_xtask.is_some()) {
+        notes.push(
+            "through cargo xtask: the xtask's build as users run it, `cargo xtask build` from the workspace, after the \
+             binary's own run; the difference is cargo checking the xtask's sources"
                 .to_string(),
         );
     }
@@ -185,6 +204,12 @@ pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSumma
             let scenario = if i == 0 { summary.scenario.name() } else { "" };
             let ratio = ratio.map_or("-".to_string(), format_ratio);
             out += &format!("{scenario:<12}{metric:<28}{kbuild:>11}{xtask:>11}{ratio:>14}\n");
+            if let (0, Some(cargo)) = (i, summary.median.cargo_xtask) {
+                let ratio = summary.ratio.cargo_xtask_wall.map_or("-".to_string(), format_ratio);
+                let wall = seconds(cargo.wall_s);
+                let metric = "wall, through cargo xtask";
+                out += &format!("{:<12}{metric:<28}{:>11}{wall:>11}{ratio:>14}\n", "", "-");
+            }
         }
     }
     for note in notes(scenarios) {
@@ -298,6 +323,8 @@ mod tests {
                 run(Tool::Xtask, 1, 0.5, 0.6, 50 * 1024),
                 run(Tool::Kbuild, 2, 14.0, 12.0, 200 * 1024),
                 run(Tool::Xtask, 2, 0.7, 0.8, 52 * 1024),
+                run(Tool::CargoXtask, 1, 1.3, 1.0, 60 * 1024),
+                run(Tool::CargoXtask, 2, 1.3, 1.0, 60 * 1024),
             ],
         );
         let cold = ScenarioSummary::new(
@@ -314,6 +341,7 @@ cold        wall                            173.0 s    301.0 s          1.74
             CPU (user+sys)                  320.0 s    400.0 s          1.25
             peak RSS (largest process)     1.50 GiB    768 MiB          0.50
 noop        wall                             13.0 s     0.60 s         0.046
+            wall, through cargo xtask             -     1.30 s          0.10
             CPU (user+sys)                   11.0 s     0.70 s         0.064
             peak RSS (largest process)      200 MiB     51 MiB          0.26
 ";
@@ -327,6 +355,7 @@ noop        wall                             13.0 s     0.60 s         0.046
             table.contains("  peak RSS: the largest single process"),
             "{table}"
         );
+        assert!(table.contains("  through cargo xtask: "), "{table}");
     }
 
     #[test]

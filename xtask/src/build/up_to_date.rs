@@ -16,6 +16,8 @@
 //! The proof is forgotten as soon as any command locks the tree to change
 //! it, so a build that is killed leaves none. It is protocol buffers, the
 //! format the shared cache already speaks: compact, and read in one pass.
+//! A blake3 of the message follows it: protobuf cut at a field's end still
+//! decodes, and a proof that lost files would prove too much.
 
 use std::{
     fs,
@@ -46,7 +48,7 @@ use crate::{
 /// Where the proof is kept, in the object tree.
 pub const FILE: &str = ".xtask/up-to-date.pb";
 
-const FORMAT: &str = "xtask-up-to-date-v1";
+const FORMAT: &str = "xtask-up-to-date-v2";
 
 /// What phase a build proved up to date reports.
 pub const PHASE: &str = "up to date";
@@ -299,12 +301,22 @@ fn racy(mtime_ns: i64, taken_ns: i64) -> bool {
     i128::from(mtime_ns) > i128::from(taken_ns) - cache::RACY_NS
 }
 
+/// The proof, if it is whole: its message and the message's blake3.
 fn read(objtree: &Path) -> Option<Proof> {
-    Proof::decode(fs::read(objtree.join(FILE)).ok()?.as_slice()).ok()
+    let bytes = fs::read(objtree.join(FILE)).ok()?;
+    let split = bytes.len().checked_sub(blake3::OUT_LEN)?;
+    let (message, sum) = bytes.split_at(split);
+    if blake3::hash(message).as_bytes() != sum {
+        return None;
+    }
+    Proof::decode(message).ok()
 }
 
 fn write(objtree: &Path, proof: &Proof) -> Result<()> {
-    fs_atomic::write(&objtree.join(FILE), &proof.encode_to_vec())
+    let mut bytes = proof.encode_to_vec();
+    let sum = blake3::hash(&bytes);
+    bytes.extend_from_slice(sum.as_bytes());
+    fs_atomic::write(&objtree.join(FILE), &bytes)
 }
 
 #[cfg(test)]
@@ -375,6 +387,28 @@ mod tests {
         let files = recheck(&proof.files, proof.taken_ns).expect("the content is the same");
         assert_ne!(files[0].mtime_ns, proof.files[0].mtime_ns);
         assert_eq!(files[0].hash, proof.files[0].hash);
+    }
+
+    /// A proof cut short is no proof, even where the cut leaves valid
+    /// protobuf with fewer files: the build then checks every step.
+    #[test]
+    fn a_torn_proof_is_not_read() {
+        let tree = tempfile::tempdir().unwrap();
+        let tree = tree.path();
+        let whole = proved(tree);
+        let bytes = fs::read(tree.join(FILE)).unwrap();
+        let message = &bytes[..bytes.len() - blake3::OUT_LEN];
+        let last = whole.files.last().unwrap().encoded_len();
+        // Field tag and length prefix of the last file, then the file.
+        let boundary = message.len() - last - 2;
+        let fewer = Proof::decode(&message[..boundary]).expect("a cut at a field's end decodes");
+        assert_eq!(fewer.files.len(), whole.files.len() - 1);
+        for cut in [boundary, message.len(), bytes.len() - 1, 0] {
+            fs::write(tree.join(FILE), &bytes[..cut]).unwrap();
+            assert!(read(tree).is_none(), "cut at {cut} of {}", bytes.len());
+        }
+        fs::write(tree.join(FILE), &bytes).unwrap();
+        assert_eq!(read(tree), Some(whole));
     }
 
     /// A file written just before the stamps were taken may be written
