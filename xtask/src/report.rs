@@ -165,6 +165,9 @@ pub enum PlanFrom {
     SharedCache,
     /// Configured and planned in this build.
     Planned,
+    /// Configured in this build, with the last configuration's plan: what
+    /// changed is read by no Makefile.
+    Kept,
 }
 
 impl Report {

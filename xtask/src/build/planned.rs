@@ -2,7 +2,11 @@
 //! Makefiles still match, else from the shared cache, else configured and
 //! dry-run here, with the prepare stage run part by part as it is planned.
 
-use std::{collections::BTreeMap, fs, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Result};
 use kernel_manifest::{Origin, WarningKind};
@@ -14,10 +18,12 @@ use super::{
 };
 use crate::{
     configure,
+    kconfig::DotConfig,
     engine::{cache::Cache, launcher::Launcher, lock::TreeLock, shared::SharedCache, trace::Trace},
     kbuild::{
         bundle::Bundle,
         plan::{self, Cached, Plan, StagePlans},
+        plan_symbols,
         stage::{self, Stage},
         Kbuild, Step,
     },
@@ -48,12 +54,14 @@ pub struct Planned {
     pub(super) prepared: Prepared,
 }
 
-/// The prepare stage as planning ran it: its runs, and the outputs of the
-/// steps that executed.
+/// The prepare stage as planning ran it: its runs, the outputs of the
+/// steps that executed, how many steps it has and what it made.
 #[derive(Default)]
 pub(super) struct Prepared {
     pub stages: Vec<report::StageRun>,
     pub ran: Vec<String>,
+    pub steps: usize,
+    pub files: plan::Prepared,
 }
 
 /// What LTO adds to a compile, when LTO is on.
@@ -91,6 +99,7 @@ pub(super) fn planned(
         recipe,
         shared,
         key,
+        setup_key,
     } = tree;
     let restored = match (&cached, &shared) {
         (Cached::Missing, Some(shared)) => restore_plans(shared, &key, &kbuild, options.jobs)?,
@@ -110,14 +119,10 @@ pub(super) fn planned(
             // The plan comes from a tree of its own (`kbuild::plan_tree`), so a
             // new configuration keeps every object: what it did not change stays cached.
             let tree = objtree.display();
-            match cached {
-                Cached::Stale => render::notice(Notice::Doing(format!(
-                    "configuration inputs changed: planning {tree} again"
-                ))),
-                Cached::Unreadable(error) => render::notice(Notice::Doing(format!(
+            if let Cached::Unreadable(error) = &cached {
+                render::notice(Notice::Doing(format!(
                     "its plan cache is unusable ({error:#}): planning {tree} again"
-                ))),
-                _ => {}
+                )));
             }
             if configure::is_current(&kbuild, &key) {
                 render::notice(Notice::Doing(format!("{tree} is configured: planning it")));
@@ -139,14 +144,41 @@ pub(super) fn planned(
                 fork_server: None,
                 trace,
             };
-            let (env, compile, early) = plan_configured(&kbuild, &toolchain, target, setup, laps)?;
-            prepared = early;
-            let plan = Plan {
-                format: plan::FORMAT.into(),
-                key,
-                makefiles: makefiles_hash(&source.root, &objtree, &compile),
-                env,
-                compile,
+            let config = fs::read_to_string(objtree.join(".config"))?;
+            let kept = match cached {
+                Cached::Stale(last) if last.setup_key == setup_key => {
+                    kept_plan(*last, &kbuild, &source.root, target, setup, laps)?
+                }
+                _ => None,
+            };
+            let plan = match kept {
+                Some((last, early)) => {
+                    plan_from = report::PlanFrom::Kept;
+                    prepared = early;
+                    Plan {
+                        key,
+                        config,
+                        ..last
+                    }
+                }
+                None => {
+                    render::notice(Notice::Doing(format!("planning {tree}")));
+                    let (env, compile, early) =
+                        plan_configured(&kbuild, &toolchain, target, setup, laps)?;
+                    let plan = Plan {
+                        format: plan::FORMAT.into(),
+                        key,
+                        makefiles: makefiles_hash(&source.root, &objtree, &compile),
+                        env,
+                        prepare_steps: early.steps,
+                        prepared: early.files.clone(),
+                        compile,
+                        setup_key,
+                        config,
+                    };
+                    prepared = early;
+                    plan
+                }
             };
             plan.write(&objtree)?;
             StagePlans::open(&objtree)?.clear()?;
@@ -217,19 +249,85 @@ fn plan_configured(
         ..setup
     };
     let mut early = Pipeline::new(&kbuild.objtree, &env, &cache, setup);
+    let mut count = steps.len();
     for part in &stage::PREPARE_PARTS[1..] {
         early.run(Stage::Prepare, steps)?;
         steps = planning.plan(kbuild, &[part])?;
+        count += steps.len();
     }
     early.run(Stage::Prepare, steps)?;
     cache.save()?;
+    laps.lap("prepare");
+    let compile = planning.finish(kbuild)?;
     let prepared = Prepared {
         stages: early.into_stage_runs(),
         ran: cache.ran(),
+        steps: count,
+        files: plan::Prepared::hash(&kbuild.objtree, kbuild.arch.srcarch(), &compile[..count])?,
     };
-    laps.lap("prepare");
-    let compile = planning.finish(kbuild)?;
     Ok((env, compile, prepared))
+}
+
+/// The tree's last plan, when a new configuration cannot have changed it:
+/// the same setup and Makefiles, no changed symbol that a Makefile or
+/// script names (`kbuild::plan_symbols`), and the prepare stage, run again,
+/// made the same files the rest of the plan was read after. Returns the
+/// plan and the prepare stage as it ran.
+fn kept_plan(
+    last: Plan,
+    kbuild: &Kbuild,
+    srctree: &Path,
+    target: &Target,
+    setup: Setup<'_>,
+    laps: &mut Laps,
+) -> Result<Option<(Plan, Prepared)>> {
+    let objtree = &kbuild.objtree;
+    if last.makefiles != makefiles_hash(srctree, objtree, &last.compile) {
+        return Ok(None);
+    }
+    let changed =
+        DotConfig::parse(&last.config).changed(&DotConfig::read(&objtree.join(".config"))?);
+    let named = plan_symbols::named(srctree)?;
+    match named.reached(&changed) {
+        Some(reached) if reached.is_empty() => {}
+        Some(reached) => {
+            render::notice(Notice::Doing(format!(
+                "the Makefiles read CONFIG_{}: the plan is made again",
+                reached.join(", CONFIG_")
+            )));
+            return Ok(None);
+        }
+        None => return Ok(None),
+    }
+    render::notice(Notice::Doing(format!(
+        "no Makefile reads what changed ({} symbol{}): running the prepare stage to keep the plan",
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" }
+    )));
+    let cache = Cache::open(objtree)?;
+    let setup = Setup {
+        lto_flags: lto_flags(target, &last.env),
+        ..setup
+    };
+    let prepare = last.compile[..last.prepare_steps].to_vec();
+    let mut early = Pipeline::new(objtree, &last.env, &cache, setup);
+    early.run(Stage::Prepare, prepare)?;
+    cache.save()?;
+    laps.lap("prepare");
+    let files = plan::Prepared::hash(objtree, kbuild.arch.srcarch(), &last.compile[..last.prepare_steps])?;
+    if files != last.prepared {
+        render::notice(Notice::Doing(
+            "the prepare stage made other files: the plan is made again".into(),
+        ));
+        return Ok(None);
+    }
+    let prepared = Prepared {
+        stages: early.into_stage_runs(),
+        ran: cache.ran(),
+        steps: last.prepare_steps,
+        files,
+    };
+    Ok(Some((last, prepared)))
 }
 
 /// A fresh tree of a recipe some tree planned before: its configuration and

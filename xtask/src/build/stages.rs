@@ -195,7 +195,7 @@ impl Stages<'_> {
             ..
         } = self.planned;
         let share = match plan_from {
-            PlanFrom::Planned => true,
+            PlanFrom::Planned | PlanFrom::Kept => true,
             PlanFrom::Tree => !Bundle::shared_as(objtree, &plan.key),
             PlanFrom::SharedCache => false,
         };

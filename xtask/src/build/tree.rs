@@ -40,6 +40,9 @@ pub struct Tree {
     /// Everything that decides the configuration, except what the source's
     /// Kconfig files and Makefiles say.
     pub key: String,
+    /// Everything in `key` but the configuration's recipe: the target, the
+    /// source and the toolchain.
+    pub setup_key: String,
 }
 
 impl Tree {
@@ -78,7 +81,11 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
         options.cache_size.as_deref(),
         &salt,
     )?;
-    let key = plan_key(target, &source, &toolchain, &kbuild, &recipe)?;
+    let setup_key = setup_key(target, &source, &toolchain, &kbuild);
+    let key = plan::key(&[
+        ("setup", &setup_key),
+        ("configuration", &recipe.text()?),
+    ]);
     Ok(Tree {
         lock,
         toolchain,
@@ -89,6 +96,7 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
         recipe,
         shared,
         key,
+        setup_key,
     })
 }
 
@@ -116,20 +124,20 @@ pub(super) fn lock(objtree: &Path, no_wait: bool) -> Result<TreeLock> {
     })
 }
 
-/// Everything that decides the configuration and the plan, except Makefiles.
-fn plan_key(
+/// Everything that decides the configuration and the plan, except Makefiles
+/// and the configuration's recipe.
+fn setup_key(
     target: &Target,
     source: &source::Source,
     toolchain: &Toolchain,
     kbuild: &Kbuild,
-    recipe: &configure::Recipe,
-) -> Result<String> {
+) -> String {
     let metadata: Vec<String> = kbuild
         .metadata
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    Ok(plan::key(&[
+    plan::key(&[
         ("metadata", &metadata.join("\n")),
         ("format", plan::FORMAT),
         ("target", &target.name()),
@@ -137,8 +145,7 @@ fn plan_key(
         ("version", &source.version),
         ("clang", &toolchain.clang),
         ("lld", &toolchain.lld),
-        ("configuration", &recipe.text()?),
-    ]))
+    ])
 }
 
 /// The Makefiles that shaped the plan (the top ones and one per planned

@@ -20,6 +20,7 @@ pub mod cmd_file;
 pub mod dry_run;
 pub mod metadata;
 pub mod plan;
+pub mod plan_symbols;
 pub mod plan_tree;
 pub mod recipe;
 pub mod stage;

@@ -11,12 +11,13 @@ use std::{
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{stage::Stage, Step};
+use super::{plan_tree, stage::Stage, Step};
 use crate::fs_atomic;
 
 /// Bumped whenever the shape of the compile plan or of the configuration
-/// changes (the tree is configured and planned again): v8 pads `autoconf.h`.
-pub const FORMAT: &str = "xtask-plan-v8";
+/// changes (the tree is configured and planned again): v9 keeps the
+/// `.config` and the prepare stage's files the plan was made with.
+pub const FORMAT: &str = "xtask-plan-v9";
 /// Bumped whenever the shape or the planning of a later stage changes (only
 /// those stages are planned again).
 const STAGE_FORMAT: &str = "xtask-stage-v5";
@@ -33,6 +34,65 @@ pub struct Plan {
     pub env: BTreeMap<String, String>,
     /// Every compile and archive of `make -n vmlinux [modules]`.
     pub compile: Vec<Step>,
+    /// Everything `key` covers but the configuration.
+    pub setup_key: String,
+    /// The `.config` the plan was made for.
+    pub config: String,
+    /// How many of `compile` are the prepare stage (they come first).
+    pub prepare_steps: usize,
+    /// What the prepare stage made, as the rest of the plan read it.
+    pub prepared: Prepared,
+}
+
+/// The files the prepare stage made (its steps' outputs and the generated
+/// headers) and their blake3, as a plan read them; empty for an absent file.
+/// The configuration's own files (`autoconf.h`) are not among them: a plan
+/// reads those by symbol (`plan_symbols`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prepared(BTreeMap<String, String>);
+
+impl Prepared {
+    pub fn hash(objtree: &Path, srcarch: &str, prepare: &[Step]) -> Result<Prepared> {
+        let mut files: Vec<String> = prepare.iter().map(|s| s.output.clone()).collect();
+        for dir in ["include/generated".to_string(), format!("arch/{srcarch}/include/generated")] {
+            files.extend(files_under(objtree, &dir)?);
+        }
+        files.retain(|f| !plan_tree::CONFIG_FILES.contains(&f.as_str()));
+        let mut hashes = BTreeMap::new();
+        for file in files {
+            let hash = match fs::read(objtree.join(&file)) {
+                Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+                // A directory output (a sub-make's) is no file to hash.
+                Err(_) => continue,
+            };
+            hashes.insert(file, hash);
+        }
+        Ok(Prepared(hashes))
+    }
+}
+
+/// Every file under `dir` (relative to `root`), relative to `root`.
+fn files_under(root: &Path, dir: &str) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_string()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match fs::read_dir(root.join(&dir)) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error.into()),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
+            if entry.file_type()?.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// Why a cached plan cannot be used.
@@ -41,7 +101,9 @@ pub enum Cached {
     Missing,
     /// From an older xtask, or damaged: not a reason to blame the configuration.
     Unreadable(anyhow::Error),
-    Stale,
+    /// Made for another key or other Makefiles: the last plan, which a
+    /// change of configuration alone may not have reached.
+    Stale(Box<Plan>),
 }
 
 impl Plan {
@@ -63,7 +125,7 @@ impl Plan {
             Ok(plan) if plan.key == key && plan.makefiles == makefiles(&plan.compile) => {
                 Cached::Valid(Box::new(plan))
             }
-            Ok(_) => Cached::Stale,
+            Ok(plan) => Cached::Stale(Box::new(plan)),
         }
     }
 
@@ -184,4 +246,48 @@ pub fn key(parts: &[(&str, &str)]) -> String {
         hasher.update(value.as_bytes());
     }
     hasher.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the prepare stage made is hashed, the configuration's own files
+    /// are not (a plan reads those by symbol), and an absent output counts.
+    #[test]
+    fn the_prepare_stage_is_hashed_without_the_configuration() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path();
+        for (file, text) in [
+            ("include/generated/autoconf.h", "#define CONFIG_A 1\n"),
+            ("include/generated/bounds.h", "#define NR_PAGEFLAGS 22\n"),
+            ("arch/x86/include/generated/asm/orc_hash.h", "0xabc\n"),
+            ("scripts/mod/devicetable-offsets.h", "1\n"),
+        ] {
+            let path = root.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let steps = [
+            Step::new("CC", false, "scripts/mod/devicetable-offsets.h", "true"),
+            Step::new("GEN", false, "include/generated/missing.h", "true"),
+        ];
+        let before = Prepared::hash(root, "x86", &steps).unwrap();
+        let files: Vec<&str> = before.0.keys().map(String::as_str).collect();
+        assert_eq!(
+            files,
+            [
+                "arch/x86/include/generated/asm/orc_hash.h",
+                "include/generated/bounds.h",
+                "include/generated/missing.h",
+                "scripts/mod/devicetable-offsets.h"
+            ]
+        );
+        assert_eq!(before.0["include/generated/missing.h"], "");
+
+        fs::write(root.join("include/generated/autoconf.h"), "#define CONFIG_B 1\n").unwrap();
+        assert_eq!(Prepared::hash(root, "x86", &steps).unwrap(), before);
+        fs::write(root.join("include/generated/bounds.h"), "#define NR_PAGEFLAGS 23\n").unwrap();
+        assert_ne!(Prepared::hash(root, "x86", &steps).unwrap(), before);
+    }
 }

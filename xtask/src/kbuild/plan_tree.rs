@@ -16,7 +16,7 @@ use super::{dry_run, Kbuild, Step};
 /// What Kbuild reads from the object tree while it parses, copied with their
 /// times so that make sees the configuration in sync and does not rerun
 /// `syncconfig` here (which would build `conf` for real).
-const CONFIG_FILES: &[&str] = &[
+pub const CONFIG_FILES: &[&str] = &[
     ".config",
     "include/config/auto.conf",
     "include/config/auto.conf.cmd",

@@ -66,15 +66,22 @@ impl DotConfig {
     /// The settings that take `self` to `after`, as fragment lines
     /// (`CONFIG_FOO=y`, `# CONFIG_BAR is not set`), in symbol order.
     pub fn changes_to(&self, after: &DotConfig) -> Vec<String> {
-        let symbols: std::collections::BTreeSet<&String> =
-            self.values.keys().chain(after.values.keys()).collect();
-        symbols
+        self.changed(after)
             .into_iter()
-            .filter(|symbol| self.get(symbol) != after.get(symbol))
-            .map(|symbol| match after.get(symbol) {
+            .map(|symbol| match after.get(&symbol) {
                 Some(value) => format!("CONFIG_{symbol}={}", display_value(value)),
                 None => format!("# CONFIG_{symbol} is not set"),
             })
+            .collect()
+    }
+
+    /// The symbols (without `CONFIG_`) whose values differ in `after`.
+    pub fn changed(&self, after: &DotConfig) -> std::collections::BTreeSet<String> {
+        self.values
+            .keys()
+            .chain(after.values.keys())
+            .filter(|symbol| self.get(symbol) != after.get(symbol))
+            .cloned()
             .collect()
     }
 
