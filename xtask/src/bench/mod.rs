@@ -264,13 +264,14 @@ impl Bench {
             }
             (Scenario::Config, Tool::Xtask) => {
                 let fragment = self.dir.join("flip.config");
-                fs::write(&fragment, scenario::CONFIG_FLIP)?;
+                let config = DotConfig::read(&self.xtask_tree.join(".config"))?;
+                fs::write(&fragment, scenario::config_flip(&config))?;
                 measure::run(self.xtask_build()?.arg("--fragment").arg(&fragment), &log)
             }
             (Scenario::Config, Tool::Kbuild) => {
                 let dot_config = self.kbuild.objtree.join(".config");
                 let mut text = fs::read_to_string(&dot_config)?;
-                text += scenario::CONFIG_FLIP;
+                text += &scenario::config_flip(&DotConfig::parse(&text));
                 fs::write(&dot_config, text)?;
                 let config = measure::run(
                     &mut self.kbuild.reference_config("olddefconfig"),

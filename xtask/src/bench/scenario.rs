@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::private_source::{Edit, PrivateSource};
-use crate::toolchain::Tools;
+use crate::{kconfig::DotConfig, toolchain::Tools};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,9 +145,19 @@ impl fmt::Display for Scenario {
     }
 }
 
-/// The `config` scenario's flip: off in every profile, it changes the code
-/// of `printk` and of what includes its header's `CONFIG_PRINTK_TIME` tests.
-pub const CONFIG_FLIP: &str = "CONFIG_PRINTK_TIME=y\n";
+/// The symbol the `config` scenario flips: it changes the code of `printk`
+/// and of what includes its header's `CONFIG_PRINTK_TIME` tests, and no
+/// Makefile reads it.
+const FLIPPED: &str = "PRINTK_TIME";
+
+/// The `config` scenario's fragment: `PRINTK_TIME` the other way round
+/// (off in every profile, on in `defconfig`).
+pub fn config_flip(config: &DotConfig) -> String {
+    match config.get(FLIPPED) {
+        Some(_) => format!("# CONFIG_{FLIPPED} is not set\n"),
+        None => format!("CONFIG_{FLIPPED}=y\n"),
+    }
+}
 
 /// Built in every configuration, and no other file refers to what is added.
 const EDITED: &str = "kernel/fork.c";
@@ -203,6 +213,14 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_config_flip_turns_printk_time_the_other_way() {
+        let off = DotConfig::parse("CONFIG_PRINTK=y\n# CONFIG_PRINTK_TIME is not set\n");
+        assert_eq!(config_flip(&off), "CONFIG_PRINTK_TIME=y\n");
+        let on = DotConfig::parse("CONFIG_PRINTK=y\nCONFIG_PRINTK_TIME=y\n");
+        assert_eq!(config_flip(&on), "# CONFIG_PRINTK_TIME is not set\n");
     }
 
     /// The edits apply to the real 6.12 tree (failing, never skipping, without it).
