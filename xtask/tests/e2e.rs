@@ -954,8 +954,10 @@ fn t13_incremental_builds_equal_a_killed_clean_build() {
         ran.iter().any(|o| o == "kernel/time/clocksource.o"),
         "kernel/time/clocksource.o, which reads the skew, did not rebuild: {ran:?}"
     );
-    assert!(embedded_config(&tree).contains("CONFIG_CLOCKSOURCE_WATCHDOG_MAX_SKEW_US=125
-"));
+    assert!(embedded_config(&tree).contains(
+        "CONFIG_CLOCKSOURCE_WATCHDOG_MAX_SKEW_US=125
+"
+    ));
     // The fragment taken back: the configuration is the one the walk
     // started from. No Makefile or script names either symbol, and the
     // prepare stage makes the same files, so the plan is kept: no dry run.

@@ -205,7 +205,10 @@ pub fn table(target: &Target, jobs: usize, reps: u32, scenarios: &[ScenarioSumma
             let ratio = ratio.map_or("-".to_string(), format_ratio);
             out += &format!("{scenario:<12}{metric:<28}{kbuild:>11}{xtask:>11}{ratio:>14}\n");
             if let (0, Some(cargo)) = (i, summary.median.cargo_xtask) {
-                let ratio = summary.ratio.cargo_xtask_wall.map_or("-".to_string(), format_ratio);
+                let ratio = summary
+                    .ratio
+                    .cargo_xtask_wall
+                    .map_or("-".to_string(), format_ratio);
                 let wall = seconds(cargo.wall_s);
                 let metric = "wall, through cargo xtask";
                 out += &format!("{:<12}{metric:<28}{:>11}{wall:>11}{ratio:>14}\n", "", "-");

@@ -18,7 +18,6 @@ use super::{
 };
 use crate::{
     configure,
-    kconfig::DotConfig,
     engine::{cache::Cache, launcher::Launcher, lock::TreeLock, shared::SharedCache, trace::Trace},
     kbuild::{
         bundle::Bundle,
@@ -27,6 +26,7 @@ use crate::{
         stage::{self, Stage},
         Kbuild, Step,
     },
+    kconfig::DotConfig,
     lto::policy,
     render::{self, Notice},
     report::{self, Laps},
@@ -151,10 +151,12 @@ pub(super) fn planned(
                 }
                 _ => None,
             };
+            let stage_plans = StagePlans::open(&objtree)?;
             let plan = match kept {
                 Some((last, early)) => {
                     plan_from = report::PlanFrom::Kept;
                     prepared = early;
+                    stage_plans.rekey(&last.key, &key)?;
                     Plan {
                         key,
                         config,
@@ -163,6 +165,7 @@ pub(super) fn planned(
                 }
                 None => {
                     render::notice(Notice::Doing(format!("planning {tree}")));
+                    stage_plans.clear()?;
                     let (env, compile, early) =
                         plan_configured(&kbuild, &toolchain, target, setup, laps)?;
                     let plan = Plan {
@@ -181,7 +184,6 @@ pub(super) fn planned(
                 }
             };
             plan.write(&objtree)?;
-            StagePlans::open(&objtree)?.clear()?;
             laps.lap("plan");
             plan
         }
@@ -314,7 +316,11 @@ fn kept_plan(
     early.run(Stage::Prepare, prepare)?;
     cache.save()?;
     laps.lap("prepare");
-    let files = plan::Prepared::hash(objtree, kbuild.arch.srcarch(), &last.compile[..last.prepare_steps])?;
+    let files = plan::Prepared::hash(
+        objtree,
+        kbuild.arch.srcarch(),
+        &last.compile[..last.prepare_steps],
+    )?;
     if files != last.prepared {
         render::notice(Notice::Doing(
             "the prepare stage made other files: the plan is made again".into(),

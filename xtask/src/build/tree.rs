@@ -82,10 +82,7 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
         &salt,
     )?;
     let setup_key = setup_key(target, &source, &toolchain, &kbuild);
-    let key = plan::key(&[
-        ("setup", &setup_key),
-        ("configuration", &recipe.text()?),
-    ]);
+    let key = plan::key(&[("setup", &setup_key), ("configuration", &recipe.text()?)]);
     Ok(Tree {
         lock,
         toolchain,

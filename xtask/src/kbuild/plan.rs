@@ -54,7 +54,10 @@ pub struct Prepared(BTreeMap<String, String>);
 impl Prepared {
     pub fn hash(objtree: &Path, srcarch: &str, prepare: &[Step]) -> Result<Prepared> {
         let mut files: Vec<String> = prepare.iter().map(|s| s.output.clone()).collect();
-        for dir in ["include/generated".to_string(), format!("arch/{srcarch}/include/generated")] {
+        for dir in [
+            "include/generated".to_string(),
+            format!("arch/{srcarch}/include/generated"),
+        ] {
             files.extend(files_under(objtree, &dir)?);
         }
         files.retain(|f| !plan_tree::CONFIG_FILES.contains(&f.as_str()));
@@ -213,6 +216,26 @@ impl StagePlans {
         Ok(steps)
     }
 
+    /// Moves every stage plan made for `from` to `to`: a configuration
+    /// that kept the compile plan keeps the later stages' too, as a change
+    /// to a source does (each reads the stages before it as it runs).
+    /// Plans of other keys stay as they are: their keys still decide.
+    pub fn rekey(&self, from: &str, to: &str) -> Result<()> {
+        for entry in fs::read_dir(&self.dir)?.flatten() {
+            let path = entry.path();
+            if let Ok(stored) = fs_atomic::read_json::<StagePlan>(&path) {
+                if stored.format == STAGE_FORMAT && stored.key == from {
+                    let stored = StagePlan {
+                        key: to.into(),
+                        ..stored
+                    };
+                    fs_atomic::write_json(&path, &stored)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets every stage plan (a new configuration).
     pub fn clear(&self) -> Result<()> {
         for entry in fs::read_dir(&self.dir)?.flatten() {
@@ -285,9 +308,33 @@ mod tests {
         );
         assert_eq!(before.0["include/generated/missing.h"], "");
 
-        fs::write(root.join("include/generated/autoconf.h"), "#define CONFIG_B 1\n").unwrap();
+        fs::write(
+            root.join("include/generated/autoconf.h"),
+            "#define CONFIG_B 1\n",
+        )
+        .unwrap();
         assert_eq!(Prepared::hash(root, "x86", &steps).unwrap(), before);
-        fs::write(root.join("include/generated/bounds.h"), "#define NR_PAGEFLAGS 23\n").unwrap();
+        fs::write(
+            root.join("include/generated/bounds.h"),
+            "#define NR_PAGEFLAGS 23\n",
+        )
+        .unwrap();
         assert_ne!(Prepared::hash(root, "x86", &steps).unwrap(), before);
+    }
+
+    #[test]
+    fn stage_plans_move_to_a_new_key_and_others_keep_theirs() {
+        let tree = tempfile::tempdir().unwrap();
+        let plans = StagePlans::open(tree.path()).unwrap();
+        let steps = vec![Step::new("LD", false, "vmlinux.o", "ld.lld -r")];
+        plans.store(Stage::VmlinuxO, "old", &steps).unwrap();
+        plans.store(Stage::Image, "older", &steps).unwrap();
+        plans.rekey("old", "new").unwrap();
+        assert_eq!(
+            plans.stored_for(Stage::VmlinuxO, "new"),
+            Some(steps.clone())
+        );
+        assert_eq!(plans.stored_for(Stage::VmlinuxO, "old"), None);
+        assert_eq!(plans.stored_for(Stage::Image, "older"), Some(steps.clone()));
     }
 }

@@ -149,7 +149,10 @@ mod tests {
             symbols.into_iter().collect::<Vec<_>>(),
             ["PRINTK", "X86_64"]
         );
-        assert!(!names_in(b"obj-$(CONFIG_$(ARCH)) += a.o\n", &mut BTreeSet::new()));
+        assert!(!names_in(
+            b"obj-$(CONFIG_$(ARCH)) += a.o\n",
+            &mut BTreeSet::new()
+        ));
         assert!(!names_in(b"x := ${CONFIG_${A}}\n", &mut BTreeSet::new()));
     }
 
@@ -161,7 +164,10 @@ mod tests {
             ("Makefile", "include scripts/Kbuild.include\n"),
             ("kernel/Makefile", "obj-$(CONFIG_PRINTK) += printk/\n"),
             ("arch/x86/Kbuild", "obj-$(CONFIG_KVM) += kvm/\n"),
-            ("arch/x86/Makefile.postlink", "ifdef CONFIG_X86_NEED_RELOCS\n"),
+            (
+                "arch/x86/Makefile.postlink",
+                "ifdef CONFIG_X86_NEED_RELOCS\n",
+            ),
             ("scripts/Makefile.lib", "ifdef CONFIG_LTO_CLANG\n"),
             ("scripts/setlocalversion", "echo $CONFIG_LOCALVERSION\n"),
             ("tools/scripts/Makefile.include", "ifdef CONFIG_FOO_TOOL\n"),
@@ -187,10 +193,7 @@ mod tests {
             ]
         );
         let changed: BTreeSet<String> = ["PRINTK_TIME", "KVM"].map(String::from).into();
-        assert_eq!(
-            Named::Symbols(symbols).reached(&changed),
-            Some(vec!["KVM"])
-        );
+        assert_eq!(Named::Symbols(symbols).reached(&changed), Some(vec!["KVM"]));
 
         fs::create_dir_all(root.join("drivers")).unwrap();
         fs::write(root.join("drivers/Makefile"), "obj-$(CONFIG_$(X)) += x/\n").unwrap();
