@@ -251,21 +251,23 @@ fn plan_configured(
         ..setup
     };
     let mut early = Pipeline::new(&kbuild.objtree, &env, &cache, setup);
-    let mut count = steps.len();
+    let mut prepare = steps.clone();
     for part in &stage::PREPARE_PARTS[1..] {
         early.run(Stage::Prepare, steps)?;
         steps = planning.plan(kbuild, &[part])?;
-        count += steps.len();
+        prepare.extend(steps.iter().cloned());
     }
     early.run(Stage::Prepare, steps)?;
     cache.save()?;
+    // What the rest of the plan is read after.
+    let files = plan::Prepared::hash(&kbuild.objtree, kbuild.arch.srcarch(), &prepare)?;
     laps.lap("prepare");
     let compile = planning.finish(kbuild)?;
     let prepared = Prepared {
         stages: early.into_stage_runs(),
         ran: cache.ran(),
-        steps: count,
-        files: plan::Prepared::hash(&kbuild.objtree, kbuild.arch.srcarch(), &compile[..count])?,
+        steps: prepare.len(),
+        files,
     };
     Ok((env, compile, prepared))
 }
