@@ -85,7 +85,7 @@ struct Row {
 pub fn run(full: bool) -> Result<()> {
     // The unit tests read the real kernel tree and compile with the real
     // clang: set both up first, as a build would.
-    toolchain::ensure()?;
+    toolchain::ensure(&Default::default())?;
     toolchain::ensure_tools(&[Tools::Test])?;
     let source = crate::source::unpack_default()?;
     eprintln!("kernel source: {}", source.display());

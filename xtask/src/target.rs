@@ -226,7 +226,7 @@ impl fmt::Display for Config {
     }
 }
 
-fn short_hash(path: &Path) -> String {
+pub fn short_hash(path: &Path) -> String {
     blake3::hash(path.as_os_str().as_encoded_bytes()).to_hex()[..12].to_string()
 }
 

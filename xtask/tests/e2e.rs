@@ -522,7 +522,7 @@ fn ccache_masquerade() -> PathBuf {
 
 /// Kbuild on its own in `objtree`, as `cargo xtask bench` runs it.
 fn reference(objtree: &Path) -> xtask::kbuild::Kbuild {
-    let toolchain = xtask::toolchain::ensure().unwrap();
+    let toolchain = xtask::toolchain::ensure(&Default::default()).unwrap();
     xtask::kbuild::Kbuild::new(
         common::source(),
         objtree,

@@ -114,7 +114,7 @@ struct Bench {
 
 impl Bench {
     fn new(options: &Options) -> Result<Bench> {
-        let toolchain = crate::toolchain::ensure()?;
+        let toolchain = crate::toolchain::ensure(&Default::default())?;
         let tools: Vec<_> = options.scenarios.iter().filter_map(|s| s.tools()).collect();
         crate::toolchain::ensure_tools(&tools)?;
         let source = PrivateSource::open()?;

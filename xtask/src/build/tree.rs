@@ -60,7 +60,7 @@ impl Tree {
 }
 
 pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
-    let toolchain = toolchain::ensure()?;
+    let toolchain = toolchain::ensure(&Default::default())?;
     let source = source::resolve(options.source.as_deref())?;
     // Bad overrides are rejected before anything is configured or removed.
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;

@@ -12,8 +12,9 @@ use crate::{
     target::Arch,
 };
 
-/// Where Debian's versioned LLVM lives; preferred over whatever `clang` is on `PATH`.
-const LLVM_DIRS: &[&str] = &["/usr/lib/llvm-19/bin"];
+pub mod llvm;
+
+pub use llvm::Llvm;
 
 /// Host commands Kbuild's `prepare` and our own steps invoke.
 const HOST_TOOLS: &[(&str, &str)] = &[
@@ -56,13 +57,25 @@ impl Toolchain {
     }
 }
 
-/// Finds the toolchain, installing missing packages when we are root on Debian.
-pub fn ensure() -> Result<Toolchain> {
-    let missing = missing_packages();
+/// Finds the toolchain `llvm` names, installing missing packages when we
+/// are root on Debian.
+pub fn ensure(llvm: &Llvm) -> Result<Toolchain> {
+    let missing = missing_packages(llvm);
     if !missing.is_empty() {
+        let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
         install(&missing)?;
     }
-    let bin = find_llvm_bin().context("no LLVM toolchain with clang and ld.lld found")?;
+    let bin = llvm.bin().with_context(|| {
+        format!(
+            "LLVM={llvm}: no directory of {} holds {}",
+            llvm.dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            llvm::TOOLS.join(", ")
+        )
+    })?;
     Ok(Toolchain {
         clang: first_line(&bin.join("clang"), "--version")?,
         lld: first_line(&bin.join("ld.lld"), "--version")?,
@@ -72,33 +85,20 @@ pub fn ensure() -> Result<Toolchain> {
     })
 }
 
-fn find_llvm_bin() -> Option<PathBuf> {
-    let candidates = LLVM_DIRS.iter().map(PathBuf::from).chain(
-        std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()),
-    );
-    candidates.into_iter().find(|dir| {
-        ["clang", "ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy"]
-            .iter()
-            .all(|t| dir.join(t).is_file())
-    })
-}
-
 /// The Debian packages whose tools or headers are absent.
-pub fn missing_packages() -> Vec<&'static str> {
+pub fn missing_packages(llvm: &Llvm) -> Vec<String> {
     let mut missing = Vec::new();
-    if find_llvm_bin().is_none() {
-        missing.extend(["clang-19", "lld-19", "llvm-19"]);
+    if llvm.bin().is_none() {
+        missing.extend(llvm.packages());
     }
     for (tool, package) in HOST_TOOLS {
         if which(tool).is_none() {
-            missing.push(*package);
+            missing.push(package.to_string());
         }
     }
     for (header, package) in HOST_HEADERS {
         if !Path::new(header).exists() {
-            missing.push(*package);
+            missing.push(package.to_string());
         }
     }
     missing
