@@ -14,6 +14,7 @@ use crate::{
     config_edit::Editor,
     error::Error,
     target::{Arch, Config, Lto, Profile, Target},
+    toolchain::Llvm,
 };
 
 #[derive(Parser)]
@@ -159,6 +160,26 @@ pub struct BuildArgs {
     /// its stage and whether it was cached.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub llvm: LlvmArg,
+}
+
+/// The toolchain, shared by every command that builds.
+#[derive(Args, Clone, Debug)]
+pub struct LlvmArg {
+    /// The LLVM to build with, as Kbuild's LLVM= takes it: 1 (LLVM 19), a
+    /// version suffix (-22: Debian's clang-22, installed when missing), or a
+    /// directory holding clang and ld.lld (/usr/lib/llvm-22/bin/). Each
+    /// toolchain has its own object tree.
+    #[arg(
+        long,
+        value_name = "1|-N|DIR/",
+        env = "LLVM",
+        default_value = "1",
+        allow_hyphen_values = true,
+        value_parser = Llvm::parse
+    )]
+    pub llvm: Llvm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -306,6 +327,7 @@ impl BuildArgs {
             cache: self.cache.clone(),
             cache_size: self.cache_size.clone(),
             trace: self.trace.clone(),
+            llvm: self.llvm.llvm.clone(),
         }
     }
 
@@ -347,6 +369,8 @@ pub struct BenchArgs {
     /// Parallel jobs, the same for both tools (0: the number of CPUs).
     #[arg(short, long, default_value_t = 0)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub llvm: LlvmArg,
 }
 
 impl BenchArgs {
@@ -367,6 +391,7 @@ impl BenchArgs {
             scenarios,
             reps: self.reps,
             jobs: jobs(self.jobs),
+            llvm: self.llvm.llvm.clone(),
         })
     }
 }
@@ -399,6 +424,31 @@ mod tests {
     }
 
     #[test]
+    fn llvm_takes_kbuilds_spellings_with_a_hyphen_too() {
+        let build = |args: &[&str]| match Cli::try_parse_from(
+            ["cargo xtask", "build"].iter().chain(args),
+        ) {
+            Ok(Cli {
+                command: Command::Build(args),
+            }) => Ok(args.llvm.llvm),
+            Ok(_) => unreachable!("build parses as build"),
+            Err(error) => Err(error.to_string()),
+        };
+        assert_eq!(build(&["--llvm", "-22"]), Ok(Llvm::Release(22)));
+        assert_eq!(build(&["--llvm=-22"]), Ok(Llvm::Release(22)));
+        assert_eq!(
+            build(&["--llvm", "/usr/lib/llvm-14/bin/"]),
+            Ok(Llvm::Release(14))
+        );
+        let error = build(&["--llvm", "22"]).unwrap_err();
+        assert!(error.contains("a version suffix such as -22"), "{error}");
+        assert_eq!(
+            bench(&["--llvm", "-22"]).unwrap().llvm.llvm,
+            Llvm::Release(22)
+        );
+    }
+
+    #[test]
     fn clap_reads_the_environments_launcher_and_cache() {
         let cli = Cli::command();
         let build = cli.find_subcommand("build").unwrap();
@@ -409,6 +459,7 @@ mod tests {
         assert_eq!(env("launcher").as_deref(), Some("XTASK_LAUNCHER"));
         assert_eq!(env("cache").as_deref(), Some("XTASK_CACHE"));
         assert_eq!(env("cache_size").as_deref(), Some("XTASK_CACHE_SIZE"));
+        assert_eq!(env("llvm").as_deref(), Some("LLVM"), "as Kbuild reads it");
     }
 
     #[test]

@@ -246,13 +246,18 @@ impl Target {
     }
 
     /// The object tree of this build: `target/kernel/x86_64-thin-tiny` for
-    /// the default source, with `-src-<hash of the path>` for a `--source` tree,
-    /// so that trees of different sources live side by side.
-    pub fn obj_dir(&self, source: Option<&Path>) -> PathBuf {
-        let name = match source {
-            None => self.name(),
-            Some(root) => format!("{}-src-{}", self.name(), short_hash(root)),
-        };
+    /// the default source and toolchain, with the toolchain's tag
+    /// (`-llvm22`, `toolchain::Llvm::tree_tag`) and `-src-<hash of the
+    /// path>` for a `--source` tree, so that trees of different toolchains
+    /// and sources live side by side.
+    pub fn obj_dir(&self, source: Option<&Path>, toolchain: Option<&str>) -> PathBuf {
+        let mut name = self.name();
+        if let Some(tag) = toolchain {
+            name = format!("{name}-{tag}");
+        }
+        if let Some(root) = source {
+            name = format!("{name}-src-{}", short_hash(root));
+        }
         crate::paths::target_dir().join("kernel").join(name)
     }
 }
@@ -266,6 +271,25 @@ impl fmt::Display for Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_toolchain_and_source_has_its_own_tree() {
+        let target = Target {
+            arch: Arch::X86_64,
+            lto: Lto::Thin,
+            config: Config::Preset(Profile::Tiny),
+        };
+        let name = |source: Option<&Path>, toolchain: Option<&str>| {
+            let dir = target.obj_dir(source, toolchain);
+            dir.file_name().unwrap().to_string_lossy().into_owned()
+        };
+        assert_eq!(name(None, None), "x86_64-thin-tiny");
+        assert_eq!(name(None, Some("llvm22")), "x86_64-thin-tiny-llvm22");
+        let source = Path::new("/src/linux");
+        let tree = name(Some(source), Some("llvm22"));
+        assert!(tree.starts_with("x86_64-thin-tiny-llvm22-src-"), "{tree}");
+        assert_ne!(tree, name(Some(source), None));
+    }
 
     #[test]
     fn a_config_with_a_slash_is_a_file_anything_else_a_kbuild_target() {

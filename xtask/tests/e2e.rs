@@ -1557,7 +1557,7 @@ fn t16_debian_6_1_builds_with_thin_lto_and_boots() {
             lto: Lto::Thin,
             config: Config::Preset(Profile::Tiny),
         };
-        target.obj_dir(Some(Path::new(source)))
+        target.obj_dir(Some(Path::new(source)), None)
     };
     let report = read_report(&tree);
     check_report(&report, "x86_64", "thin");

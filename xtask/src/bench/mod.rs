@@ -31,6 +31,7 @@ use crate::{
     kconfig::DotConfig,
     process,
     target::{Arch, Target},
+    toolchain::Llvm,
 };
 
 mod measure;
@@ -69,6 +70,8 @@ pub struct Options {
     pub reps: u32,
     /// Already resolved, and given to both tools.
     pub jobs: usize,
+    /// The toolchain of both tools: first on Kbuild's `PATH`, `--llvm` for the xtask.
+    pub llvm: Llvm,
 }
 
 pub fn run(options: &Options) -> Result<()> {
@@ -96,6 +99,7 @@ struct Bench {
     target: Target,
     jobs: usize,
     reps: u32,
+    llvm: Llvm,
     source: PrivateSource,
     xtask_tree: PathBuf,
     /// Kbuild in its own tree, for comparison only.
@@ -114,11 +118,13 @@ struct Bench {
 
 impl Bench {
     fn new(options: &Options) -> Result<Bench> {
-        let toolchain = crate::toolchain::ensure(&Default::default())?;
+        let toolchain = crate::toolchain::ensure(&options.llvm)?;
         let tools: Vec<_> = options.scenarios.iter().filter_map(|s| s.tools()).collect();
         crate::toolchain::ensure_tools(&tools)?;
         let source = PrivateSource::open()?;
-        let xtask_tree = options.target.obj_dir(Some(source.root()));
+        let xtask_tree = options
+            .target
+            .obj_dir(Some(source.root()), options.llvm.tree_tag().as_deref());
         let kbuild_tree = private_source::kbuild_reference_dir(&xtask_tree);
         let lock = TreeLock::acquire(&kbuild_tree, |holder| {
             eprintln!("waiting for {}: {holder}", kbuild_tree.display());
@@ -138,6 +144,7 @@ impl Bench {
             target: options.target.clone(),
             jobs: options.jobs,
             reps: options.reps,
+            llvm: options.llvm.clone(),
             source,
             xtask_tree,
             kbuild,
@@ -357,6 +364,7 @@ impl Bench {
         );
         args.extend(config.args().into_iter().map(Into::into));
         args.extend(["-j".into(), self.jobs.to_string().into()]);
+        args.push(format!("--llvm={}", self.llvm).into());
         args
     }
 

@@ -45,7 +45,7 @@ use crate::{
     render::{self, Notice},
     report::{self, Laps, Report},
     target::Target,
-    toolchain::Toolchain,
+    toolchain::{Llvm, Toolchain},
 };
 
 #[derive(Clone, Debug, Default)]
@@ -67,6 +67,8 @@ pub struct Options {
     pub cache_size: Option<String>,
     /// `--trace FILE`: where the steps go as a Chrome trace.
     pub trace: Option<PathBuf>,
+    /// `--llvm` or `LLVM`: the toolchain, which has its own trees.
+    pub llvm: Llvm,
 }
 
 /// What a finished build hands to `test-boot` and `compdb`.

@@ -60,8 +60,11 @@ impl Tree {
 }
 
 pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
-    let toolchain = toolchain::ensure(&Default::default())?;
+    let toolchain = toolchain::ensure(&options.llvm)?;
     let source = source::resolve(options.source.as_deref())?;
+    // An LLVM the kernel does not support fails before anything is configured.
+    let minimum = toolchain::llvm::kernel_minimum(&source.root, target.arch.srcarch())?;
+    toolchain::llvm::check_supported(&toolchain.clang, minimum, &source.root)?;
     // Bad overrides are rejected before anything is configured or removed.
     let policy = policy::load(target.arch.manifest(), &options.lto_off, &options.overlays)?;
     policy.validate(&source.root, &Default::default())?;
@@ -100,7 +103,10 @@ pub fn tree(target: &Target, options: &Options) -> Result<Tree> {
 /// Where `target` of `source` is built: the default source's trees are
 /// named by target alone.
 pub(super) fn objtree(target: &Target, options: &Options, source: &source::Source) -> PathBuf {
-    target.obj_dir(options.source.as_ref().map(|_| source.root.as_path()))
+    target.obj_dir(
+        options.source.as_ref().map(|_| source.root.as_path()),
+        options.llvm.tree_tag().as_deref(),
+    )
 }
 
 /// The tree's lock, waited for unless `no_wait`.

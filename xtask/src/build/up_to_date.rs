@@ -105,8 +105,9 @@ pub(super) fn request(
         .collect();
     env.sort();
     Ok(Some(format!(
-        "target {}\nsource {}\nlto-off {:?}\npolicy {:?}\nfragments {:?}\nepoch {}\n{}\n",
+        "target {}\nllvm {}\nsource {}\nlto-off {:?}\npolicy {:?}\nfragments {:?}\nepoch {}\n{}\n",
         target.name(),
+        options.llvm,
         srctree.display(),
         options.lto_off,
         options.overlays,

@@ -209,7 +209,10 @@ mod tests {
     #[test]
     fn a_bad_spelling_says_what_kbuild_takes() {
         let error = Llvm::parse("22").unwrap_err();
-        assert!(error.contains("expected 1, a version suffix such as -22"), "{error}");
+        assert!(
+            error.contains("expected 1, a version suffix such as -22"),
+            "{error}"
+        );
         let error = Llvm::parse("-x").unwrap_err();
         assert!(error.contains("a version suffix is a number"), "{error}");
     }
@@ -222,10 +225,16 @@ mod tests {
         assert!(dir.starts_with("llvm-"), "{dir}");
         assert_ne!(Some(dir), Llvm::Dir("/opt/other/bin".into()).tree_tag());
         assert_eq!(Llvm::Default.packages(), ["clang-19", "lld-19", "llvm-19"]);
-        assert_eq!(Llvm::Release(22).packages(), ["clang-22", "lld-22", "llvm-22"]);
+        assert_eq!(
+            Llvm::Release(22).packages(),
+            ["clang-22", "lld-22", "llvm-22"]
+        );
         assert!(Llvm::Dir("/opt/llvm/bin".into()).packages().is_empty());
         assert_eq!(Llvm::Release(22).to_string(), "-22");
-        assert_eq!(Llvm::Dir("/opt/llvm/bin".into()).to_string(), "/opt/llvm/bin/");
+        assert_eq!(
+            Llvm::Dir("/opt/llvm/bin".into()).to_string(),
+            "/opt/llvm/bin/"
+        );
     }
 
     #[test]
@@ -256,8 +265,12 @@ mod tests {
         assert_eq!(kernel_minimum(srctree.path(), "x86").unwrap(), (13, 0, 1));
         assert_eq!(kernel_minimum(srctree.path(), "s390").unwrap(), (15, 0, 0));
         let minimum = (13, 0, 1);
-        check_supported("Debian clang version 19.1.7 (3~deb12u1)", minimum, srctree.path())
-            .unwrap();
+        check_supported(
+            "Debian clang version 19.1.7 (3~deb12u1)",
+            minimum,
+            srctree.path(),
+        )
+        .unwrap();
         let error = check_supported("clang version 12.0.1", minimum, srctree.path())
             .unwrap_err()
             .to_string();

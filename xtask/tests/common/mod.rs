@@ -149,7 +149,7 @@ pub fn objtree(arch: &str, lto: &str, config: &str) -> PathBuf {
         Ok(profile) => Config::Preset(profile),
         Err(_) => Config::parse(config).unwrap(),
     };
-    Target { arch, lto, config }.obj_dir(Some(source()))
+    Target { arch, lto, config }.obj_dir(Some(source()), None)
 }
 
 pub fn read_json(path: &Path) -> Value {
