@@ -241,6 +241,24 @@ mod tests {
             .collect()
     }
 
+    /// A directory is the user's: nothing to install, and the error names
+    /// what it lacks.
+    #[test]
+    fn a_directory_without_the_tools_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("clang"), "").unwrap();
+        let llvm = Llvm::Dir(dir.path().into());
+        assert!(llvm.packages().is_empty());
+        let error = format!("{:#}", ensure(&llvm).unwrap_err());
+        assert!(
+            error.contains(&format!(
+                "LLVM={llvm}: no directory of {}",
+                dir.path().display()
+            )) && error.contains("holds clang, ld.lld, llvm-ar, llvm-nm, llvm-objcopy"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_boot_installs_its_arch_and_no_test_server() {
         assert_eq!(
