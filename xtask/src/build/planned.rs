@@ -260,7 +260,7 @@ fn plan_configured(
     early.run(Stage::Prepare, steps)?;
     cache.save()?;
     // What the rest of the plan is read after.
-    let files = plan::Prepared::hash(&kbuild.objtree, kbuild.arch.srcarch(), &prepare)?;
+    let files = plan::Prepared::hash(&kbuild.objtree, &prepare)?;
     laps.lap("prepare");
     let compile = planning.finish(kbuild)?;
     let prepared = Prepared {
@@ -318,11 +318,7 @@ fn kept_plan(
     early.run(Stage::Prepare, prepare)?;
     cache.save()?;
     laps.lap("prepare");
-    let files = plan::Prepared::hash(
-        objtree,
-        kbuild.arch.srcarch(),
-        &last.compile[..last.prepare_steps],
-    )?;
+    let files = plan::Prepared::hash(objtree, &last.compile[..last.prepare_steps])?;
     if files != last.prepared {
         render::notice(Notice::Doing(
             "the prepare stage made other files: the plan is made again".into(),

@@ -44,58 +44,32 @@ pub struct Plan {
     pub prepared: Prepared,
 }
 
-/// The files the prepare stage made (its steps' outputs and the generated
-/// headers) and their blake3, as a plan read them; empty for an absent file.
-/// The configuration's own files (`autoconf.h`) are not among them: a plan
-/// reads those by symbol (`plan_symbols`).
+/// The files the prepare stage made (its steps' outputs: the generated
+/// headers, `asm-offsets.h` among them) and their blake3, as a plan read
+/// them; empty for an absent file. The configuration's own files
+/// (`autoconf.h`) are not among them: a plan reads those by symbol
+/// (`plan_symbols`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prepared(BTreeMap<String, String>);
 
 impl Prepared {
-    pub fn hash(objtree: &Path, srcarch: &str, prepare: &[Step]) -> Result<Prepared> {
-        let mut files: Vec<String> = prepare.iter().map(|s| s.output.clone()).collect();
-        for dir in [
-            "include/generated".to_string(),
-            format!("arch/{srcarch}/include/generated"),
-        ] {
-            files.extend(files_under(objtree, &dir)?);
-        }
-        files.retain(|f| !plan_tree::CONFIG_FILES.contains(&f.as_str()));
+    pub fn hash(objtree: &Path, prepare: &[Step]) -> Result<Prepared> {
         let mut hashes = BTreeMap::new();
-        for file in files {
-            let hash = match fs::read(objtree.join(&file)) {
+        for step in prepare {
+            let file = &step.output;
+            if plan_tree::CONFIG_FILES.contains(&file.as_str()) {
+                continue;
+            }
+            let hash = match fs::read(objtree.join(file)) {
                 Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
                 // A directory output (a sub-make's) is no file to hash.
                 Err(_) => continue,
             };
-            hashes.insert(file, hash);
+            hashes.insert(file.clone(), hash);
         }
         Ok(Prepared(hashes))
     }
-}
-
-/// Every file under `dir` (relative to `root`), relative to `root`.
-fn files_under(root: &Path, dir: &str) -> Result<Vec<String>> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_string()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match fs::read_dir(root.join(&dir)) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error.into()),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
-            if entry.file_type()?.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    Ok(files)
 }
 
 /// Why a cached plan cannot be used.
@@ -284,27 +258,26 @@ mod tests {
         for (file, text) in [
             ("include/generated/autoconf.h", "#define CONFIG_A 1\n"),
             ("include/generated/bounds.h", "#define NR_PAGEFLAGS 22\n"),
-            ("arch/x86/include/generated/asm/orc_hash.h", "0xabc\n"),
-            ("scripts/mod/devicetable-offsets.h", "1\n"),
+            (
+                "include/generated/compile.h",
+                "#define UTS_MACHINE \"x86_64\"\n",
+            ),
         ] {
             let path = root.join(file);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, text).unwrap();
         }
         let steps = [
-            Step::new("CC", false, "scripts/mod/devicetable-offsets.h", "true"),
+            Step::new("GEN", false, "include/generated/autoconf.h", "true"),
+            Step::new("CC", false, "include/generated/bounds.h", "true"),
             Step::new("GEN", false, "include/generated/missing.h", "true"),
         ];
-        let before = Prepared::hash(root, "x86", &steps).unwrap();
+        let before = Prepared::hash(root, &steps).unwrap();
         let files: Vec<&str> = before.0.keys().map(String::as_str).collect();
         assert_eq!(
             files,
-            [
-                "arch/x86/include/generated/asm/orc_hash.h",
-                "include/generated/bounds.h",
-                "include/generated/missing.h",
-                "scripts/mod/devicetable-offsets.h"
-            ]
+            ["include/generated/bounds.h", "include/generated/missing.h"],
+            "the prepare stage's own outputs, not the configuration, not a later stage's"
         );
         assert_eq!(before.0["include/generated/missing.h"], "");
 
@@ -313,13 +286,14 @@ mod tests {
             "#define CONFIG_B 1\n",
         )
         .unwrap();
-        assert_eq!(Prepared::hash(root, "x86", &steps).unwrap(), before);
+        fs::write(root.join("include/generated/compile.h"), "").unwrap();
+        assert_eq!(Prepared::hash(root, &steps).unwrap(), before);
         fs::write(
             root.join("include/generated/bounds.h"),
             "#define NR_PAGEFLAGS 23\n",
         )
         .unwrap();
-        assert_ne!(Prepared::hash(root, "x86", &steps).unwrap(), before);
+        assert_ne!(Prepared::hash(root, &steps).unwrap(), before);
     }
 
     #[test]
