@@ -684,6 +684,39 @@ fn t10_bad_overrides_are_rejected_before_configuring() {
     let (code, err) = run(&["--policy", overlay.to_str().unwrap()]);
     assert_eq!(code, 13, "{err}");
     assert!(err.contains("policy.toml:4"), "{err}");
+
+    // The toolchain, as Kbuild spells it: a bad spelling is a usage error,
+    // and an LLVM older than the kernel's own minimum is refused, quoting
+    // the kernel's script, before its tree exists.
+    let (code, err) = run(&["--llvm", "22"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a version suffix such as -22"), "{err}");
+    let old = tempfile::tempdir().unwrap();
+    for tool in ["clang", "ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy"] {
+        let path = old.path().join(tool);
+        fs::write(&path, "#!/bin/sh\necho 'clang version 12.0.1'\n").unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let llvm = format!("{}/", old.path().display());
+    let (code, err) = run(&["--llvm", &llvm]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("LLVM 12.0.1 is older than 13.0.1, the oldest this kernel supports")
+            && err.contains("scripts/min-tool-version.sh llvm"),
+        "{err}"
+    );
+    let tag = xtask::toolchain::Llvm::parse(&llvm).unwrap().tree_tag();
+    let tree = objtree("x86_64", "thin");
+    let name = format!(
+        "x86_64-thin-tiny-{}-src-",
+        tag.as_deref().expect("a directory has a tag")
+    );
+    let created: Vec<_> = fs::read_dir(tree.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+        .collect();
+    assert!(created.is_empty(), "a tree was made: {created:?}");
 }
 
 /// One build per object tree: while another process holds the tree, a build
