@@ -20,6 +20,7 @@ pub mod init;
 pub mod initcalls;
 pub mod initramfs;
 pub mod judge;
+pub mod ktap;
 pub mod proofs;
 pub mod qemu;
 
