@@ -358,6 +358,10 @@ pub struct BenchArgs {
     /// Instead of a preset: a Kbuild config target or a .config file (see `build --config`).
     #[arg(long, value_name = "NAME|PATH", value_parser = Config::parse, conflicts_with = "profile")]
     pub config: Option<Config>,
+    /// A Kconfig fragment after the base, as `build --fragment` takes it
+    /// (`virt.config`), for both tools. Repeatable.
+    #[arg(long = "fragment", value_name = "FILE")]
+    pub fragments: Vec<PathBuf>,
     /// Comma-separated, run in this order: cold, noop, touch, edit, comment,
     /// reword, header, config (the default), and cached, cached-http, ccache
     /// (cold builds reusing a cache that an extra cold build fills first).
@@ -392,6 +396,7 @@ impl BenchArgs {
             reps: self.reps,
             jobs: jobs(self.jobs),
             llvm: self.llvm.llvm.clone(),
+            fragments: self.fragments.clone(),
         })
     }
 }

@@ -72,6 +72,9 @@ pub struct Options {
     pub jobs: usize,
     /// The toolchain of both tools: first on Kbuild's `PATH`, `--llvm` for the xtask.
     pub llvm: Llvm,
+    /// Fragments after the base, for both tools: `--fragment` for the
+    /// xtask, appended before `olddefconfig` for Kbuild.
+    pub fragments: Vec<PathBuf>,
 }
 
 pub fn run(options: &Options) -> Result<()> {
@@ -100,6 +103,7 @@ struct Bench {
     jobs: usize,
     reps: u32,
     llvm: Llvm,
+    fragments: Vec<PathBuf>,
     source: PrivateSource,
     xtask_tree: PathBuf,
     /// Kbuild in its own tree, for comparison only.
@@ -145,6 +149,7 @@ impl Bench {
             jobs: options.jobs,
             reps: options.reps,
             llvm: options.llvm.clone(),
+            fragments: options.fragments.clone(),
             source,
             xtask_tree,
             kbuild,
@@ -365,6 +370,9 @@ impl Bench {
         args.extend(config.args().into_iter().map(Into::into));
         args.extend(["-j".into(), self.jobs.to_string().into()]);
         args.push(format!("--llvm={}", self.llvm).into());
+        for fragment in &self.fragments {
+            args.extend(["--fragment".into(), fragment.into()]);
+        }
         args
     }
 
@@ -417,7 +425,12 @@ impl Bench {
     /// the user's file), the same fragments appended, `make olddefconfig`.
     /// Timed, as the xtask's cold build makes its `.config` too.
     fn configure_kbuild_from_nothing(&self, name: &str) -> Result<Sample> {
-        let recipe = Recipe::resolve(&self.target, self.source.root(), &self.xtask_tree, &[])?;
+        let recipe = Recipe::resolve(
+            &self.target,
+            self.source.root(),
+            &self.xtask_tree,
+            &self.fragments,
+        )?;
         let tree = &self.kbuild.objtree;
         remove_dir(tree)?;
         fs::create_dir_all(tree)?;
@@ -495,6 +508,7 @@ impl Bench {
             arch: *arch,
             lto: *lto,
             config: config.to_string(),
+            fragments: &self.fragments,
             jobs: self.jobs,
             reps: self.reps,
             kernel_version: crate::source::kernel_version(self.source.root())?,

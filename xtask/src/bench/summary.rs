@@ -110,6 +110,8 @@ pub struct Report<'a> {
     pub arch: crate::target::Arch,
     pub lto: crate::target::Lto,
     pub config: String,
+    /// After the base, for both tools.
+    pub fragments: &'a [std::path::PathBuf],
     pub jobs: usize,
     pub reps: u32,
     pub kernel_version: String,
