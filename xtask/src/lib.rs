@@ -7,6 +7,9 @@
 // Crash-safe writes of state.
 pub mod fs_atomic;
 
+// One pass over a slice on every core.
+pub mod parallel;
+
 // The one place that writes progress: notices and the stage's bar.
 pub mod render;
 

@@ -40,6 +40,7 @@ use crate::{
     },
     fs_atomic,
     kbuild::metadata,
+    parallel,
     report::{Phase, PlanFrom, Report, Stopwatch},
     source,
     target::Target,
@@ -247,25 +248,16 @@ fn as_a_no_op(report: &mut Report, seconds: f64, cpu_seconds: f64) {
 /// Each file checked again, on every core: the files with their stamps now,
 /// or `None` when one changed.
 fn recheck(files: &[Seen], taken_ns: i64) -> Option<Vec<Seen>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|f| holds(f, taken_ns))
-                        .collect::<Option<Vec<Seen>>>()
-                })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(files.len());
-        for part in parts {
-            all.extend(part.join().expect("a stat thread panicked")?);
-        }
-        Some(all)
-    })
+    let parts = parallel::by_chunks(files, |part| {
+        part.iter()
+            .map(|f| holds(f, taken_ns))
+            .collect::<Option<Vec<Seen>>>()
+    });
+    let mut all = Vec::with_capacity(files.len());
+    for part in parts {
+        all.extend(part?);
+    }
+    Some(all)
 }
 
 /// `seen` with its stamp now, if its content is still what the build left.

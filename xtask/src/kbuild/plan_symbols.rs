@@ -20,6 +20,8 @@ use std::{
 
 use anyhow::{Context, Result};
 
+use crate::parallel;
+
 /// What the source's Makefiles and scripts can read of a configuration.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Named {
@@ -54,7 +56,7 @@ pub fn named(srctree: &Path) -> Result<Named> {
     while !next.is_empty() {
         seen.extend(next.iter().cloned());
         let mut named_files = BTreeSet::new();
-        for part in scan_all(srctree, &next) {
+        for part in parallel::by_chunks(&next, |part| scan(srctree, part)) {
             let part = part?;
             if let Some(file) = part.any {
                 return Ok(Named::Any(file));
@@ -78,22 +80,6 @@ struct Scanned {
     files: BTreeSet<PathBuf>,
     /// A file that builds a symbol's name from parts.
     any: Option<PathBuf>,
-}
-
-/// `files` scanned on every core.
-fn scan_all(srctree: &Path, files: &[PathBuf]) -> Vec<Result<Scanned>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || scan(srctree, part)))
-            .collect();
-        parts
-            .into_iter()
-            .map(|p| p.join().expect("a scanning thread panicked"))
-            .collect()
-    })
 }
 
 fn scan(srctree: &Path, files: &[PathBuf]) -> Result<Scanned> {
