@@ -147,7 +147,7 @@ pub(super) fn planned(
             let config = fs::read_to_string(objtree.join(".config"))?;
             let kept = match cached {
                 Cached::Stale(last) if last.setup_key == setup_key => {
-                    kept_plan(*last, &kbuild, &source.root, target, setup, laps)?
+                    kept_plan(*last, &config, &kbuild, &source.root, target, setup, laps)?
                 }
                 _ => None,
             };
@@ -272,13 +272,15 @@ fn plan_configured(
     Ok((env, compile, prepared))
 }
 
-/// The tree's last plan, when a new configuration cannot have changed it:
+/// The tree's last plan, when a new configuration (`config`, the `.config`
+/// text) cannot have changed it:
 /// the same setup and Makefiles, no changed symbol that a Makefile or
 /// script names (`kbuild::plan_symbols`), and the prepare stage, run again,
 /// made the same files the rest of the plan was read after. Returns the
 /// plan and the prepare stage as it ran.
 fn kept_plan(
     last: Plan,
+    config: &str,
     kbuild: &Kbuild,
     srctree: &Path,
     target: &Target,
@@ -289,8 +291,7 @@ fn kept_plan(
     if last.makefiles != makefiles_hash(srctree, objtree, &last.compile) {
         return Ok(None);
     }
-    let changed =
-        DotConfig::parse(&last.config).changed(&DotConfig::read(&objtree.join(".config"))?);
+    let changed = DotConfig::parse(&last.config).changed(&DotConfig::parse(config));
     let named = plan_symbols::named(srctree)?;
     match named.reached(&changed) {
         Some(reached) if reached.is_empty() => {}
