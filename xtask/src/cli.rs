@@ -52,6 +52,9 @@ pub enum Command {
     },
     /// Time Kbuild and the xtask on the same source and .config, scenario by scenario.
     Bench(BenchArgs),
+    /// Build with KUnit suites, boot, and judge the kernel's own unit tests
+    /// by their KTAP; with --lto all, compare the results across LTO modes.
+    Kunit(KunitArgs),
 }
 
 impl Command {
@@ -66,6 +69,7 @@ impl Command {
             Command::Savedefconfig(args) => Ok(args.run()?),
             Command::Test { full } => Ok(crate::selftest::run(*full)?),
             Command::Bench(args) => Ok(args.run()?),
+            Command::Kunit(args) => args.run(),
         }
     }
 }
@@ -78,12 +82,21 @@ pub enum ArchChoice {
     All,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LtoChoice {
+    None,
+    Thin,
+    Full,
+    /// none, thin and full, one tree each.
+    All,
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct Selection {
     #[arg(long, value_enum, default_value = "x86_64")]
     pub arch: ArchChoice,
     #[arg(long, value_enum, default_value = "thin")]
-    pub lto: Lto,
+    pub lto: LtoChoice,
     /// A preset: tinyconfig plus the fragments in targets/.
     #[arg(long, value_enum, default_value = "tiny")]
     pub profile: Profile,
@@ -105,12 +118,20 @@ impl Selection {
             ArchChoice::Arm64 => vec![Arch::Arm64],
             ArchChoice::All => Arch::ALL.to_vec(),
         };
+        let modes: Vec<Lto> = match self.lto {
+            LtoChoice::None => vec![Lto::None],
+            LtoChoice::Thin => vec![Lto::Thin],
+            LtoChoice::Full => vec![Lto::Full],
+            LtoChoice::All => vec![Lto::None, Lto::Thin, Lto::Full],
+        };
         arches
             .into_iter()
-            .map(|arch| Target {
-                arch,
-                lto: self.lto,
-                config: self.config(),
+            .flat_map(|arch| {
+                modes.iter().map(move |&lto| Target {
+                    arch,
+                    lto,
+                    config: self.config(),
+                })
             })
             .collect()
     }
@@ -224,6 +245,60 @@ impl TestBootArgs {
         }
         match first_failure {
             Some(failure) => Err(Error::Boot(failure)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct KunitArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Only the tests matching this `suite.case` glob (`list*`,
+    /// `overflow.DEFINE_FLEX_test`), as kunit.py takes it.
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// A .kunitconfig, or a directory holding one (lib/kunit), as given or
+    /// in the kernel source. Repeatable. Default: targets/common/kunit.config.
+    #[arg(long = "kunitconfig", value_name = "PATH")]
+    pub kunitconfigs: Vec<PathBuf>,
+    /// A Kconfig line after the .kunitconfig files (CONFIG_X=y). Repeatable.
+    #[arg(long = "kconfig-add", value_name = "CONFIG_X=y")]
+    pub kconfig_add: Vec<String>,
+    /// Seconds before a boot counts as hung.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Also write every run's results as JSON: to FILE, or to stdout
+    /// without one (each tree keeps its kunit-report.json either way).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub json: Option<PathBuf>,
+    /// Print the serial log as the kernel wrote it, KTAP and all.
+    #[arg(long)]
+    pub raw_output: bool,
+}
+
+impl KunitArgs {
+    /// Runs every target; the exit code is the first failure's, or 25 when
+    /// modes differ.
+    pub fn run(&self) -> Result<(), Error> {
+        let request = crate::kunit::Request {
+            kunitconfigs: self.kunitconfigs.clone(),
+            kconfig_add: self.kconfig_add.clone(),
+            filter: self.filter.clone(),
+            timeout: Duration::from_secs(self.timeout),
+            raw_output: self.raw_output,
+            print_to_stderr: self.json.as_deref() == Some(std::path::Path::new("-")),
+        };
+        let outcome = crate::kunit::run(
+            &self.build.selection.targets(),
+            &self.build.options(),
+            &request,
+        )?;
+        if let Some(json) = &self.json {
+            crate::kunit::write_json(&outcome.runs, json)?;
+        }
+        match outcome.failure {
+            Some(failure) => Err(Error::Kunit(failure)),
             None => Ok(()),
         }
     }

@@ -5,7 +5,7 @@
 //! that maps anything to an exit code.
 
 use crate::{
-    boot::BootFailure,
+    boot::{kunit::KunitFailure, BootFailure},
     configure,
     engine::{lock::Locked, scheduler::StepFailed},
     report::PolicyViolation,
@@ -25,6 +25,9 @@ pub mod code {
     pub const BOOT_TIMEOUT: u8 = 21;
     pub const BOOT_NO_MARKER: u8 = 22;
     pub const BOOT_PROOF_FAILED: u8 = 23;
+    pub const KUNIT_FAILED: u8 = 24;
+    pub const KUNIT_DIFFERS_ACROSS_LTO: u8 = 25;
+    pub const KUNIT_NO_TESTS: u8 = 26;
 }
 
 #[derive(Debug)]
@@ -41,6 +44,8 @@ pub enum Error {
     Locked(Locked),
     /// A boot failed.
     Boot(BootFailure),
+    /// A KUnit run failed, or runs differ between LTO modes.
+    Kunit(KunitFailure),
     Other(anyhow::Error),
 }
 
@@ -57,6 +62,14 @@ impl Error {
                 BootFailure::Timeout => code::BOOT_TIMEOUT,
                 BootFailure::NoMarker => code::BOOT_NO_MARKER,
                 BootFailure::ProofFailed => code::BOOT_PROOF_FAILED,
+            },
+            // A crash or a hang mid-test is a failed boot, as for `test-boot`.
+            Error::Kunit(failure) => match failure {
+                KunitFailure::Crashed => code::BOOT_PANIC,
+                KunitFailure::Hung => code::BOOT_TIMEOUT,
+                KunitFailure::Failed => code::KUNIT_FAILED,
+                KunitFailure::DiffersAcrossLto => code::KUNIT_DIFFERS_ACROSS_LTO,
+                KunitFailure::NoTests => code::KUNIT_NO_TESTS,
             },
             Error::Other(_) => code::OTHER,
         }
@@ -102,6 +115,7 @@ impl std::fmt::Display for Error {
             Error::Policy(e) => write!(f, "{e}"),
             Error::Locked(e) => write!(f, "{e}"),
             Error::Boot(failure) => write!(f, "boot failed: {failure} (see boot-report.json)"),
+            Error::Kunit(failure) => write!(f, "kunit: {failure} (see kunit-report.json)"),
             Error::Other(e) => write!(f, "{e:#}"),
         }
     }
@@ -141,5 +155,14 @@ mod tests {
         ]
         .map(boot_exit_code);
         assert_eq!(codes, [0, 20, 21, 22, 23]);
+        let kunit = [
+            KunitFailure::Crashed,
+            KunitFailure::Hung,
+            KunitFailure::Failed,
+            KunitFailure::DiffersAcrossLto,
+            KunitFailure::NoTests,
+        ]
+        .map(|failure| Error::Kunit(failure).exit_code());
+        assert_eq!(kunit, [20, 21, 24, 25, 26]);
     }
 }

@@ -64,6 +64,9 @@ pub mod error;
 // `cargo xtask test-boot`.
 pub mod test_boot;
 
+// `cargo xtask kunit`: KUnit on LTO kernels, compared across modes.
+pub mod kunit;
+
 // `compile_commands.json` and rust-project for editors.
 pub mod editor;
 

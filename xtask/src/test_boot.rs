@@ -56,6 +56,7 @@ pub fn input(built: &Built, firmware: Firmware, timeout: Duration) -> BootInput 
         initcalls: initcalls.exists().then_some(initcalls),
         firmware,
         timeout,
+        cmdline: Vec::new(),
     }
 }
 

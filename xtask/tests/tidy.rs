@@ -186,6 +186,10 @@ const PRINTERS: &[(&str, &str)] = &[
     ("bench/mod.rs", "the bench command: its progress and table"),
     ("bench/private_source.rs", "the bench's copy of the source"),
     ("editor/compdb.rs", "the compdb command: the files it wrote"),
+    (
+        "kunit/mod.rs",
+        "the kunit command: each run and the comparison",
+    ),
     ("main.rs", "the error that ends the program"),
     ("render.rs", "notices and the stage's bar"),
     ("report.rs", "the build command's summary"),

@@ -15,7 +15,7 @@
 use serde::Serialize;
 
 /// One test: the whole run, a suite, or a case.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Test {
     pub name: String,
     /// Its number in its parent's plan; 0 for the run.
@@ -27,6 +27,10 @@ pub struct Test {
     /// How many subtests its plan announced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub planned: Option<usize>,
+    /// From the line before it to its result line, by printk's clock
+    /// (`CONFIG_PRINTK_TIME`); `None` without timestamps or a result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
     /// The lines printed before its result that are not KTAP (KUnit's
     /// `# case: EXPECTATION FAILED at ...`, kernel messages), trimmed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -109,8 +113,12 @@ impl Test {
 /// The results in `log`, as one test whose subtests are the suites;
 /// `None` when the log holds no KTAP at all.
 pub fn parse(log: &str) -> Option<Test> {
-    let lines = isolate(log)?;
-    let mut parser = Parser { lines, next: 0 };
+    let (lines, times) = isolate(log)?.into_iter().unzip();
+    let mut parser = Parser {
+        lines,
+        times,
+        next: 0,
+    };
     let mut run = Test::default();
     parser.header(&mut run);
     parser.body(&mut run, true);
@@ -133,19 +141,26 @@ fn ok(outcome: Outcome) -> bool {
 }
 
 /// The lines from the version line to the end of the results, without the
-/// console's prefix (printk's `[    0.060000]`, `[    T1]`).
-fn isolate(log: &str) -> Option<Vec<String>> {
+/// console's prefix (printk's `[    0.060000]`, `[    T1]`), each with
+/// printk's time when it has one.
+fn isolate(log: &str) -> Option<Vec<(String, Option<f64>)>> {
     let mut lines = log.lines().map(|l| l.trim_end_matches('\r'));
-    let first = lines.by_ref().map(strip_console).find(|l| is_version(l))?;
-    let mut isolated = vec![first.trim().to_string()];
+    let first = lines.by_ref().find(|l| is_version(strip_console(l)))?;
+    let mut isolated = vec![(strip_console(first).trim().to_string(), time(first))];
     for line in lines {
-        let line = strip_console(line);
-        if ENDS.iter().any(|end| line.trim_start().starts_with(end)) {
+        let text = strip_console(line);
+        if ENDS.iter().any(|end| text.trim_start().starts_with(end)) {
             break;
         }
-        isolated.push(line.to_string());
+        isolated.push((text.to_string(), time(line)));
     }
     Some(isolated)
+}
+
+/// printk's `[   12.345678]`, in seconds.
+fn time(line: &str) -> Option<f64> {
+    let inner = line.strip_prefix('[')?;
+    inner[..inner.find(']')?].trim().parse().ok()
 }
 
 /// What the kernel prints once the tests are over (kunit.py stops there too).
@@ -153,6 +168,8 @@ const ENDS: &[&str] = &[
     "List of all partitions:",
     "Kernel panic - not syncing: VFS:",
     "reboot: System halted",
+    // `kunit_shutdown=reboot`, as `cargo xtask kunit` boots.
+    "reboot: Restarting system",
 ];
 
 /// Without leading `[...]` groups and the space after them.
@@ -240,12 +257,28 @@ fn subtest_name(line: &str) -> Option<&str> {
 
 struct Parser {
     lines: Vec<String>,
+    times: Vec<Option<f64>>,
     next: usize,
 }
 
 impl Parser {
     fn peek(&self) -> Option<&str> {
         self.lines.get(self.next).map(String::as_str)
+    }
+
+    /// The time of the last timestamped line before line `index`.
+    fn time_before(&self, index: usize) -> Option<f64> {
+        self.times[..index.min(self.times.len())]
+            .iter()
+            .rev()
+            .find_map(|t| *t)
+    }
+
+    /// From the line before `start` to the line just consumed.
+    fn seconds_since(&self, start: usize) -> Option<f64> {
+        let end = self.times.get(self.next.checked_sub(1)?).copied()??;
+        let seconds = end - self.time_before(start)?;
+        Some((seconds * 1e6).round() / 1e6)
     }
 
     /// The version, name and plan lines of a test, whichever are there,
@@ -275,20 +308,26 @@ impl Parser {
     /// comes (the run has none: it ends with the log).
     fn body(&mut self, test: &mut Test, is_run: bool) {
         let mut pending: Vec<String> = Vec::new();
+        // Where the next case's lines begin: its time runs from the line before.
+        let mut case_start = self.next;
         while let Some(line) = self.peek() {
             let complete = test.planned.is_some_and(|n| test.subtests.len() >= n);
             if is_version(line) || subtest_name(line).is_some() {
                 if complete && !is_run {
                     break;
                 }
+                let start = self.next;
                 let mut subtest = Test {
                     diagnostics: std::mem::take(&mut pending),
                     ..Test::default()
                 };
                 self.header(&mut subtest);
                 self.body(&mut subtest, false);
-                self.own_result(&mut subtest);
+                if self.own_result(&mut subtest) {
+                    subtest.seconds = self.seconds_since(start);
+                }
                 test.subtests.push(subtest);
+                case_start = self.next;
             } else if let Some(result) = result_line(line) {
                 let own =
                     !is_run && (complete || (!test.name.is_empty() && result.name == test.name));
@@ -302,8 +341,10 @@ impl Parser {
                     outcome: outcome(result.ok, result.directive.as_deref()),
                     directive: result.directive,
                     diagnostics: std::mem::take(&mut pending),
+                    seconds: self.seconds_since(case_start),
                     ..Test::default()
                 });
+                case_start = self.next;
             } else {
                 let line = line.trim();
                 if !line.is_empty() && line != "#" {
@@ -316,10 +357,10 @@ impl Parser {
     }
 
     /// The result line that ends `test`, if the log got that far.
-    fn own_result(&mut self, test: &mut Test) {
+    fn own_result(&mut self, test: &mut Test) -> bool {
         let Some(result) = self.peek().and_then(result_line) else {
             test.outcome = Outcome::Missing;
-            return;
+            return false;
         };
         self.next += 1;
         if test.name.is_empty() {
@@ -328,6 +369,7 @@ impl Parser {
         test.number = result.number;
         test.outcome = outcome(result.ok, result.directive.as_deref());
         test.directive = result.directive;
+        true
     }
 }
 

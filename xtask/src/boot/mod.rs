@@ -21,6 +21,7 @@ pub mod initcalls;
 pub mod initramfs;
 pub mod judge;
 pub mod ktap;
+pub mod kunit;
 pub mod proofs;
 pub mod qemu;
 
@@ -81,6 +82,8 @@ pub struct BootInput {
     pub initcalls: Option<PathBuf>,
     pub firmware: Firmware,
     pub timeout: Duration,
+    /// Kernel parameters after the arch's own (`kunit.filter_glob=...`).
+    pub cmdline: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -141,26 +144,12 @@ pub fn boot(input: &BootInput) -> Result<BootReport> {
 /// Boots with the given init; broken variants exist to test the failure
 /// modes (their logs and reports get the variant in the name).
 pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result<BootReport> {
-    check_kernel(input)?;
-    let work = input.obj_dir.join("boot");
-    let init = init::build(&input.clang, input.target.arch, variant, &work)?;
-    let modules = read_modules(&input.modules)?;
-    let initrd = write_initramfs(&work, variant, &init, &modules)?;
-
     let name = match variant {
         InitVariant::Good => input.firmware.to_string(),
         broken => format!("{}-{broken}", input.firmware),
     };
-    let log = input.obj_dir.join(format!("boot-{name}.log"));
-    let run = run_qemu(
-        input,
-        &initrd,
-        &log,
-        &work.join(format!("qemu-{name}.stderr")),
-    )?;
-    let bytes = fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
-    // Firmware writes escape sequences and the odd stray byte: be lenient.
-    let text = String::from_utf8_lossy(&bytes);
+    let (serial, modules) = run_with_init(input, variant, &name)?;
+    let (run, log, text) = (serial.run, serial.log, serial.text);
     let modules: Vec<proofs::Module> = modules.into_iter().map(|m| m.module).collect();
     let proofs = prove(input, &modules, &text)?;
     let verdict = judge::judge(&text, run.ending, &proofs);
@@ -187,12 +176,50 @@ pub fn boot_with_init_variant(input: &BootInput, variant: InitVariant) -> Result
 }
 
 /// A finished QEMU run and how it was made.
-struct QemuRun {
-    command: String,
-    accel: Accel,
-    accel_note: Option<String>,
-    ending: judge::Ending,
-    seconds: f64,
+pub struct QemuRun {
+    pub command: String,
+    pub accel: Accel,
+    pub accel_note: Option<String>,
+    pub ending: judge::Ending,
+    pub seconds: f64,
+}
+
+/// What a boot printed, for a judge to read.
+pub struct Serial {
+    pub run: QemuRun,
+    /// `boot-<name>.log` in the object tree.
+    pub log: PathBuf,
+    pub text: String,
+}
+
+/// Boots the kernel with the real init and returns its serial log, judged
+/// by nobody yet: `cargo xtask kunit` reads the KTAP in it.
+pub fn run(input: &BootInput, name: &str) -> Result<Serial> {
+    Ok(run_with_init(input, InitVariant::Good, name)?.0)
+}
+
+/// Builds the init and the initramfs, then boots; the log is `boot-<name>.log`.
+fn run_with_init(
+    input: &BootInput,
+    variant: InitVariant,
+    name: &str,
+) -> Result<(Serial, Vec<ModuleFile>)> {
+    check_kernel(input)?;
+    let work = input.obj_dir.join("boot");
+    let init = init::build(&input.clang, input.target.arch, variant, &work)?;
+    let modules = read_modules(&input.modules)?;
+    let initrd = write_initramfs(&work, variant, &init, &modules)?;
+    let log = input.obj_dir.join(format!("boot-{name}.log"));
+    let run = run_qemu(
+        input,
+        &initrd,
+        &log,
+        &work.join(format!("qemu-{name}.stderr")),
+    )?;
+    let bytes = fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    // Firmware writes escape sequences and the odd stray byte: be lenient.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok((Serial { run, log, text }, modules))
 }
 
 /// Runs QEMU, with KVM when it should work; when KVM turns out not to work
@@ -208,6 +235,7 @@ fn run_qemu(input: &BootInput, initrd: &Path, log: &Path, stderr_log: &Path) -> 
             initrd,
             serial_log: log,
             scratch: initrd.parent().unwrap_or(&input.obj_dir),
+            cmdline: &input.cmdline,
         };
         let (program, args) = qemu::command(&spec)?;
         let command = qemu::display(&program, &args)?;

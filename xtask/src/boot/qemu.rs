@@ -122,6 +122,8 @@ pub struct Spec<'a> {
     pub serial_log: &'a Path,
     /// Where a copy of the UEFI variable store goes (it is written to).
     pub scratch: &'a Path,
+    /// Kernel parameters after [`kernel_cmdline`]'s.
+    pub cmdline: &'a [String],
 }
 
 /// The kernel command line. `panic=-1` resets at once on a panic, so a panic
@@ -237,7 +239,11 @@ pub fn command(spec: &Spec) -> Result<(String, Vec<String>)> {
     arg("-initrd");
     arg(&path(spec.initrd));
     arg("-append");
-    arg(&kernel_cmdline(&spec.target));
+    let mut cmdline = kernel_cmdline(&spec.target);
+    for extra in spec.cmdline {
+        cmdline = format!("{cmdline} {extra}");
+    }
+    arg(&cmdline);
     Ok((program.to_string(), args))
 }
 
@@ -423,6 +429,7 @@ mod tests {
             initrd: Path::new("/obj/boot/initramfs.cpio"),
             serial_log: Path::new("/obj/boot-bios.log"),
             scratch: Path::new("/nonexistent"),
+            cmdline: &[],
         };
         let (program, args) = command(&spec).unwrap();
         display(&program, &args)

@@ -1,0 +1,171 @@
+//! From a KUnit run's serial log to a pass or a [`KunitFailure`], as
+//! [`judge`](super::judge) does for our init: pure functions over the log,
+//! unit-tested on real logs in `testdata/`.
+//!
+//! Precedence: no KTAP at all, then a run cut short (what was running, and
+//! whether the kernel panicked, reset or hung), then no case at all, then
+//! failed cases.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{
+    judge::{self, Ending, PANIC},
+    ktap::{self, Counts, Outcome, Test},
+};
+
+/// How a KUnit run failed. A pass is the absence of a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KunitFailure {
+    /// A case failed.
+    Failed,
+    /// The kernel panicked, or the machine reset, in the middle of a test.
+    Crashed,
+    /// A test was still running when the timeout came.
+    Hung,
+    /// No case ran: no KTAP in the log, or a filter that matched nothing.
+    NoTests,
+    /// A case's result differs between LTO modes.
+    DiffersAcrossLto,
+}
+
+impl KunitFailure {
+    pub fn name(self) -> &'static str {
+        match self {
+            KunitFailure::Failed => "failed",
+            KunitFailure::Crashed => "crashed",
+            KunitFailure::Hung => "hung",
+            KunitFailure::NoTests => "no-tests",
+            KunitFailure::DiffersAcrossLto => "differs-across-lto",
+        }
+    }
+}
+
+impl fmt::Display for KunitFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A judged run: the results, the failure if any, and the one line to read first.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub results: Option<Test>,
+    pub failure: Option<KunitFailure>,
+    pub message: String,
+}
+
+/// Judges a boot that ran KUnit, from its serial log and how QEMU ended.
+pub fn judge(log: &str, ending: Ending) -> Verdict {
+    let results = ktap::parse(log);
+    let (failure, message) = match &results {
+        None => (
+            Some(KunitFailure::NoTests),
+            format!(
+                "no KTAP in the serial log: the kernel ran no KUnit test (is CONFIG_KUNIT built in?); last line: {}",
+                judge::last_line(log)
+            ),
+        ),
+        Some(run) => match run.running() {
+            Some(path) => {
+                let running = path.join(".");
+                match (judge::find(log, PANIC), ending) {
+                    (Some(line), _) => (
+                        Some(KunitFailure::Crashed),
+                        format!(
+                            "the kernel panicked during {running}: {}",
+                            judge::from(line, PANIC)
+                        ),
+                    ),
+                    (None, Ending::TimedOut) => (
+                        Some(KunitFailure::Hung),
+                        format!("{running} was still running at the timeout"),
+                    ),
+                    (None, Ending::Exited) => (
+                        Some(KunitFailure::Crashed),
+                        format!(
+                            "the machine reset during {running}; last line: {}",
+                            judge::last_line(log)
+                        ),
+                    ),
+                }
+            }
+            None => {
+                let counts = run.counts();
+                if counts.total() == 0 {
+                    (
+                        Some(KunitFailure::NoTests),
+                        "no test ran: no suite is built in, or the filter matched none".into(),
+                    )
+                } else if counts.fail > 0 {
+                    let failed = failed(run);
+                    let shown = failed.len().min(10);
+                    let more = match failed.len() - shown {
+                        0 => String::new(),
+                        n => format!(" and {n} more"),
+                    };
+                    (
+                        Some(KunitFailure::Failed),
+                        format!("failed: {}{more}", failed[..shown].join(", ")),
+                    )
+                } else {
+                    (None, "no case failed".into())
+                }
+            }
+        },
+    };
+    Verdict {
+        results,
+        failure,
+        message,
+    }
+}
+
+/// kunit.py's summary: `Ran 321 tests: passed: 277, failed: 13, skipped: 31`.
+pub fn summary(counts: &Counts) -> String {
+    let statuses = [
+        ("passed", counts.pass),
+        ("failed", counts.fail),
+        ("crashed", counts.missing),
+        ("skipped", counts.skip),
+        ("expected failures", counts.other),
+    ];
+    let named: Vec<String> = statuses
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(status, n)| format!("{status}: {n}"))
+        .collect();
+    format!("Ran {} tests: {}", counts.total(), named.join(", "))
+}
+
+/// The failed cases as `suite.case` (nested suites joined by dots).
+pub fn failed(run: &Test) -> Vec<String> {
+    cases(run)
+        .into_iter()
+        .filter(|(_, case)| case.outcome == Outcome::Fail)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Every case under the run, with its full dotted name.
+pub fn cases(run: &Test) -> Vec<(String, &Test)> {
+    fn walk<'a>(test: &'a Test, prefix: &str, out: &mut Vec<(String, &'a Test)>) {
+        for sub in &test.subtests {
+            let name = if prefix.is_empty() {
+                sub.name.clone()
+            } else {
+                format!("{prefix}.{}", sub.name)
+            };
+            if sub.subtests.is_empty() {
+                out.push((name, sub));
+            } else {
+                walk(sub, &name, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(run, "", &mut out);
+    out
+}
