@@ -265,6 +265,9 @@ pub struct KunitArgs {
     /// A Kconfig line after the .kunitconfig files (CONFIG_X=y). Repeatable.
     #[arg(long = "kconfig-add", value_name = "CONFIG_X=y")]
     pub kconfig_add: Vec<String>,
+    /// A kernel parameter for the boot (oops=panic). Repeatable.
+    #[arg(long = "kernel-args", value_name = "ARG")]
+    pub kernel_args: Vec<String>,
     /// Seconds before a boot counts as hung.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -285,6 +288,7 @@ impl KunitArgs {
             kunitconfigs: self.kunitconfigs.clone(),
             kconfig_add: self.kconfig_add.clone(),
             filter: self.filter.clone(),
+            kernel_args: self.kernel_args.clone(),
             timeout: Duration::from_secs(self.timeout),
             raw_output: self.raw_output,
             print_to_stderr: self.json.as_deref() == Some(std::path::Path::new("-")),

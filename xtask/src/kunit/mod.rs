@@ -44,6 +44,8 @@ pub struct Request {
     pub kconfig_add: Vec<String>,
     /// `suite.case` glob, passed as `kunit.filter_glob=`.
     pub filter: Option<String>,
+    /// More kernel parameters (`oops=panic`), after ours.
+    pub kernel_args: Vec<String>,
     pub timeout: Duration,
     /// Print the KTAP as the kernel printed it instead of the summary.
     pub raw_output: bool,
@@ -164,12 +166,17 @@ pub fn write_json(runs: &[Run], to: &Path) -> Result<()> {
     }
 }
 
-/// The kernel parameters: the filter, and a reset once the suites are done.
+/// The kernel parameters: KUnit on (a tree may default it off, as the proof
+/// profile does), the filter, and a reset once the suites are done.
 fn cmdline(request: &Request) -> Vec<String> {
-    let mut args = vec!["kunit_shutdown=reboot".to_string()];
+    let mut args = vec![
+        "kunit.enable=1".to_string(),
+        "kunit_shutdown=reboot".to_string(),
+    ];
     if let Some(glob) = &request.filter {
         args.push(format!("kunit.filter_glob={glob}"));
     }
+    args.extend(request.kernel_args.iter().cloned());
     args
 }
 
@@ -363,12 +370,21 @@ mod tests {
     fn the_filter_and_the_reset_go_on_the_command_line() {
         let request = Request {
             filter: Some("list*".into()),
+            kernel_args: vec!["oops=panic".into()],
             ..Request::default()
         };
         assert_eq!(
             cmdline(&request),
-            ["kunit_shutdown=reboot", "kunit.filter_glob=list*"]
+            [
+                "kunit.enable=1",
+                "kunit_shutdown=reboot",
+                "kunit.filter_glob=list*",
+                "oops=panic"
+            ]
         );
-        assert_eq!(cmdline(&Request::default()), ["kunit_shutdown=reboot"]);
+        assert_eq!(
+            cmdline(&Request::default()),
+            ["kunit.enable=1", "kunit_shutdown=reboot"]
+        );
     }
 }
