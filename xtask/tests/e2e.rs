@@ -228,6 +228,7 @@ const X86_64_PROOFS: &[&str] = &[
     "efi",
     "lkdtm_exec_rodata",
     "ftrace_mcount",
+    "ftrace_call",
     "initcall_order",
     "modversions",
 ];
@@ -237,11 +238,77 @@ const X86_64_PROOFS: &[&str] = &[
 #[ignore = "builds and boots a kernel: run with `cargo xtask test`"]
 fn t08_x86_64_thin_proof_passes_every_proof() {
     proof_profile_passes("x86_64", "thin", X86_64_PROOFS);
+    kunit_runs_on_the_proof_tree();
 }
 
-/// arm64 ThinLTO: the proof profile under both firmwares; `ftrace_mcount`
-/// is x86's (arm64 patches function entries without objtool's table), and
-/// `nvhe` arm64's own. A second cold build: `cargo xtask test --full`.
+/// `cargo xtask kunit` on `t08`'s tree, whose profile carries lib/kunit's
+/// suites, so the run compiles nothing: a whole run read back from
+/// `--json`; a filter; a kernel that panics in a test (`oops=panic`, and
+/// KUnit's own deliberate NULL dereference) names the case that was
+/// running; a suite whose dependency is missing fails before building.
+fn kunit_runs_on_the_proof_tree() {
+    let tree = common::objtree("x86_64", "thin", "proof");
+    let kunit = || {
+        Xtask::new("kunit")
+            .selection("x86_64", "thin", "proof")
+            .args(&["--kunitconfig", "lib/kunit", "--timeout", "240"])
+    };
+    let json = tree.join("kunit-t08.json");
+    kunit().arg(&format!("--json={}", json.display())).run();
+    let runs = common::read_json(&json);
+    let run = &runs[0];
+    assert_eq!(run["outcome"], "pass", "{run:#}");
+    let suites: Vec<&str> = run["results"]["subtests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for suite in ["kunit-try-catch-test", "example"] {
+        assert!(suites.contains(&suite), "no {suite} in {suites:?}");
+    }
+    assert!(run["counts"]["pass"].as_u64().unwrap() >= 20, "{run:#}");
+    let report = common::read_json(&tree.join("build-report.json"));
+    let compile = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "compile")
+        .unwrap();
+    assert_eq!(
+        compile["executed"], 0,
+        "lib/kunit's suites are the profile's own: {compile}"
+    );
+
+    kunit().arg("example.example_simple_test").run();
+    let report = common::read_json(&tree.join("kunit-report.json"));
+    assert_eq!(report["counts"]["pass"], 1, "{report:#}");
+
+    let (code, error) = kunit()
+        .args(&["--kernel-args", "oops=panic", "kunit-try-catch-test"])
+        .fails();
+    assert_eq!(code, 20, "{error}");
+    let report = common::read_json(&tree.join("kunit-report.json"));
+    assert_eq!(report["outcome"], "crashed", "{report:#}");
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the kernel panicked during kunit-try-catch-test."),
+        "{message}"
+    );
+
+    let (code, error) = kunit()
+        .args(&["--kconfig-add", "CONFIG_LONGEST_SYM_KUNIT_TEST=y"])
+        .fails();
+    assert_eq!(code, 11, "{error}");
+    assert!(
+        error.contains("CONFIG_LONGEST_SYM_KUNIT_TEST=y") && error.contains("KPROBES"),
+        "{error}"
+    );
+}
+
+/// arm64 ThinLTO: the proof profile under both firmwares; `nvhe` is arm64's
+/// own, and ftrace's patch sites are the patchable function entries the
+/// link keeps. A second cold build: `cargo xtask test --full`.
 #[test]
 #[ignore = "builds and boots a kernel: run with `cargo xtask test --full`"]
 fn t18_arm64_thin_proof_passes_every_proof() {
@@ -253,6 +320,8 @@ fn t18_arm64_thin_proof_passes_every_proof() {
             "efi",
             "nvhe",
             "lkdtm_exec_rodata",
+            "ftrace_mcount",
+            "ftrace_call",
             "initcall_order",
             "modversions",
         ],
@@ -1335,8 +1404,9 @@ fn kill_and_drain(mut child: std::process::Child) -> bool {
 
 /// A configuration of the user's own, as a kernel engineer gives it: a
 /// Kbuild target, a fragment of the kernel's own found by name, and fragment
-/// files, here with full LTO: one in-process link of the whole kernel,
-/// Kbuild's own recipe. It builds in a tree named after it and boots with
+/// files, here with full LTO (one in-process link of the whole kernel,
+/// Kbuild's own recipe) and LLVM 22, Debian's newest: the tree is named
+/// after both (`-llvm22`), and the report names clang 22. It boots with
 /// its vDSO proof; its `.config` holds what was asked; the same `.config`
 /// given back as a file with `--config PATH` configures to the same
 /// `.config`; `savedefconfig` writes a minimal file. Typos fail before
@@ -1347,7 +1417,9 @@ fn kill_and_drain(mut child: std::process::Child) -> bool {
 #[ignore = "builds a kernel: run with `cargo xtask test`"]
 fn t14_any_configuration_builds_boots_and_round_trips() {
     let dir = xtask::paths::target_dir().join("tests/t14");
-    let own = own_configuration("full");
+    let mut own = own_configuration("full");
+    // The one tree CI builds with LLVM 22 (the rest use the default, 19).
+    own.push(format!("--llvm={LLVM_22}"));
     let config: Vec<&str> = own.iter().map(String::as_str).collect();
     let (code, error) = Xtask::new("build").args(&["--config", "defconifg"]).fails();
     assert!(
@@ -1367,13 +1439,13 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
         .args(&config)
         .args(&["--firmware", "bios", "--timeout", "240"])
         .run();
-    let tree = common::objtree("x86_64", "full", "tinyconfig");
+    let tree = common::objtree_of_toolchain("x86_64", "full", "tinyconfig", Some("llvm22"));
     assert!(
         tree.file_name()
             .unwrap()
             .to_str()
             .unwrap()
-            .starts_with("x86_64-full-tinyconfig-src-"),
+            .starts_with("x86_64-full-tinyconfig-llvm22-src-"),
         "{}",
         tree.display()
     );
@@ -1381,6 +1453,12 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
     let report = read_report(&tree);
     assert_eq!(report.config, "tinyconfig");
     check_report(&report, "x86_64", "full");
+    assert!(
+        report.toolchain.clang.contains("clang version 22.")
+            && report.toolchain.bin.ends_with("llvm-22/bin"),
+        "{:?}",
+        report.toolchain
+    );
     let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
     for (symbol, value) in [
         ("PRINTK_TIME", Some("y")),
@@ -1400,13 +1478,21 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
     let given = dir.join("given.config");
     fs::copy(tree.join(".config"), &given).unwrap();
     // The listing names each unit's policy and where it comes from.
-    let rm = realmode_unit(&["--lto", "full", "--config", given.to_str().unwrap()]);
+    let given_args = [
+        "--lto",
+        "full",
+        "--config",
+        given.to_str().unwrap(),
+        &format!("--llvm={LLVM_22}"),
+    ];
+    let rm = realmode_unit(&given_args);
     // Kbuild's Makefile opts it out too: `manifest+kbuild-makefile`.
     assert!(
         rm.lto == LtoState::Off && rm.source.starts_with("manifest"),
         "{rm:?}"
     );
-    let file_tree = common::objtree("x86_64", "full", given.to_str().unwrap());
+    let file_tree =
+        common::objtree_of_toolchain("x86_64", "full", given.to_str().unwrap(), Some("llvm22"));
     assert!(
         file_tree
             .file_name()
@@ -1438,6 +1524,9 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
         "savedefconfig is not minimal"
     );
 }
+
+/// The release `t14` builds with (`--llvm=-22`): `.ci/run` installs it.
+const LLVM_22: &str = "-22";
 
 /// t14's configuration: `tinyconfig`, the kernel's `nopm.config`, the
 /// tiny preset's fragments and one of the user's, under `lto`.

@@ -2,7 +2,8 @@
  * The test init that `cargo xtask test-boot` puts at /init of the initramfs.
  *
  * It runs as PID 1, proves what only userspace can see (the vDSO works, a
- * versioned module loads, lkdtm's EXEC_RODATA is blocked), prints one line
+ * versioned module loads, lkdtm's EXEC_RODATA is blocked, ftrace traces a
+ * function), prints one line
  * per proof on /dev/console and the success marker, then resets the machine.
  * QEMU runs with -no-reboot, so the reset ends QEMU: a reset works on both
  * arches, whereas x86 without ACPI cannot power off.
@@ -50,9 +51,10 @@ typedef long s64;
 #if defined(__x86_64__)
 #define ARCH "x86_64"
 #define VDSO_CLOCK_GETTIME "__vdso_clock_gettime"
+#define SYS_GETPPID "__x64_sys_getppid"
 enum {
 	NR_read = 0, NR_write = 1, NR_close = 3, NR_ioctl = 16, NR_nanosleep = 35,
-	NR_clone = 56, NR_exit = 60, NR_wait4 = 61, NR_mount = 165,
+	NR_clone = 56, NR_exit = 60, NR_wait4 = 61, NR_getppid = 110, NR_mount = 165,
 	NR_reboot = 169, NR_clock_gettime = 228, NR_openat = 257,
 	NR_finit_module = 313,
 };
@@ -83,10 +85,12 @@ __asm__(".text\n"
 #elif defined(__aarch64__)
 #define ARCH "arm64"
 #define VDSO_CLOCK_GETTIME "__kernel_clock_gettime"
+#define SYS_GETPPID "__arm64_sys_getppid"
 enum {
 	NR_ioctl = 29, NR_mount = 40, NR_openat = 56, NR_close = 57, NR_read = 63,
 	NR_write = 64, NR_exit = 93, NR_nanosleep = 101, NR_clock_gettime = 113,
-	NR_reboot = 142, NR_clone = 220, NR_wait4 = 260, NR_finit_module = 273,
+	NR_reboot = 142, NR_getppid = 173, NR_clone = 220, NR_wait4 = 260,
+	NR_finit_module = 273,
 };
 
 static long syscall6(long n, long a, long b, long c, long d, long e, long f)
@@ -151,6 +155,14 @@ static int str_eq(const char *a, const char *b)
 	while (*a && *a == *b)
 		a++, b++;
 	return *a == *b;
+}
+
+/* Whether `s` starts with `prefix`. */
+static int str_eq_prefix(const char *s, const char *prefix)
+{
+	while (*prefix && *s == *prefix)
+		s++, prefix++;
+	return !*prefix;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -526,6 +538,100 @@ static void prove_lkdtm(void)
 	flush();
 }
 
+/* ---- ftrace ------------------------------------------------------------ */
+
+/* Writes `text` to the tracefs file `path`: 0, or the failing step's return. */
+static long write_file(const char *path, const char *text)
+{
+	long fd = syscall3(NR_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	long ret = syscall3(NR_write, fd, text, str_len(text));
+	syscall3(NR_close, fd, 0, 0);
+	return ret < 0 ? ret : 0;
+}
+
+static void ftrace_fail(const char *what, long ret)
+{
+	proof("ftrace_call", "FAIL");
+	put(what);
+	put(": ");
+	put_ret(ret);
+	flush();
+}
+
+/* Traces one function, the getppid syscall's entry, and finds it in the
+ * trace. set_ftrace_filter takes only a function ftrace has a patch site
+ * for (x86's __mcount_loc from objtool, arm64's patchable function
+ * entries), so both the table and the patching are proved. */
+static void prove_ftrace(void)
+{
+	static char trace[65536];
+	long ret = syscall6(NR_mount, (long)"tracefs", (long)"/tracing", (long)"tracefs", 0, 0, 0);
+	if (ret < 0) {
+		proof("ftrace_call", "SKIP");
+		put("mount tracefs: ");
+		put_ret(ret);
+		flush();
+		return;
+	}
+	if ((ret = write_file("/tracing/set_ftrace_filter", SYS_GETPPID "\n")) < 0) {
+		ftrace_fail("set_ftrace_filter " SYS_GETPPID " (no patch site?)", ret);
+		return;
+	}
+	if ((ret = write_file("/tracing/current_tracer", "function\n")) < 0) {
+		ftrace_fail("current_tracer function", ret);
+		return;
+	}
+	syscall3(NR_getppid, 0, 0, 0);
+	if ((ret = write_file("/tracing/tracing_on", "0\n")) < 0) {
+		ftrace_fail("tracing_on 0", ret);
+		return;
+	}
+	long fd = syscall3(NR_openat, AT_FDCWD, "/tracing/trace", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ftrace_fail("open /tracing/trace", fd);
+		return;
+	}
+	unsigned long len = 0;
+	while (len < sizeof(trace) - 1) {
+		ret = syscall3(NR_read, fd, trace + len, sizeof(trace) - 1 - len);
+		if (ret <= 0)
+			break;
+		len += ret;
+	}
+	syscall3(NR_close, fd, 0, 0);
+	trace[len] = 0;
+
+	/* The first line that is not a `#` comment and names the function. */
+	for (char *l = trace; *l;) {
+		char *end = l;
+		while (*end && *end != '\n')
+			end++;
+		char saved = *end;
+		*end = 0;
+		int hit = 0;
+		for (char *p = l; *l != '#' && *p && !hit; p++)
+			hit = str_eq_prefix(p, SYS_GETPPID);
+		if (hit) {
+			while (*l == ' ')
+				l++;
+			proof("ftrace_call", "PASS");
+			put("traced: ");
+			put(l);
+			flush();
+			return;
+		}
+		*end = saved;
+		l = saved ? end + 1 : end;
+	}
+	proof("ftrace_call", "FAIL");
+	put("getppid() ran, but the trace (");
+	put_dec(len);
+	put(" bytes) has no " SYS_GETPPID " line");
+	flush();
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void reset(void)
@@ -571,6 +677,7 @@ __attribute__((used)) void start_c(long *sp)
 	prove_vdso(auxv);
 	prove_modules();
 	prove_lkdtm();
+	prove_ftrace();
 
 	say("XTASK-INIT-OK");
 	reset();

@@ -369,6 +369,7 @@ fn write_initramfs(
         .dir("proc")
         .dir("sys")
         .dir("debugfs")
+        .dir("tracing")
         .dir("lib/modules")
         .char_dev("dev/console", 0o600, 5, 1)
         .file(

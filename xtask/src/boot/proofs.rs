@@ -46,6 +46,7 @@ pub fn evaluate(cx: &Context, log: &str) -> Vec<Proof> {
         nvhe(cx, log),
         lkdtm_exec_rodata(cx, log),
         ftrace_mcount(cx, log),
+        ftrace_call(cx, log),
         initcall_order(cx, log),
         modversions(cx, log),
     ]
@@ -197,16 +198,13 @@ fn lkdtm_exec_rodata(cx: &Context, log: &str) -> Proof {
     }
 }
 
-/// x86_64 gets `__mcount_loc` from objtool run on the LTO'd vmlinux.o: an
-/// empty table means ftrace has nothing to patch.
+/// ftrace's table of patch sites survives the LTO link: x86_64 gets
+/// `__mcount_loc` from objtool run on the LTO'd vmlinux.o, arm64 the
+/// `__patchable_function_entries` that the linker script collects when
+/// `CC_USING_PATCHABLE_FUNCTION_ENTRY` reaches it. An empty table means
+/// ftrace has nothing to patch.
 fn ftrace_mcount(cx: &Context, log: &str) -> Proof {
     const NAME: &str = "ftrace_mcount";
-    if cx.target.arch != Arch::X86_64 {
-        return skip(
-            NAME,
-            "x86_64 only: arm64 patches function entries without an mcount table from objtool",
-        );
-    }
     if let Some(p) = needs_proof_profile(cx, NAME) {
         return p;
     }
@@ -216,12 +214,13 @@ fn ftrace_mcount(cx: &Context, log: &str) -> Proof {
     // writes none, under Kbuild too).
     const NONE: &str = "ftrace: No functions to be traced?";
     if let Some(line) = find(log, NONE) {
+        let why = match cx.target.arch {
+            Arch::X86_64 => "did objtool run with --mcount on vmlinux.o, and finish?",
+            Arch::Arm64 => "did the link keep __patchable_function_entries?",
+        };
         return fail(
             NAME,
-            format!(
-                "{}: the mcount table is empty (did objtool run with --mcount on vmlinux.o, and finish?)",
-                from(line, NONE)
-            ),
+            format!("{}: the mcount table is empty ({why})", from(line, NONE)),
         );
     }
     let Some(line) = find(log, ALLOCATING) else {
@@ -239,6 +238,18 @@ fn ftrace_mcount(cx: &Context, log: &str) -> Proof {
         Some(n) if n > 0 => pass(NAME, line),
         _ => fail(NAME, format!("{line}: no mcount entries")),
     }
+}
+
+/// ftrace patches a function and traces a call to it: the init sets the
+/// filter to the getppid syscall's entry (accepted only for a function with
+/// a patch site), turns on the function tracer, calls it and finds it in
+/// the trace.
+fn ftrace_call(cx: &Context, log: &str) -> Proof {
+    const NAME: &str = "ftrace_call";
+    if let Some(p) = needs_proof_profile(cx, NAME) {
+        return p;
+    }
+    from_init(log, NAME)
 }
 
 /// Initcalls within a level run in link order.

@@ -142,6 +142,12 @@ pub fn source() -> &'static Path {
 /// The object tree of a selection built from [`source`]: `config` is a
 /// preset (`tiny`, `proof`) or what `--config` was given.
 pub fn objtree(arch: &str, lto: &str, config: &str) -> PathBuf {
+    objtree_of_toolchain(arch, lto, config, None)
+}
+
+/// [`objtree`] built with another LLVM than the default: `llvm` is its
+/// tree tag (`llvm22`, `xtask::toolchain::Llvm::tree_tag`).
+pub fn objtree_of_toolchain(arch: &str, lto: &str, config: &str, llvm: Option<&str>) -> PathBuf {
     use xtask::target::{Arch, Config, Lto, Profile, Target};
     let arch = <Arch as clap::ValueEnum>::from_str(arch, false).unwrap();
     let lto = <Lto as clap::ValueEnum>::from_str(lto, false).unwrap();
@@ -149,7 +155,7 @@ pub fn objtree(arch: &str, lto: &str, config: &str) -> PathBuf {
         Ok(profile) => Config::Preset(profile),
         Err(_) => Config::parse(config).unwrap(),
     };
-    Target { arch, lto, config }.obj_dir(Some(source()), None)
+    Target { arch, lto, config }.obj_dir(Some(source()), llvm)
 }
 
 pub fn read_json(path: &Path) -> Value {
