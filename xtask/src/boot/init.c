@@ -51,9 +51,10 @@ typedef long s64;
 #if defined(__x86_64__)
 #define ARCH "x86_64"
 #define VDSO_CLOCK_GETTIME "__vdso_clock_gettime"
+#define SYS_GETPPID "__x64_sys_getppid"
 enum {
 	NR_read = 0, NR_write = 1, NR_close = 3, NR_ioctl = 16, NR_nanosleep = 35,
-	NR_clone = 56, NR_exit = 60, NR_wait4 = 61, NR_mount = 165,
+	NR_clone = 56, NR_exit = 60, NR_wait4 = 61, NR_getppid = 110, NR_mount = 165,
 	NR_reboot = 169, NR_clock_gettime = 228, NR_openat = 257,
 	NR_finit_module = 313,
 };
@@ -84,10 +85,12 @@ __asm__(".text\n"
 #elif defined(__aarch64__)
 #define ARCH "arm64"
 #define VDSO_CLOCK_GETTIME "__kernel_clock_gettime"
+#define SYS_GETPPID "__arm64_sys_getppid"
 enum {
 	NR_ioctl = 29, NR_mount = 40, NR_openat = 56, NR_close = 57, NR_read = 63,
 	NR_write = 64, NR_exit = 93, NR_nanosleep = 101, NR_clock_gettime = 113,
-	NR_reboot = 142, NR_clone = 220, NR_wait4 = 260, NR_finit_module = 273,
+	NR_reboot = 142, NR_getppid = 173, NR_clone = 220, NR_wait4 = 260,
+	NR_finit_module = 273,
 };
 
 static long syscall6(long n, long a, long b, long c, long d, long e, long f)
@@ -557,15 +560,13 @@ static void ftrace_fail(const char *what, long ret)
 	flush();
 }
 
-/* Traces one function and finds it in the trace. set_ftrace_filter takes
- * only a function ftrace has a patch site for (x86's __mcount_loc from
- * objtool, arm64's patchable function entries), so both the table and the
- * patching are proved. The function is tracefs's own handler for writes to
- * tracing_on: it is only ever called through its file_operations, so no
- * inlining across objects under LTO can take the call away from the
- * patched copy. An oops turns tracing off (oops_enter), so tracing_on is
- * set first: lkdtm's proof oopses on purpose. */
-#define TRACED "rb_simple_write"
+/* Traces one function, the getppid syscall's entry, and finds it in the
+ * trace. set_ftrace_filter takes only a function ftrace has a patch site
+ * for (x86's __mcount_loc from objtool, arm64's patchable function
+ * entries), so both the table and the patching are proved. An oops turns
+ * tracing off (oops_enter), so tracing_on is set first, and this runs
+ * before lkdtm's proof, which oopses on purpose. */
+#define TRACED SYS_GETPPID
 static void prove_ftrace(void)
 {
 	static char trace[65536];
@@ -589,7 +590,7 @@ static void prove_ftrace(void)
 		ftrace_fail("current_tracer function", ret);
 		return;
 	}
-	/* The traced call: it stops tracing, after its own entry is recorded. */
+	syscall3(NR_getppid, 0, 0, 0);
 	if ((ret = write_file("/tracing/tracing_on", "0\n")) < 0) {
 		ftrace_fail("tracing_on 0", ret);
 		return;
@@ -632,7 +633,7 @@ static void prove_ftrace(void)
 		l = saved ? end + 1 : end;
 	}
 	proof("ftrace_call", "FAIL");
-	put("tracing_on was written, but the trace (");
+	put("getppid() ran, but the trace (");
 	put_dec(len);
 	put(" bytes) has no " TRACED " line");
 	flush();

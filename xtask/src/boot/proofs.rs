@@ -241,9 +241,9 @@ fn ftrace_mcount(cx: &Context, log: &str) -> Proof {
 }
 
 /// ftrace patches a function and traces a call to it: the init sets the
-/// filter to tracefs's `tracing_on` write handler (accepted only for a
-/// function with a patch site), turns on the function tracer, writes to
-/// `tracing_on` and finds the handler in the trace.
+/// filter to the getppid syscall's entry (accepted only for a function
+/// with a patch site), turns on the function tracer, calls it and finds it
+/// in the trace.
 fn ftrace_call(cx: &Context, log: &str) -> Proof {
     const NAME: &str = "ftrace_call";
     if let Some(p) = needs_proof_profile(cx, NAME) {
