@@ -244,8 +244,9 @@ fn t08_x86_64_thin_proof_passes_every_proof() {
 /// `cargo xtask kunit` on `t08`'s tree, whose profile carries lib/kunit's
 /// suites, so the run compiles nothing: a whole run read back from
 /// `--json`; a filter; a kernel that panics in a test (`oops=panic`, and
-/// KUnit's own deliberate NULL dereference) names the case that was
-/// running; a suite whose dependency is missing fails before building.
+/// the `kunit_fault` suite's deliberate NULL dereference) names the case
+/// that was running; a suite whose dependency is missing fails before
+/// building.
 fn kunit_runs_on_the_proof_tree() {
     let tree = common::objtree("x86_64", "thin", "proof");
     let kunit = || {
@@ -285,14 +286,16 @@ fn kunit_runs_on_the_proof_tree() {
     assert_eq!(report["counts"]["pass"], 1, "{report:#}");
 
     let (code, error) = kunit()
-        .args(&["--kernel-args", "oops=panic", "kunit-try-catch-test"])
+        .args(&["--kernel-args", "oops=panic", "kunit_fault"])
         .fails();
     assert_eq!(code, 20, "{error}");
     let report = common::read_json(&tree.join("kunit-report.json"));
     assert_eq!(report["outcome"], "crashed", "{report:#}");
     let message = report["message"].as_str().unwrap();
     assert!(
-        message.starts_with("the kernel panicked during kunit-try-catch-test."),
+        message.starts_with(
+            "the kernel panicked during kunit_fault.kunit_test_fault_null_dereference: "
+        ),
         "{message}"
     );
 
