@@ -293,9 +293,9 @@ fn kunit_runs_on_the_proof_tree() {
     assert_eq!(report["outcome"], "crashed", "{report:#}");
     let message = report["message"].as_str().unwrap();
     assert!(
-        message.starts_with(
-            "the kernel panicked during kunit_fault.kunit_test_fault_null_dereference: "
-        ),
+        message.starts_with("the kernel panicked during kunit_fault, case 1 of 1 (at ")
+            && message.contains("kunit_test_null_dereference")
+            && message.ends_with(": Kernel panic - not syncing: Fatal exception"),
         "{message}"
     );
 

@@ -70,7 +70,7 @@ pub fn judge(log: &str, ending: Ending) -> Verdict {
         ),
         Some(run) => match run.running() {
             Some(path) => {
-                let running = path.join(".");
+                let running = running(run, &path, log);
                 match (judge::find(log, PANIC), ending) {
                     (Some(line), _) => (
                         Some(KunitFailure::Crashed),
@@ -121,6 +121,31 @@ pub fn judge(log: &str, ending: Ending) -> Verdict {
         failure,
         message,
     }
+}
+
+/// What was running when the log ended: the suite (and case) names KTAP
+/// gave, the number of the case whose result never came (KUnit names a case
+/// only with its result), and where the kernel was when it oopsed.
+fn running(run: &Test, path: &[&str], log: &str) -> String {
+    let mut test = run;
+    for name in path {
+        match test.subtests.iter().rev().find(|t| t.name == *name) {
+            Some(inner) => test = inner,
+            None => break,
+        }
+    }
+    let mut text = path.join(".");
+    if let Some(planned) = test.planned.filter(|&n| test.subtests.len() < n) {
+        text += &format!(", case {} of {planned}", test.subtests.len() + 1);
+    }
+    // x86's `RIP: 0010:fn+0x6/0x50`, arm64's `pc : fn+0x6/0x50`.
+    let at = ["RIP: 0010:", "pc : "].iter().find_map(|needle| {
+        judge::find(log, needle).map(|line| judge::from(line, needle)[needle.len()..].trim())
+    });
+    if let Some(at) = at {
+        text += &format!(" (at {at})");
+    }
+    text
 }
 
 /// kunit.py's summary: `Ran 321 tests: passed: 277, failed: 13, skipped: 31`.
