@@ -194,3 +194,67 @@ pub fn cases(run: &Test) -> Vec<(String, &Test)> {
     walk(run, "", &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Real serial logs of `cargo xtask kunit --profile proof --kunitconfig
+    // lib/kunit` on x86_64 ThinLTO: the whole run, and `kunit_fault` with
+    // `oops=panic`, whose deliberate NULL dereference then panics.
+    const PASS: &str = include_str!("testdata/x86_64-proof-kunit-pass.log");
+    const PANIC: &str = include_str!("testdata/x86_64-proof-kunit-panic.log");
+
+    #[test]
+    fn a_whole_run_passes_with_its_skips() {
+        let verdict = judge(PASS, Ending::Exited);
+        assert_eq!(verdict.failure, None, "{}", verdict.message);
+        let counts = verdict.results.unwrap().counts();
+        assert_eq!(summary(&counts), "Ran 74 tests: passed: 70, skipped: 4");
+    }
+
+    #[test]
+    fn a_panic_names_the_suite_the_case_and_where() {
+        let verdict = judge(PANIC, Ending::Exited);
+        assert_eq!(verdict.failure, Some(KunitFailure::Crashed));
+        assert_eq!(
+            verdict.message,
+            "the kernel panicked during kunit_fault, case 1 of 1 \
+             (at kunit_test_null_dereference+0x6/0x50): Kernel panic - not syncing: Fatal exception"
+        );
+    }
+
+    /// The whole run's log cut inside `kunit-resource-test`: a hang when
+    /// QEMU had to be killed, a reset when it exited by itself.
+    #[test]
+    fn a_log_that_stops_mid_suite_is_a_hang_or_a_reset() {
+        let case = PASS
+            .find("ok 2 kunit_resource_test_alloc_resource")
+            .expect("the recorded run has kunit-resource-test");
+        let log = &PASS[..PASS[..case].rfind('\n').unwrap() + 1];
+        let hung = judge(log, Ending::TimedOut);
+        assert_eq!(hung.failure, Some(KunitFailure::Hung));
+        assert!(
+            hung.message.starts_with("kunit-resource-test, case 2 of "),
+            "{}",
+            hung.message
+        );
+        let reset = judge(log, Ending::Exited);
+        assert_eq!(reset.failure, Some(KunitFailure::Crashed));
+        assert!(
+            reset
+                .message
+                .starts_with("the machine reset during kunit-resource-test"),
+            "{}",
+            reset.message
+        );
+    }
+
+    #[test]
+    fn a_boot_without_ktap_ran_no_test() {
+        let log = include_str!("testdata/x86_64-tiny-pass.log");
+        let verdict = judge(log, Ending::Exited);
+        assert_eq!(verdict.failure, Some(KunitFailure::NoTests));
+        assert!(verdict.message.starts_with("no KTAP in the serial log"));
+    }
+}

@@ -396,6 +396,7 @@ mod tests {
                 ("nvhe", Skip),
                 ("lkdtm_exec_rodata", Skip),
                 ("ftrace_mcount", Skip),
+                ("ftrace_call", Skip),
                 ("initcall_order", Skip),
                 ("modversions", Skip),
             ]
@@ -430,6 +431,7 @@ mod tests {
                 ("nvhe", Skip),
                 ("lkdtm_exec_rodata", Pass),
                 ("ftrace_mcount", Pass),
+                ("ftrace_call", Pass),
                 ("initcall_order", Pass),
                 ("modversions", Pass),
             ]
@@ -445,10 +447,15 @@ mod tests {
         assert!(evidence("lkdtm_exec_rodata").contains("kernel tried to execute NX-protected page"));
         assert_eq!(
             evidence("ftrace_mcount"),
-            "ftrace: allocating 13300 entries in 52 pages"
+            "ftrace: allocating 13544 entries in 53 pages"
         );
         assert!(
-            evidence("initcall_order").starts_with("206 initcalls in 12 levels"),
+            evidence("ftrace_call").contains("__x64_sys_getppid <-do_syscall_64"),
+            "{}",
+            evidence("ftrace_call")
+        );
+        assert!(
+            evidence("initcall_order").starts_with("209 initcalls in 13 levels"),
             "{}",
             evidence("initcall_order")
         );
