@@ -250,6 +250,45 @@ mod tests {
         );
     }
 
+    /// `cargo xtask kunit` with the default suites on x86_64 ThinLTO tiny,
+    /// before `kunit.config` had sysfs: two failures, each with KUnit's
+    /// diagnostics, and each case timed by printk's clock.
+    #[test]
+    fn failures_are_named_with_their_diagnostics_and_times() {
+        let log = include_str!("testdata/x86_64-tiny-kunit-failures.log");
+        let verdict = judge(log, Ending::Exited);
+        assert_eq!(verdict.failure, Some(KunitFailure::Failed));
+        assert_eq!(
+            verdict.message,
+            "failed: kunit_platform_device.kunit_platform_device_add_twice_fails_test, overflow.DEFINE_FLEX_test"
+        );
+        let run = verdict.results.unwrap();
+        assert_eq!(
+            summary(&run.counts()),
+            "Ran 324 tests: passed: 289, failed: 2, skipped: 33"
+        );
+        let (_, flex) = cases(&run)
+            .into_iter()
+            .find(|(name, _)| name == "overflow.DEFINE_FLEX_test")
+            .unwrap();
+        assert!(
+            flex.diagnostics
+                .iter()
+                .any(|d| d.contains("__builtin_dynamic_object_size(two_but_zero, 0) == 12")),
+            "{:?}",
+            flex.diagnostics
+        );
+        let time = run
+            .subtests
+            .iter()
+            .find(|s| s.name == "time_test_cases")
+            .unwrap();
+        assert!(
+            time.seconds.is_some_and(|s| s > 1.0) && time.subtests[0].seconds.is_some(),
+            "{time:?}"
+        );
+    }
+
     #[test]
     fn a_boot_without_ktap_ran_no_test() {
         let log = include_str!("testdata/x86_64-tiny-pass.log");

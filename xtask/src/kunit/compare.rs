@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    boot::{ktap::Outcome, kunit::cases},
+    boot::{
+        ktap::{Outcome, Test},
+        kunit::cases,
+    },
     target::{Arch, Lto},
 };
 
@@ -40,21 +43,27 @@ impl Difference {
 
 /// Every case whose result is not the same in all `runs`.
 pub fn differences(runs: &[&Run]) -> Vec<Difference> {
+    let mut per_run: Vec<BTreeMap<String, Outcome>> =
+        runs.iter().map(|run| outcomes(run)).collect();
+    // KUnit names a case only with its result: the case a run crashed in is
+    // the next one of its suite, which the other runs name.
+    for (i, run) in runs.iter().enumerate() {
+        let Some((suite, number)) = run.results.as_ref().and_then(crashed_case) else {
+            continue;
+        };
+        let named = runs.iter().find_map(|other| {
+            let suite = find(other.results.as_ref()?, &suite)?;
+            suite
+                .subtests
+                .iter()
+                .find(|c| c.number == number)
+                .map(|c| c.name.clone())
+        });
+        if let Some(case) = named {
+            per_run[i].insert(format!("{}.{case}", suite.join(".")), Outcome::Missing);
+        }
+    }
     let mut by_case: BTreeMap<String, Vec<(Lto, Option<Outcome>)>> = BTreeMap::new();
-    let per_run: Vec<BTreeMap<String, Outcome>> = runs
-        .iter()
-        .map(|run| {
-            run.results
-                .as_ref()
-                .map(|r| {
-                    cases(r)
-                        .into_iter()
-                        .map(|(name, case)| (name, case.outcome))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .collect();
     for results in &per_run {
         for name in results.keys() {
             by_case.entry(name.clone()).or_default();
@@ -70,6 +79,36 @@ pub fn differences(runs: &[&Run]) -> Vec<Difference> {
         .filter(|(_, results)| results.windows(2).any(|w| w[0].1 != w[1].1))
         .map(|(case, results)| Difference { case, results })
         .collect()
+}
+
+/// Each case of a run by its dotted name. A suite cut short before its
+/// first result is no case.
+fn outcomes(run: &Run) -> BTreeMap<String, Outcome> {
+    let Some(results) = &run.results else {
+        return BTreeMap::new();
+    };
+    cases(results)
+        .into_iter()
+        .filter(|(_, case)| !case.planned.is_some_and(|n| n > 0))
+        .map(|(name, case)| (name, case.outcome))
+        .collect()
+}
+
+/// The suite a run ended in, and the number of the case whose result never came.
+fn crashed_case(run: &Test) -> Option<(Vec<String>, usize)> {
+    let path: Vec<String> = run.running()?.into_iter().map(String::from).collect();
+    let suite = find(run, &path)?;
+    suite
+        .planned
+        .filter(|&n| suite.subtests.len() < n)
+        .map(|_| (path.clone(), suite.subtests.len() + 1))
+}
+
+/// The test at `path` of names under `run`.
+fn find<'a>(run: &'a Test, path: &[String]) -> Option<&'a Test> {
+    path.iter().try_fold(run, |test, name| {
+        test.subtests.iter().rev().find(|t| &t.name == name)
+    })
 }
 
 /// The table printed after the runs of one arch.
@@ -116,5 +155,84 @@ fn word(result: Option<Outcome>) -> &'static str {
         Some(Outcome::ExpectedFail) => "xfail",
         Some(Outcome::Todo) => "todo",
         Some(Outcome::Missing) => "CRASHED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::boot::{judge::Ending, kunit::judge};
+
+    /// A run of a recorded log, as if under `lto`.
+    fn run(log: &str, lto: Lto) -> Run {
+        let verdict = judge(log, Ending::Exited);
+        Run {
+            arch: Arch::X86_64,
+            lto,
+            config: "proof".into(),
+            filter: None,
+            outcome: "",
+            message: verdict.message,
+            counts: verdict
+                .results
+                .as_ref()
+                .map(|r| r.counts())
+                .unwrap_or_default(),
+            seconds: 1.0,
+            log: PathBuf::new(),
+            results: verdict.results,
+            failure: verdict.failure,
+        }
+    }
+
+    const PASS: &str = include_str!("../boot/testdata/x86_64-proof-kunit-pass.log");
+    const PANIC: &str = include_str!("../boot/testdata/x86_64-proof-kunit-panic.log");
+
+    #[test]
+    fn the_same_results_in_every_mode_differ_nowhere() {
+        let (none, thin) = (run(PASS, Lto::None), run(PASS, Lto::Thin));
+        let runs = [&none, &thin];
+        assert_eq!(differences(&runs), []);
+        assert_eq!(
+            table(Arch::X86_64, &runs, &[]),
+            "kunit x86_64 across LTO modes none, thin: 74 cases, the same result in every mode"
+        );
+    }
+
+    /// The whole run without LTO against the run that panicked in
+    /// `kunit_fault`: its case passes without LTO and crashes with it.
+    #[test]
+    fn a_case_that_passes_only_without_lto_is_an_lto_bug() {
+        let (none, thin) = (run(PASS, Lto::None), run(PANIC, Lto::Thin));
+        let found = differences(&[&none, &thin]);
+        let fault = found
+            .iter()
+            .find(|d| d.case == "kunit_fault.kunit_test_fault_null_dereference")
+            .unwrap();
+        assert_eq!(
+            fault.results,
+            [
+                (Lto::None, Some(Outcome::Pass)),
+                (Lto::Thin, Some(Outcome::Missing))
+            ]
+        );
+        assert!(fault.is_lto_bug());
+        // The cases the panic kept from running are absent, not failed.
+        let absent = found
+            .iter()
+            .find(|d| d.case == "example.example_simple_test")
+            .unwrap();
+        assert_eq!(absent.results[1], (Lto::Thin, None));
+        let text = table(Arch::X86_64, &[&none, &thin], &found);
+        let line = text
+            .lines()
+            .find(|l| l.contains("kunit_test_fault_null_dereference"))
+            .unwrap();
+        assert!(
+            line.contains("pass      CRASHED   LTO bug: passes without LTO"),
+            "{line}"
+        );
     }
 }
