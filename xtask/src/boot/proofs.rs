@@ -505,7 +505,8 @@ mod tests {
                 ("efi", Pass),
                 ("nvhe", Pass),
                 ("lkdtm_exec_rodata", Pass),
-                ("ftrace_mcount", Skip),
+                ("ftrace_mcount", Pass),
+                ("ftrace_call", Pass),
                 ("initcall_order", Pass),
                 // No module given in this context.
                 ("modversions", Fail),
@@ -518,6 +519,16 @@ mod tests {
         assert_eq!(
             evidence("nvhe"),
             "kvm [1]: Hyp nVHE mode initialized successfully"
+        );
+        // arm64's patch sites are its patchable function entries.
+        assert_eq!(
+            evidence("ftrace_mcount"),
+            "ftrace: allocating 12747 entries in 50 pages"
+        );
+        assert!(
+            evidence("ftrace_call").contains("__arm64_sys_getppid <-do_el0_svc"),
+            "{}",
+            evidence("ftrace_call")
         );
         assert!(evidence("lkdtm_exec_rodata")
             .contains("Unable to handle kernel execute from non-executable memory"));
@@ -584,7 +595,8 @@ mod tests {
 
     #[test]
     fn ftrace_needs_entries() {
-        let cx = cx(Arch::X86_64, Profile::Proof, Firmware::Bios);
+        let cx_of = |arch| cx(arch, Profile::Proof, Firmware::Bios);
+        let cx = cx_of(Arch::X86_64);
         let ok = ftrace_mcount(
             &cx,
             "[    0.000000] ftrace: allocating 12345 entries in 49 pages\r\n",
@@ -605,6 +617,15 @@ mod tests {
         assert!(
             none.evidence
                 .starts_with("ftrace: No functions to be traced?: the mcount table is empty"),
+            "{}",
+            none.evidence
+        );
+        // The same words on arm64 point at the link's patchable entries.
+        let arm64 = cx_of(Arch::Arm64);
+        let none = ftrace_mcount(&arm64, "ftrace: No functions to be traced?\r\n");
+        assert!(
+            none.evidence
+                .ends_with("(did the link keep __patchable_function_entries?)"),
             "{}",
             none.evidence
         );
