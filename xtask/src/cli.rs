@@ -533,6 +533,42 @@ mod tests {
     }
 
     #[test]
+    fn kunit_takes_kunit_pys_shapes() {
+        let kunit =
+            |args: &[&str]| match Cli::try_parse_from(["cargo xtask", "kunit"].iter().chain(args))
+                .unwrap()
+                .command
+            {
+                Command::Kunit(args) => args,
+                _ => unreachable!("kunit parses as kunit"),
+            };
+        let args = kunit(&[
+            "list*",
+            "--kunitconfig",
+            "lib/kunit",
+            "--kconfig-add",
+            "CONFIG_LIST_KUNIT_TEST=y",
+            "--lto",
+            "all",
+            "--json",
+        ]);
+        assert_eq!(args.filter.as_deref(), Some("list*"));
+        assert_eq!(args.kunitconfigs, [PathBuf::from("lib/kunit")]);
+        assert_eq!(
+            args.json,
+            Some(PathBuf::from("-")),
+            "--json alone is stdout"
+        );
+        let targets = args.build.selection.targets();
+        let modes: Vec<Lto> = targets.iter().map(|t| t.lto).collect();
+        assert_eq!(modes, [Lto::None, Lto::Thin, Lto::Full]);
+        let args = kunit(&["--json=out.json", "--arch", "all"]);
+        assert_eq!(args.json, Some(PathBuf::from("out.json")));
+        assert_eq!(args.filter, None);
+        assert_eq!(args.build.selection.targets().len(), 2);
+    }
+
+    #[test]
     fn clap_reads_the_environments_launcher_and_cache() {
         let cli = Cli::command();
         let build = cli.find_subcommand("build").unwrap();
