@@ -29,6 +29,7 @@ const FULL_ONLY: &[&str] = &[
     "t16_debian_6_1_builds_with_thin_lto_and_boots",
     "t18_arm64_thin_proof_passes_every_proof",
     "t19_x86_64_full_lto_proof_passes_every_proof",
+    "t20_kunit_gives_the_same_results_under_every_lto_mode",
 ];
 
 /// One row of the suite after the unit tests.

@@ -1913,3 +1913,48 @@ fn strip_escapes(text: &str) -> String {
     }
     out
 }
+
+/// KUnit's default suites (`targets/common/kunit.config`) under none, thin
+/// and full LTO on both arches: six kernels, each booted once, and every
+/// case compared across the modes of its arch. No case may differ (exit 25
+/// would say one did); the runs of one arch report the same cases with the
+/// same results. Any failure is the configuration's or the compiler's, the
+/// same in every mode (the README lists them). Six builds: `--full`, and
+/// last, since it reconfigures the tiny trees the other tests share.
+#[test]
+#[ignore = "builds and boots six kernels: run with `cargo xtask test --full`"]
+fn t20_kunit_gives_the_same_results_under_every_lto_mode() {
+    let json = xtask::paths::target_dir().join("tests/t20-kunit.json");
+    fs::create_dir_all(json.parent().unwrap()).unwrap();
+    let out = Xtask::new("kunit")
+        .args(&["--arch", "all", "--lto", "all", "--timeout", "400"])
+        .arg(&format!("--json={}", json.display()))
+        .output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let code = out.status.code();
+    assert!(
+        code == Some(0) || code == Some(24),
+        "exit {code:?}: a case differs, crashed or nothing ran:\n{stdout}"
+    );
+    for arch in ["x86_64", "arm64"] {
+        assert!(
+            stdout.contains(&format!("kunit {arch} across LTO modes none, thin, full: "))
+                && stdout.contains("cases, the same result in every mode"),
+            "{stdout}"
+        );
+    }
+    let runs = common::read_json(&json);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    for run in runs {
+        assert!(
+            run["counts"]["pass"].as_u64().unwrap() > 250,
+            "{}-{}: {}",
+            run["arch"],
+            run["lto"],
+            run["counts"]
+        );
+        let first = runs.iter().find(|r| r["arch"] == run["arch"]).unwrap();
+        assert_eq!(run["counts"], first["counts"], "{run:#}");
+    }
+}

@@ -85,7 +85,8 @@ impl Xtask {
             .expect("start xtask")
     }
 
-    fn output(&self) -> Output {
+    /// Runs it, whatever its exit.
+    pub fn output(&self) -> Output {
         self.command().output().expect("run xtask")
     }
 
