@@ -51,10 +51,9 @@ typedef long s64;
 #if defined(__x86_64__)
 #define ARCH "x86_64"
 #define VDSO_CLOCK_GETTIME "__vdso_clock_gettime"
-#define SYS_GETPPID "__x64_sys_getppid"
 enum {
 	NR_read = 0, NR_write = 1, NR_close = 3, NR_ioctl = 16, NR_nanosleep = 35,
-	NR_clone = 56, NR_exit = 60, NR_wait4 = 61, NR_getppid = 110, NR_mount = 165,
+	NR_clone = 56, NR_exit = 60, NR_wait4 = 61, NR_mount = 165,
 	NR_reboot = 169, NR_clock_gettime = 228, NR_openat = 257,
 	NR_finit_module = 313,
 };
@@ -85,12 +84,10 @@ __asm__(".text\n"
 #elif defined(__aarch64__)
 #define ARCH "arm64"
 #define VDSO_CLOCK_GETTIME "__kernel_clock_gettime"
-#define SYS_GETPPID "__arm64_sys_getppid"
 enum {
 	NR_ioctl = 29, NR_mount = 40, NR_openat = 56, NR_close = 57, NR_read = 63,
 	NR_write = 64, NR_exit = 93, NR_nanosleep = 101, NR_clock_gettime = 113,
-	NR_reboot = 142, NR_getppid = 173, NR_clone = 220, NR_wait4 = 260,
-	NR_finit_module = 273,
+	NR_reboot = 142, NR_clone = 220, NR_wait4 = 260, NR_finit_module = 273,
 };
 
 static long syscall6(long n, long a, long b, long c, long d, long e, long f)
@@ -560,13 +557,16 @@ static void ftrace_fail(const char *what, long ret)
 	flush();
 }
 
-/* Traces one function, the getppid syscall's entry, and finds it in the
- * trace. set_ftrace_filter takes only a function ftrace has a patch site
- * for (x86's __mcount_loc from objtool, arm64's patchable function
- * entries), so both the table and the patching are proved. An oops turns
- * tracing off (oops_enter), so tracing_on is set first, and this runs
- * before lkdtm's proof, which oopses on purpose. */
-#define TRACED SYS_GETPPID
+/* Traces one function and finds it in the trace. set_ftrace_filter takes
+ * only a function ftrace has a patch site for (x86's __mcount_loc from
+ * objtool, arm64's patchable function entries), so both the table and the
+ * patching are proved. The function is seq_read, which reading a tracefs
+ * file reaches through its file_operations: a call through a pointer, which
+ * no inlining under LTO can take away from the patched copy (full LTO
+ * inlines the getppid syscall's entry into x86's x64_sys_call, for one).
+ * An oops turns tracing off (oops_enter), so tracing_on is set first, and
+ * this runs before lkdtm's proof, which oopses on purpose. */
+#define TRACED "seq_read"
 static void prove_ftrace(void)
 {
 	static char trace[65536];
@@ -590,12 +590,23 @@ static void prove_ftrace(void)
 		ftrace_fail("current_tracer function", ret);
 		return;
 	}
-	syscall3(NR_getppid, 0, 0, 0);
+	/* The traced call: reading available_tracers goes through seq_read. */
+	long fd = syscall3(NR_openat, AT_FDCWD, "/tracing/available_tracers", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ftrace_fail("open /tracing/available_tracers", fd);
+		return;
+	}
+	ret = syscall3(NR_read, fd, trace, sizeof(trace) - 1);
+	syscall3(NR_close, fd, 0, 0);
+	if (ret < 0) {
+		ftrace_fail("read /tracing/available_tracers", ret);
+		return;
+	}
 	if ((ret = write_file("/tracing/tracing_on", "0\n")) < 0) {
 		ftrace_fail("tracing_on 0", ret);
 		return;
 	}
-	long fd = syscall3(NR_openat, AT_FDCWD, "/tracing/trace", O_RDONLY | O_CLOEXEC);
+	fd = syscall3(NR_openat, AT_FDCWD, "/tracing/trace", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ftrace_fail("open /tracing/trace", fd);
 		return;
@@ -633,7 +644,7 @@ static void prove_ftrace(void)
 		l = saved ? end + 1 : end;
 	}
 	proof("ftrace_call", "FAIL");
-	put("getppid() ran, but the trace (");
+	put("available_tracers was read, but the trace (");
 	put_dec(len);
 	put(" bytes) has no " TRACED " line");
 	flush();
