@@ -634,6 +634,29 @@ mod tests {
         );
     }
 
+    /// An arm64 ThinLTO proof kernel broken on purpose: its linker script
+    /// (on a private copy of the source) discards
+    /// `__patchable_function_entries`, so the LTO'd objects' patch sites
+    /// never reach the table. Both ftrace proofs fail, each saying why.
+    #[test]
+    fn a_link_that_drops_the_patch_sites_fails_both_ftrace_proofs() {
+        let log = include_str!("testdata/arm64-proof-no-patchable-excerpt.log");
+        let cx = cx(Arch::Arm64, Profile::Proof, Firmware::Bios);
+        let table = ftrace_mcount(&cx, log);
+        assert_eq!(table.status, ProofStatus::Fail);
+        assert_eq!(
+            table.evidence,
+            "ftrace: No functions to be traced?: the mcount table is empty \
+             (did the link keep __patchable_function_entries?)"
+        );
+        let call = ftrace_call(&cx, log);
+        assert_eq!(call.status, ProofStatus::Fail);
+        assert_eq!(
+            call.evidence,
+            "init: FAIL set_ftrace_filter seq_read (no patch site?): -19 (ENODEV)"
+        );
+    }
+
     #[test]
     fn nvhe_must_not_be_vhe() {
         let cx = cx(Arch::Arm64, Profile::Proof, Firmware::Bios);
