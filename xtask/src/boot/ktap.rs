@@ -95,6 +95,23 @@ impl Test {
         }
     }
 
+    /// The test at `path` of names under this one (the last of a name).
+    pub fn at<S: AsRef<str>>(&self, path: &[S]) -> Option<&Test> {
+        path.iter().try_fold(self, |test, name| {
+            test.subtests.iter().rev().find(|t| t.name == name.as_ref())
+        })
+    }
+
+    /// In the test that was running when the log ended, the number of the
+    /// case whose result never came and how many its plan announced.
+    /// KUnit names a case only with its result, so the number is all the
+    /// log tells.
+    pub fn unfinished_case(&self) -> Option<(usize, usize)> {
+        let running = self.at(&self.running()?)?;
+        let planned = running.planned?;
+        (running.subtests.len() < planned).then(|| (running.subtests.len() + 1, planned))
+    }
+
     /// The innermost test without a result and the names leading to it:
     /// what was running when the log ended.
     pub fn running(&self) -> Option<Vec<&str>> {

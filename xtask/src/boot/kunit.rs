@@ -127,16 +127,9 @@ pub fn judge(log: &str, ending: Ending) -> Verdict {
 /// gave, the number of the case whose result never came (KUnit names a case
 /// only with its result), and where the kernel was when it oopsed.
 fn running(run: &Test, path: &[&str], log: &str) -> String {
-    let mut test = run;
-    for name in path {
-        match test.subtests.iter().rev().find(|t| t.name == *name) {
-            Some(inner) => test = inner,
-            None => break,
-        }
-    }
     let mut text = path.join(".");
-    if let Some(planned) = test.planned.filter(|&n| test.subtests.len() < n) {
-        text += &format!(", case {} of {planned}", test.subtests.len() + 1);
+    if let Some((case, planned)) = run.unfinished_case() {
+        text += &format!(", case {case} of {planned}");
     }
     // x86's `RIP: 0010:fn+0x6/0x50`, arm64's `pc : fn+0x6/0x50`.
     let at = ["RIP: 0010:", "pc : "].iter().find_map(|needle| {

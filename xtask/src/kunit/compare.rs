@@ -5,10 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    boot::{
-        ktap::{Outcome, Test},
-        kunit::cases,
-    },
+    boot::{ktap::Outcome, kunit::cases},
     target::{Arch, Lto},
 };
 
@@ -48,11 +45,15 @@ pub fn differences(runs: &[&Run]) -> Vec<Difference> {
     // KUnit names a case only with its result: the case a run crashed in is
     // the next one of its suite, which the other runs name.
     for (i, run) in runs.iter().enumerate() {
-        let Some((suite, number)) = run.results.as_ref().and_then(crashed_case) else {
+        let Some(results) = &run.results else {
+            continue;
+        };
+        let (Some(suite), Some((number, _))) = (results.running(), results.unfinished_case())
+        else {
             continue;
         };
         let named = runs.iter().find_map(|other| {
-            let suite = find(other.results.as_ref()?, &suite)?;
+            let suite = other.results.as_ref()?.at(&suite)?;
             suite
                 .subtests
                 .iter()
@@ -92,23 +93,6 @@ fn outcomes(run: &Run) -> BTreeMap<String, Outcome> {
         .filter(|(_, case)| case.planned.is_none_or(|n| n == 0))
         .map(|(name, case)| (name, case.outcome))
         .collect()
-}
-
-/// The suite a run ended in, and the number of the case whose result never came.
-fn crashed_case(run: &Test) -> Option<(Vec<String>, usize)> {
-    let path: Vec<String> = run.running()?.into_iter().map(String::from).collect();
-    let suite = find(run, &path)?;
-    suite
-        .planned
-        .filter(|&n| suite.subtests.len() < n)
-        .map(|_| (path.clone(), suite.subtests.len() + 1))
-}
-
-/// The test at `path` of names under `run`.
-fn find<'a>(run: &'a Test, path: &[String]) -> Option<&'a Test> {
-    path.iter().try_fold(run, |test, name| {
-        test.subtests.iter().rev().find(|t| &t.name == name)
-    })
 }
 
 /// The table printed after the runs of one arch.
