@@ -7,7 +7,11 @@
 //! planning runs no step but the prepare stage's ([`Planning`]). Native
 //! stages are the xtask's own work.
 
-use std::{collections::HashSet, fs, path::PathBuf};
+use std::{
+    collections::HashSet,
+    fs,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -160,7 +164,7 @@ pub const PREPARE_PARTS: &[&str] = &["prepare0", "prepare"];
 
 /// `vmlinux_o` once the archives exist: the LTO link with objtool.
 pub fn plan_vmlinux_o(kbuild: &Kbuild, env: &Env, earlier: &[Step]) -> Result<Vec<Step>> {
-    let _aside = Aside::new(kbuild, VMLINUX_O_OUTPUTS);
+    let _aside = Aside::new(&kbuild.objtree, VMLINUX_O_OUTPUTS);
     // The top Makefile's `vmlinux_o` is this sub-make; asked directly, with
     // the environment the top Makefile exports, make skips re-reading the
     // top Makefile and its hundred compiler probes (seconds per stage).
@@ -178,7 +182,7 @@ pub fn plan_modpost(
     earlier: &[Step],
     modules: bool,
 ) -> Result<Vec<Step>> {
-    let _aside = Aside::new(kbuild, MODPOST_OUTPUTS);
+    let _aside = Aside::new(&kbuild.objtree, MODPOST_OUTPUTS);
     // KBUILD_MODULES=1 is what `make modules` sets; without it modpost ignores modules.order.
     let modpost: &[&str] = if modules { &["KBUILD_MODULES=1"] } else { &[] };
     let mut steps =
@@ -193,7 +197,7 @@ pub fn plan_modpost(
 
 /// `.vmlinux.export.o`: modpost wrote `.vmlinux.export.c`; Makefile.vmlinux compiles it.
 pub fn plan_export(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
-    let _ = fs::remove_file(kbuild.objtree.join(".vmlinux.export.o"));
+    let _aside = Aside::new(&kbuild.objtree, &[".vmlinux.export.o"]);
     Ok(dry_run::parse(&kbuild.dry_run_in_objtree(
         env,
         "scripts/Makefile.vmlinux",
@@ -223,9 +227,7 @@ pub fn plan_vmlinux(kbuild: &Kbuild, env: &Env) -> Result<Vec<Step>> {
 
 /// Makefile.modfinal's compiles of `goals` (`link::modules::Modfinal::compiled`).
 pub fn plan_modfinal(kbuild: &Kbuild, env: &Env, goals: &[String]) -> Result<Vec<Step>> {
-    for goal in goals {
-        let _ = fs::remove_file(kbuild.objtree.join(goal));
-    }
+    let _aside = Aside::new(&kbuild.objtree, goals);
     let goals: Vec<&str> = goals.iter().map(String::as_str).collect();
     Ok(dry_run::parse(&kbuild.dry_run_in_objtree(
         env,
@@ -265,17 +267,19 @@ type Env = std::collections::BTreeMap<String, String>;
 /// Outputs moved aside while a dry run plans the steps that make them: make
 /// prints the recipe of a target it finds missing. Put back when dropped, so
 /// that the cache finds them as their steps left them and a re-plan reruns
-/// nothing; after a crash in between they are missing, and their steps rerun.
+/// nothing (deleting them instead made every re-plan of modfinal recompile
+/// each module's `.mod.o`); after a crash in between they are missing, and
+/// their steps rerun.
 struct Aside {
     moved: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Aside {
-    fn new(kbuild: &Kbuild, outputs: &[&str]) -> Aside {
+    fn new(objtree: &Path, outputs: &[impl AsRef<str>]) -> Aside {
         let moved = outputs
             .iter()
             .map(|output| {
-                let path = kbuild.objtree.join(output);
+                let path = objtree.join(output.as_ref());
                 let aside = path.with_file_name(format!(
                     ".{}.xtask-aside",
                     path.file_name().unwrap().to_string_lossy()
@@ -355,5 +359,23 @@ mod tests {
         assert_eq!(Stage::InitcallOrder.file_name(), "initcall_order");
         assert_eq!(Stage::ImageRound(2).file_name(), "image-round-2");
         assert_eq!(Stage::Image.file_name(), "image");
+    }
+
+    #[test]
+    fn outputs_are_aside_only_while_make_plans() {
+        let objtree = tempfile::tempdir().unwrap();
+        let module = objtree.path().join("fs/fat/fat.mod.o");
+        fs::create_dir_all(module.parent().unwrap()).unwrap();
+        fs::write(&module, b"module bytes").unwrap();
+        let mtime = fs::metadata(&module).unwrap().modified().unwrap();
+        {
+            let _aside = Aside::new(objtree.path(), &["fs/fat/fat.mod.o", "absent.mod.o"]);
+            assert!(!module.exists(), "make must find the output missing");
+        }
+        assert_eq!(fs::read(&module).unwrap(), b"module bytes");
+        assert_eq!(fs::metadata(&module).unwrap().modified().unwrap(), mtime);
+        assert!(!objtree.path().join("absent.mod.o").exists());
+        let left: Vec<_> = fs::read_dir(module.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing left aside");
     }
 }
