@@ -239,6 +239,35 @@ const X86_64_PROOFS: &[&str] = &[
 fn t08_x86_64_thin_proof_passes_every_proof() {
     proof_profile_passes("x86_64", "thin", X86_64_PROOFS);
     kunit_runs_on_the_proof_tree();
+    a_config_flip_recompiles_no_module();
+}
+
+/// `bench`'s config flip on `t08`'s tree (which has modules), and back: the
+/// plan is kept, and modfinal, planned again because its key names the
+/// module list, finds every module's `.mod.o` as it left it.
+fn a_config_flip_recompiles_no_module() {
+    let tree = common::objtree("x86_64", "thin", "proof");
+    let config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
+    let fragment = tree.join("config-flip-t08.config");
+    fs::write(&fragment, xtask::bench::config_flip(&config)).unwrap();
+    let fragment = fragment.to_str().unwrap();
+    for args in [&["--fragment", fragment][..], &[]] {
+        Xtask::new("build")
+            .selection("x86_64", "thin", "proof")
+            .args(args)
+            .run();
+        let report = read_report(&tree);
+        assert_eq!(report.plan_from, PlanFrom::Kept, "{:?}", report.phases);
+        let modfinal = report
+            .stages
+            .iter()
+            .find(|s| s.stage == xtask::kbuild::stage::Stage::Modfinal)
+            .expect("the proof profile has modules");
+        assert!(
+            modfinal.counts.planned > 0 && modfinal.counts.executed == 0,
+            "a flip recompiled modules: {modfinal:?}"
+        );
+    }
 }
 
 /// `cargo xtask kunit` on `t08`'s tree, whose profile carries lib/kunit's

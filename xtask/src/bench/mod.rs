@@ -39,7 +39,7 @@ pub mod private_source;
 mod scenario;
 mod summary;
 
-pub use scenario::Scenario;
+pub use scenario::{config_flip, Scenario};
 
 use measure::Sample;
 use private_source::PrivateSource;
