@@ -30,6 +30,8 @@ const FULL_ONLY: &[&str] = &[
     "t18_arm64_thin_proof_passes_every_proof",
     "t19_x86_64_full_lto_proof_passes_every_proof",
     "t20_kunit_gives_the_same_results_under_every_lto_mode",
+    "t21_llvm22_passes_every_proof_on_both_arches_and_lto_modes",
+    "t22_x86_64_thin_llvm22_matches_kbuild",
 ];
 
 /// One row of the suite after the unit tests.

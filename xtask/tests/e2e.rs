@@ -20,6 +20,7 @@ use xtask::{
     engine::launcher::Kind,
     lto::policy::{LtoState, Unit},
     report::{PlanFrom, Report},
+    toolchain::Llvm,
     units::Listing,
 };
 
@@ -233,6 +234,18 @@ const X86_64_PROOFS: &[&str] = &[
     "modversions",
 ];
 
+/// Every proof of the arm64 proof profile.
+const ARM64_PROOFS: &[&str] = &[
+    "vdso",
+    "efi",
+    "nvhe",
+    "lkdtm_exec_rodata",
+    "ftrace_mcount",
+    "ftrace_call",
+    "initcall_order",
+    "modversions",
+];
+
 /// x86_64 ThinLTO: the proof profile passes every proof under both firmwares.
 #[test]
 #[ignore = "builds and boots a kernel: run with `cargo xtask test`"]
@@ -344,20 +357,7 @@ fn kunit_runs_on_the_proof_tree() {
 #[test]
 #[ignore = "builds and boots a kernel: run with `cargo xtask test --full`"]
 fn t18_arm64_thin_proof_passes_every_proof() {
-    proof_profile_passes(
-        "arm64",
-        "thin",
-        &[
-            "vdso",
-            "efi",
-            "nvhe",
-            "lkdtm_exec_rodata",
-            "ftrace_mcount",
-            "ftrace_call",
-            "initcall_order",
-            "modversions",
-        ],
-    );
+    proof_profile_passes("arm64", "thin", ARM64_PROOFS);
 }
 
 /// Full LTO: the proof profile under both firmwares, one in-process link of
@@ -368,15 +368,43 @@ fn t19_x86_64_full_lto_proof_passes_every_proof() {
     proof_profile_passes("x86_64", "full", X86_64_PROOFS);
 }
 
+/// LLVM 22 (Debian's newest) on both arches, under ThinLTO and full LTO:
+/// the proof profile passes every proof under both firmwares, in trees of
+/// its own (`-llvm22`) whose reports name clang 22. Four cold builds:
+/// `cargo xtask test --full`.
+#[test]
+#[ignore = "builds and boots four kernels: run with `cargo xtask test --full`"]
+fn t21_llvm22_passes_every_proof_on_both_arches_and_lto_modes() {
+    for (arch, proofs) in [("x86_64", X86_64_PROOFS), ("arm64", ARM64_PROOFS)] {
+        for lto in ["thin", "full"] {
+            let tree = proof_profile_passes_with(arch, lto, &llvm_22(), proofs);
+            let report = read_report(&tree);
+            assert!(
+                report.toolchain.clang.contains("clang version 22.")
+                    && report.toolchain.bin.ends_with("llvm-22/bin"),
+                "{:?}",
+                report.toolchain
+            );
+        }
+    }
+}
+
 /// `test-boot --profile proof --firmware all` passes, and so does each of `required`.
 fn proof_profile_passes(arch: &str, lto: &str, required: &[&str]) {
+    proof_profile_passes_with(arch, lto, &Llvm::Default, required);
+}
+
+/// [`proof_profile_passes`] with `--llvm`; the tree it checked.
+fn proof_profile_passes_with(arch: &str, lto: &str, llvm: &Llvm, required: &[&str]) -> PathBuf {
     Xtask::new("test-boot")
         .selection(arch, lto, "proof")
         .args(&["--firmware", "all", "--timeout", "400"])
+        .arg(&format!("--llvm={llvm}"))
         .run();
-    let tree = common::objtree(arch, lto, "proof");
+    let tree = common::objtree_of_toolchain(arch, lto, "proof", llvm.tree_tag().as_deref());
     check_report(&read_report(&tree), arch, lto);
     assert_proofs(&tree, required);
+    tree
 }
 
 /// A kernel that panics, one that hangs and an init that never prints its
@@ -432,8 +460,36 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     );
 
     let kbuild = xtask::bench::private_source::kbuild_reference_dir(&ours);
-    kbuild_build(&ours, &kbuild);
-    let report = report("x86_64", "thin");
+    kbuild_build(&ours, &kbuild, &Llvm::Default);
+    matches_kbuild(&ours, &kbuild, &Llvm::Default);
+}
+
+/// t01's comparison with LLVM 22, against Kbuild's own `make LLVM=-22` of
+/// the same `.config`: its `.cmd` files name `clang-22`, the binary the
+/// xtask runs as `clang` from `/usr/lib/llvm-22/bin`. A tree of its own
+/// and a cold build: `cargo xtask test --full`.
+#[test]
+#[ignore = "builds a kernel twice: run with `cargo xtask test --full`"]
+fn t22_x86_64_thin_llvm22_matches_kbuild() {
+    let llvm = llvm_22();
+    let ours = common::objtree_of_toolchain("x86_64", "thin", "tiny", llvm.tree_tag().as_deref());
+    // Its compiles add to the ccache t01's builds share, which Kbuild's reads.
+    Xtask::new("build")
+        .selection("x86_64", "thin", "tiny")
+        .arg(&format!("--llvm={llvm}"))
+        .envs(ccache_env())
+        .args(&["--launcher", "ccache"])
+        .run();
+    let kbuild = xtask::bench::private_source::kbuild_reference_dir(&ours);
+    kbuild_build(&ours, &kbuild, &llvm);
+    matches_kbuild(&ours, &kbuild, &llvm);
+}
+
+/// Every compile command of `ours` equals Kbuild's in `kbuild` but for what
+/// the manifest changes, vmlinux has the same global symbols, and make run
+/// as the xtask runs it finds nothing to compile in `ours`.
+fn matches_kbuild(ours: &Path, kbuild: &Path, llvm: &Llvm) {
+    let report = read_report(ours);
     let changed: BTreeSet<String> = report
         .units
         .iter()
@@ -453,9 +509,9 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
         })
         .collect();
     let theirs: std::collections::BTreeMap<String, String> =
-        saved_commands(&kbuild).into_iter().collect();
+        saved_commands(kbuild, llvm).into_iter().collect();
     let mut compared = 0;
-    for (object, command) in saved_commands(&ours) {
+    for (object, command) in saved_commands(ours, llvm) {
         if changed
             .iter()
             .any(|c| object.starts_with(c.as_str()) || &object == c)
@@ -486,7 +542,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
             .map(String::from)
             .collect()
     };
-    let (a, b) = (symbols(&ours), symbols(&kbuild));
+    let (a, b) = (symbols(ours), symbols(kbuild));
     assert!(a.len() > 300, "only {} global symbols in vmlinux", a.len());
     assert_eq!(
         a.symmetric_difference(&b).collect::<Vec<_>>(),
@@ -495,7 +551,7 @@ fn t01_x86_64_thin_matches_kbuild_and_make_never_builds() {
     );
 
     // Kbuild's own state stays valid: make finds no object to compile.
-    let out = run_make(reference(&ours).reference_build(&["vmlinux"], 2));
+    let out = run_make(reference(ours, llvm).reference_build(&["vmlinux"], 2));
     // Kbuild rebuilds init/version-timestamp.o on every link by design (the
     // timestamp), and recompiles what our policy changed (its flags differ).
     let compiled: Vec<&str> = out
@@ -557,17 +613,18 @@ fn logging_make_build(objtree: &Path) -> String {
 /// comparison is of commands, symbols and Kbuild's own state, not of how
 /// long Kbuild took. A `clang` that is ccache stands first on `PATH`, as
 /// ccache's users set it up, so Kbuild's `.cmd` files name plain `clang`.
-fn kbuild_build(ours: &Path, kbuild: &Path) {
+fn kbuild_build(ours: &Path, kbuild: &Path, llvm: &Llvm) {
     let _ = fs::remove_dir_all(kbuild);
     fs::create_dir_all(kbuild).unwrap();
     fs::copy(ours.join(".config"), kbuild.join(".config")).unwrap();
-    run_make(reference(kbuild).reference_config("olddefconfig"));
+    let mut reference = reference(kbuild, llvm);
+    reference.llvm = llvm.clone();
+    run_make(reference.reference_config("olddefconfig"));
     let before = ccache_stats();
     let started = std::time::Instant::now();
-    let mut reference = reference(kbuild);
     reference.path = format!(
         "{}:{}",
-        ccache_masquerade().display(),
+        ccache_masquerade(&kbuild_compiler(llvm)).display(),
         reference.path.to_str().unwrap()
     )
     .into();
@@ -610,20 +667,48 @@ fn ccache_stats() -> xtask::engine::launcher::Stats {
     ccache.stats().expect("ccache --print-stats")
 }
 
-/// A directory whose `clang` is ccache, which runs the next `clang` on `PATH`.
-fn ccache_masquerade() -> PathBuf {
+/// A directory whose `compiler` is ccache, which runs the next `compiler`
+/// on `PATH`.
+fn ccache_masquerade(compiler: &str) -> PathBuf {
     let dir = xtask::paths::target_dir().join("tests/ccache-bin");
     fs::create_dir_all(&dir).unwrap();
-    let clang = dir.join("clang");
-    if fs::symlink_metadata(&clang).is_err() {
-        std::os::unix::fs::symlink("/usr/bin/ccache", &clang).unwrap();
+    let link = dir.join(compiler);
+    if fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("/usr/bin/ccache", &link).unwrap();
     }
     dir
 }
 
-/// Kbuild on its own in `objtree`, as `cargo xtask bench` runs it.
-fn reference(objtree: &Path) -> xtask::kbuild::Kbuild {
-    let toolchain = xtask::toolchain::ensure(&Default::default()).unwrap();
+/// The compiler `make LLVM=<llvm>` runs: `clang-22` for `-22`.
+fn kbuild_compiler(llvm: &Llvm) -> String {
+    match llvm {
+        Llvm::Release(release) => format!("clang-{release}"),
+        Llvm::Default | Llvm::Dir(_) => "clang".into(),
+    }
+}
+
+/// `command` with Kbuild's `LLVM=-N` names of the tools (`clang-22`) as
+/// the xtask's makes name them (`clang`, first on `PATH`): the same binaries.
+fn without_release_suffix(command: &str, llvm: &Llvm) -> String {
+    let Llvm::Release(release) = llvm else {
+        return command.to_string();
+    };
+    command
+        .split(' ')
+        .map(|word| {
+            xtask::toolchain::llvm::TOOLS
+                .iter()
+                .find(|tool| word == format!("{tool}-{release}"))
+                .map_or(word, |tool| tool)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Kbuild on its own in `objtree` with `llvm`'s tools first on `PATH` and
+/// `LLVM=1`, as the xtask runs make (a reference build sets `llvm` itself).
+fn reference(objtree: &Path, llvm: &Llvm) -> xtask::kbuild::Kbuild {
+    let toolchain = xtask::toolchain::ensure(llvm).unwrap();
     xtask::kbuild::Kbuild::new(
         common::source(),
         objtree,
@@ -645,7 +730,7 @@ fn run_make(mut command: Command) -> String {
 }
 
 /// `savedcmd_<object> := <command>` of every compiled kernel object in a tree.
-fn saved_commands(tree: &Path) -> Vec<(String, String)> {
+fn saved_commands(tree: &Path, llvm: &Llvm) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut stack = vec![tree.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -662,6 +747,7 @@ fn saved_commands(tree: &Path) -> Vec<(String, String)> {
                 let object = object.to_str().unwrap();
                 let command = xtask::kbuild::cmd_file::CmdFile::read(tree, object)
                     .and_then(|f| f.command)
+                    .map(|c| without_release_suffix(&c, llvm))
                     .unwrap_or_default();
                 if command.starts_with("clang ") && !object.starts_with("scripts/") {
                     found.push((object.to_string(), command));
@@ -1559,6 +1645,10 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
 
 /// The release `t14` builds with (`--llvm=-22`): `.ci/run` installs it.
 const LLVM_22: &str = "-22";
+
+fn llvm_22() -> Llvm {
+    Llvm::parse(LLVM_22).unwrap()
+}
 
 /// t14's configuration: `tinyconfig`, the kernel's `nopm.config`, the
 /// tiny preset's fragments and one of the user's, under `lto`.

@@ -134,7 +134,8 @@ impl Bench {
             eprintln!("waiting for {}: {holder}", kbuild_tree.display());
             Ok(())
         })?;
-        let kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
+        let mut kbuild = Kbuild::new(source.root(), &kbuild_tree, options.target.arch, &toolchain)?;
+        kbuild.llvm = options.llvm.clone();
         let dir = crate::paths::target_dir().join("bench");
         fs::create_dir_all(dir.join("logs"))?;
         // Filled afresh by each run that needs them.

@@ -13,7 +13,11 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{kconfig, process, target::Arch, toolchain::Toolchain};
+use crate::{
+    kconfig, process,
+    target::Arch,
+    toolchain::{Llvm, Toolchain},
+};
 
 pub mod bundle;
 pub mod cmd_file;
@@ -37,6 +41,10 @@ pub struct Kbuild {
     /// `KBUILD_BUILD_*`, fixed for reproducible builds; recipes inherit them
     /// through the exported environment.
     pub metadata: Vec<(&'static str, String)>,
+    /// Kbuild's `LLVM=`. The xtask's own makes say `1`, with its toolchain
+    /// first on `PATH`, so that its commands name plain `clang`; a reference
+    /// build says what its users say (`LLVM=-22`).
+    pub llvm: Llvm,
 }
 
 impl Kbuild {
@@ -53,6 +61,7 @@ impl Kbuild {
             arch,
             path: toolchain.path_env(),
             metadata,
+            llvm: Llvm::Default,
         })
     }
 
@@ -62,7 +71,7 @@ impl Kbuild {
             .arg(&self.srctree)
             .arg(format!("O={}", self.objtree.display()))
             .arg(format!("ARCH={}", self.arch.kbuild()))
-            .arg("LLVM=1")
+            .arg(format!("LLVM={}", self.llvm))
             .args(args)
             .envs(self.metadata.iter().map(|(k, v)| (k, v)))
             .env("PATH", &self.path)
@@ -475,6 +484,7 @@ mod tests {
             arch: Arch::X86_64,
             path: std::env::var_os("PATH").unwrap(),
             metadata: Vec::new(),
+            llvm: Llvm::Default,
         };
         let env = BTreeMap::from([
             ("srctree".to_string(), src.display().to_string()),

@@ -264,6 +264,7 @@ set -e;  echo '  CC      kernel/fork.o';   clang -c -o kernel/fork.o /src/kernel
             arch: crate::target::Arch::X86_64,
             path: Default::default(),
             metadata: Vec::new(),
+            llvm: Default::default(),
         };
         PlanTree { kbuild }
     }
