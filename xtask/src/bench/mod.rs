@@ -252,7 +252,19 @@ impl Bench {
         Ok(())
     }
 
+    /// One timed build; an xtask build's `build-report.json` is kept beside
+    /// its log (`<name>-xtask.report.json`), since the next build overwrites it.
     fn timed(&self, scenario: Scenario, tool: Tool, name: &str) -> Result<Sample> {
+        let sample = self.timed_build(scenario, tool, name)?;
+        if tool != Tool::Kbuild {
+            let kept = self.log(name, tool).with_extension("report.json");
+            fs::copy(self.xtask_tree.join("build-report.json"), &kept)
+                .with_context(|| format!("keeping the build's report as {}", kept.display()))?;
+        }
+        Ok(sample)
+    }
+
+    fn timed_build(&self, scenario: Scenario, tool: Tool, name: &str) -> Result<Sample> {
         let log = self.log(name, tool);
         match (scenario, tool) {
             (
