@@ -46,7 +46,8 @@ pub enum Command {
     /// Run the whole test suite: cargo test, then the end-to-end builds.
     Test {
         /// Also the tests CI's time cannot hold: arm64's proof profile and
-        /// opt-out, full LTO's proof profile, Debian's 6.1.
+        /// opt-out, full LTO's proof profile, Debian's 6.1, KUnit under
+        /// every LTO mode, LLVM 22's proofs and its fidelity to Kbuild.
         #[arg(long)]
         full: bool,
     },
