@@ -611,8 +611,9 @@ fn logging_make_build(objtree: &Path) -> String {
 /// compiles go through ccache, warm from our build (`logging_make_build`):
 /// the same commands on the same source give the same objects, and the
 /// comparison is of commands, symbols and Kbuild's own state, not of how
-/// long Kbuild took. A `clang` that is ccache stands first on `PATH`, as
-/// ccache's users set it up, so Kbuild's `.cmd` files name plain `clang`.
+/// long Kbuild took. A compiler that is ccache stands first on `PATH`, as
+/// ccache's users set it up, so Kbuild's `.cmd` files name the compiler
+/// `LLVM=` names (`clang`, or `clang-22` for `LLVM=-22`).
 fn kbuild_build(ours: &Path, kbuild: &Path, llvm: &Llvm) {
     let _ = fs::remove_dir_all(kbuild);
     fs::create_dir_all(kbuild).unwrap();
@@ -1643,7 +1644,8 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
     );
 }
 
-/// The release `t14` builds with (`--llvm=-22`): `.ci/run` installs it.
+/// The release `t14`, `t21` and `t22` build with (`--llvm=-22`): `.ci/run`
+/// installs it.
 const LLVM_22: &str = "-22";
 
 fn llvm_22() -> Llvm {
