@@ -377,14 +377,8 @@ fn t19_x86_64_full_lto_proof_passes_every_proof() {
 fn t21_llvm22_passes_every_proof_on_both_arches_and_lto_modes() {
     for (arch, proofs) in [("x86_64", X86_64_PROOFS), ("arm64", ARM64_PROOFS)] {
         for lto in ["thin", "full"] {
-            let tree = proof_profile_passes_with(arch, lto, &llvm_22(), proofs);
-            let report = read_report(&tree);
-            assert!(
-                report.toolchain.clang.contains("clang version 22.")
-                    && report.toolchain.bin.ends_with("llvm-22/bin"),
-                "{:?}",
-                report.toolchain
-            );
+            let report = proof_profile_passes_with(arch, lto, &llvm_22(), proofs);
+            assert_built_with_llvm_22(&report);
         }
     }
 }
@@ -394,17 +388,18 @@ fn proof_profile_passes(arch: &str, lto: &str, required: &[&str]) {
     proof_profile_passes_with(arch, lto, &Llvm::Default, required);
 }
 
-/// [`proof_profile_passes`] with `--llvm`; the tree it checked.
-fn proof_profile_passes_with(arch: &str, lto: &str, llvm: &Llvm, required: &[&str]) -> PathBuf {
+/// [`proof_profile_passes`] with `--llvm`; the report it checked.
+fn proof_profile_passes_with(arch: &str, lto: &str, llvm: &Llvm, required: &[&str]) -> Report {
     Xtask::new("test-boot")
         .selection(arch, lto, "proof")
         .args(&["--firmware", "all", "--timeout", "400"])
         .arg(&format!("--llvm={llvm}"))
         .run();
     let tree = common::objtree_of_toolchain(arch, lto, "proof", llvm.tree_tag().as_deref());
-    check_report(&read_report(&tree), arch, lto);
+    let report = read_report(&tree);
+    check_report(&report, arch, lto);
     assert_proofs(&tree, required);
-    tree
+    report
 }
 
 /// A kernel that panics, one that hangs and an init that never prints its
@@ -1572,12 +1567,7 @@ fn t14_any_configuration_builds_boots_and_round_trips() {
     let report = read_report(&tree);
     assert_eq!(report.config, "tinyconfig");
     check_report(&report, "x86_64", "full");
-    assert!(
-        report.toolchain.clang.contains("clang version 22.")
-            && report.toolchain.bin.ends_with("llvm-22/bin"),
-        "{:?}",
-        report.toolchain
-    );
+    assert_built_with_llvm_22(&report);
     let dot_config = xtask::kconfig::DotConfig::read(&tree.join(".config")).unwrap();
     for (symbol, value) in [
         ("PRINTK_TIME", Some("y")),
@@ -1650,6 +1640,16 @@ const LLVM_22: &str = "-22";
 
 fn llvm_22() -> Llvm {
     Llvm::parse(LLVM_22).unwrap()
+}
+
+/// The report names Debian's clang 22 from its own directory.
+fn assert_built_with_llvm_22(report: &Report) {
+    assert!(
+        report.toolchain.clang.contains("clang version 22.")
+            && report.toolchain.bin.ends_with("llvm-22/bin"),
+        "{:?}",
+        report.toolchain
+    );
 }
 
 /// t14's configuration: `tinyconfig`, the kernel's `nopm.config`, the
