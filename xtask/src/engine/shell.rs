@@ -3,6 +3,12 @@
 //! than one argument may be (Linux's `MAX_ARG_STRLEN`, 128 KiB: a defconfig's
 //! final ThinLTO link names 3,000 objects) goes to `sh` as a script file in
 //! `.xtask/scripts/`, named by its hash.
+//!
+//! The shell is `/bin/sh` by path, as make runs recipes, whatever the
+//! command's `PATH` holds. Named bare in an environment of its own, it would
+//! also make Rust's `Command` fall back from `posix_spawn` to `fork`, which
+//! copies the page tables of a build holding hundreds of MiB for every step
+//! (docs/benchmarks.md, "Starting a step").
 
 use std::{path::Path, process::Command};
 
@@ -12,9 +18,11 @@ use anyhow::{Context, Result};
 /// Well under `MAX_ARG_STRLEN` (32 pages).
 const LONGEST_ARGUMENT: usize = 96 * 1024;
 
+const SHELL: &str = "/bin/sh";
+
 /// `sh` ready to run `script` in `objtree`, with an empty environment.
 pub fn sh(objtree: &Path, script: &str) -> Result<Command> {
-    let mut command = process::command("sh");
+    let mut command = process::command(SHELL);
     command.current_dir(objtree).env_clear();
     if script.len() <= LONGEST_ARGUMENT {
         command.arg("-c").arg(script);
@@ -49,5 +57,26 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success(), "the environment was not emptied");
+    }
+
+    #[test]
+    fn the_shell_is_bin_sh_whatever_the_path_holds() {
+        let tree = tempfile::tempdir().unwrap();
+        let bin = tree.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let fake = bin.join("sh");
+        std::fs::write(&fake, "#!/bin/sh\necho fake > out\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let status = sh(tree.path(), "echo real > out")
+            .unwrap()
+            .env("PATH", &bin)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            std::fs::read_to_string(tree.path().join("out")).unwrap(),
+            "real\n"
+        );
     }
 }
