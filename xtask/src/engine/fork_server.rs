@@ -268,11 +268,8 @@ mod tests {
             "the jobs' CPU time was not reported"
         );
         for name in ["a", "b", "c", "d"] {
-            let status = process::command("sh")
-                .arg("-c")
-                .arg(compile(name, &format!("{name}.exec.o")))
-                .current_dir(tree)
-                .env_clear()
+            let status = crate::engine::shell::sh(tree, &compile(name, &format!("{name}.exec.o")))
+                .unwrap()
                 .envs(&env)
                 .status()
                 .unwrap();

@@ -547,11 +547,8 @@ init/main.o arch/x86/kernel/head_64.o --start-lib lib/sort.o lib/unused.o --end-
         let mut env = BTreeMap::new();
         env.insert("PATH".to_string(), format!("{LLVM}:/usr/bin:/bin"));
         let sh = |command: &str| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(command)
-                .current_dir(tree)
-                .env_clear()
+            let out = crate::engine::shell::sh(tree, command)
+                .unwrap()
                 .envs(&env)
                 .output()
                 .unwrap();
